@@ -1,0 +1,3 @@
+"""mmctl: marketing messages on Messenger, managed as code."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,195 @@
+"""Offline semantic checks: the rules a JSON Schema cannot express.
+
+Pure functions over the declared (already schema-valid) resources. Each returns the errors
+it finds; none stops at the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import urlsplit
+
+from reconciler.errors import ManifestError, SourceLocation
+from reconciler.timeparse import TimeError, load_zone, parse_instant
+
+NodePath = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One block as written: its data, where it is, and the file that holds it."""
+
+    kind: str  # "provider", "state", "template", "audience" or "campaign"
+    key: str
+    data: Mapping[str, Any]
+    file: Path
+    path: NodePath  # e.g. ("campaigns", "winter-sale")
+    locate_value: Callable[[NodePath], SourceLocation]
+    locate_key: Callable[[NodePath], SourceLocation]
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}.{self.key}"
+
+    def error(self, field: str | None, message: str, key: bool = False) -> ManifestError:
+        path = self.path + ((field,) if field else ())
+        where = (self.locate_key if key else self.locate_value)(path)
+        return ManifestError(where, ".".join(str(p) for p in path), message)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_provider(provider: Declared) -> tuple[list[ManifestError], tzinfo | None]:
+    """Check the provider block; also return its time zone for reading times."""
+    errors: list[ManifestError] = []
+    graph = provider.data.get("graph")
+    if isinstance(graph, str) and graph != "sandbox":
+        url = urlsplit(graph)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            errors.append(provider.error("graph", f"expected \"sandbox\" or an http(s) URL; found {json.dumps(graph)}"))
+        elif url.scheme == "http" and not is_loopback_host(url.hostname):
+            errors.append(
+                provider.error(
+                    "graph",
+                    f"plain http is allowed only for loopback addresses; use https://{url.netloc} "
+                    "(access tokens must never cross a network unencrypted)",
+                )
+            )
+    zone: tzinfo | None = None
+    name = provider.data.get("timezone")
+    if isinstance(name, str):
+        try:
+            zone = load_zone(name)
+        except TimeError as exc:
+            errors.append(provider.error("timezone", str(exc)))
+    return errors, zone
+
+
+def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool) -> list[ManifestError]:
+    """Budgets and schedule of one campaign.
+
+    ``zone_known`` is False when the provider block itself is broken; times without an
+    offset are then not judged (the provider error is reported instead).
+    """
+    errors: list[ManifestError] = []
+    data = campaign.data
+    if "daily_budget" in data and "lifetime_budget" in data:
+        errors.append(
+            campaign.error(
+                "lifetime_budget",
+                "both daily_budget and lifetime_budget are set; a campaign has at most one of them",
+            )
+        )
+    for field in ("daily_budget", "lifetime_budget"):
+        value = data.get(field)
+        if isinstance(value, str):
+            amount_text = value.split(" ", 1)[0]
+            try:
+                amount = Decimal(amount_text)
+            except InvalidOperation:  # the schema's pattern makes this unreachable; be safe
+                amount = Decimal(0)
+            if amount <= 0:
+                errors.append(campaign.error(field, f"expected an amount greater than 0; found {json.dumps(value)}"))
+
+    instants: dict[str, datetime] = {}
+    for field in ("start_time", "end_time"):
+        value = data.get(field)
+        if value is None:
+            continue
+        try:
+            instants[field] = parse_instant(value, zone)
+        except TimeError as exc:
+            if zone_known or "provider.timezone" not in str(exc):
+                errors.append(campaign.error(field, str(exc)))
+    start, end = instants.get("start_time"), instants.get("end_time")
+    if start is not None and end is not None and end <= start:
+        errors.append(
+            campaign.error(
+                "end_time",
+                f"end_time ({_utc(end)}) must be after start_time ({_utc(start)})",
+            )
+        )
+    return errors
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_unique_names(blocks: Iterable[Declared], what: str) -> list[ManifestError]:
+    """Meta matches objects by name when adopting them, so names must be unique."""
+    errors = []
+    seen: dict[str, Declared] = {}
+    for block in blocks:
+        name = block.data.get("name")
+        if not isinstance(name, str):
+            continue
+        first = seen.setdefault(name, block)
+        if first is not block:
+            errors.append(
+                block.error(
+                    "name",
+                    f"{what} name {json.dumps(name)} is already used by {first.address} "
+                    f"({first.locate_value(first.path + ('name',))}); names must be unique, "
+                    "because mmctl finds existing objects by name",
+                )
+            )
+    return errors
+
+
+def check_references(
+    campaign: Declared, templates: Mapping[str, Any], audiences: Mapping[str, Any]
+) -> list[ManifestError]:
+    errors = []
+    for field, known, kind in (("template", templates, "template"), ("audience", audiences, "audience")):
+        ref = campaign.data.get(field)
+        if not isinstance(ref, str) or ref in known:
+            continue
+        message = f"no {kind} named {json.dumps(ref)}"
+        close = difflib.get_close_matches(ref, list(known), n=1)
+        if close:
+            message += f" (did you mean {json.dumps(close[0])}?)"
+        elif known:
+            message += f"; declared {kind}s: {', '.join(sorted(known))}"
+        else:
+            message += f"; no {kind}s are declared"
+        errors.append(campaign.error(field, message))
+    return errors
+
+
+def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestError], Path | None]:
+    """The member file must exist and lie inside the manifests root."""
+    members = audience.data.get("members")
+    if not isinstance(members, Mapping) or not isinstance(members.get("file"), str):
+        return [], None
+    written = members["file"]
+    resolved = (audience.file.parent / written).resolve()
+    field_path = audience.path + ("members", "file")
+    where = audience.locate_value(field_path)
+    dotted = ".".join(str(p) for p in field_path)
+    if not resolved.is_relative_to(root.resolve()):
+        return [
+            ManifestError(
+                where,
+                dotted,
+                f"{json.dumps(written)} is outside the manifests root {root}; member files must "
+                "live beside the manifests",
+            )
+        ], None
+    if not resolved.is_file():
+        return [ManifestError(where, dotted, f"member file {json.dumps(written)} does not exist")], None
+    return [], resolved

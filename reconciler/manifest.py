@@ -1,0 +1,305 @@
+"""Loading a project's manifests: discover, parse, interpolate, validate, merge, check.
+
+``load_project(paths)`` reads every ``*.yaml``/``*.yml`` under the paths (hidden folders such
+as ``.git`` and ``.mmctl`` are skipped), validates each file against the manifest schema,
+merges them, runs the semantic checks and returns an immutable ``Project``. Every problem of
+the run is collected and raised together as ``ManifestErrors``, sorted by file and line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, Sequence
+
+from reconciler import checks, schema
+from reconciler.checks import Declared
+from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
+from reconciler.interpolate import interpolate
+from reconciler.model import (
+    DEFAULT_API_VERSION,
+    DEFAULT_GRAPH,
+    DEFAULT_STATE_PATH,
+    Audience,
+    Campaign,
+    Members,
+    Project,
+    Provider,
+    Template,
+    freeze,
+)
+from reconciler.yamlio import YamlDocument, read_file
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+SECTIONS = {"templates": "template", "audiences": "audience", "campaigns": "campaign"}
+
+
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """How a file is named in messages: relative to the working directory when inside it."""
+    base = cwd or Path.cwd()
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[Path, list[Path], list[ManifestError]]:
+    """The manifests root and the manifest files under ``paths``, in a stable order."""
+    errors: list[ManifestError] = []
+    files: dict[Path, None] = {}
+    roots: list[Path] = []
+    for given in paths or ["."]:
+        path = Path(given)
+        if path.is_dir():
+            roots.append(path.resolve())
+            found = sorted(_walk_yaml(path))
+            if not found:
+                errors.append(
+                    ManifestError(SourceLocation(str(given)), "", "no *.yaml or *.yml files in this folder")
+                )
+            files.update(dict.fromkeys(found))
+        elif path.is_file():
+            roots.append(path.resolve().parent)
+            files[path] = None
+        else:
+            errors.append(ManifestError(SourceLocation(str(given)), "", "no such file or folder"))
+    root = Path(os.path.commonpath(roots)) if roots else Path.cwd()
+    return root, list(files), errors
+
+
+def _walk_yaml(top: Path) -> Iterable[Path]:
+    for folder, subfolders, names in os.walk(top):
+        # Hidden folders (.git, .github, .mmctl, .venv) hold other tools' YAML.
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in names:
+            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+                yield Path(folder) / name
+
+
+def load_project(
+    paths: Sequence[str | os.PathLike[str]] = (".",),
+    env: Mapping[str, str] | None = None,
+) -> Project:
+    """Load, validate and merge the manifests under ``paths``; raise ``ManifestErrors``."""
+    environ = os.environ if env is None else env
+    root, files, errors = discover(paths)
+    documents: list[tuple[Path, YamlDocument, Any, frozenset[tuple[Any, ...]]]] = []
+    broken_files = bool(errors)
+    for path in files:
+        shown = display_path(path)
+        try:
+            document = read_file(path, shown)
+        except ManifestErrors as exc:
+            errors.extend(exc.errors)
+            broken_files = True
+            continue
+        if document.data is None:
+            errors.append(
+                ManifestError(
+                    SourceLocation(shown, 1, 1),
+                    "",
+                    "file is empty; a manifest holds at least one of provider, state, templates, "
+                    "audiences, campaigns",
+                )
+            )
+            continue
+        data, result = interpolate(document.data, environ)
+        for where, message in result.problems:
+            errors.append(ManifestError(document.source_map.value(where), schema.format_path(where), message))
+        hidden = frozenset(result.from_env)
+        errors.extend(
+            schema.validate(
+                data,
+                "manifest.schema.json",
+                document.source_map.value,
+                document.source_map.key,
+                hidden=hidden,
+            )
+        )
+        documents.append((path, document, data, hidden))
+
+    invalid = {_address_of(e.path) for e in errors}
+    merged = _merge(documents, errors)
+    provider = merged["provider"]
+    project_errors, zone = ([], None)
+    if provider is not None and "provider" not in invalid:
+        project_errors, zone = checks.check_provider(provider)
+    errors.extend(project_errors)
+    zone_known = provider is not None and "provider" not in invalid and not project_errors
+    if provider is None and not broken_files:
+        errors.append(
+            ManifestError(
+                SourceLocation(display_path(root)),
+                "provider",
+                "no provider block in any manifest file; add one, e.g. "
+                "provider: {ad_account: act_100000000000001, page_id: \"200000000000001\"}",
+            )
+        )
+
+    templates = _valid(merged["template"], invalid)
+    audiences = _valid(merged["audience"], invalid)
+    campaigns = _valid(merged["campaign"], invalid)
+    errors.extend(checks.check_unique_names(campaigns.values(), "campaign"))
+    errors.extend(checks.check_unique_names(audiences.values(), "audience"))
+    member_files: dict[str, Path] = {}
+    for audience in audiences.values():
+        member_errors, member_file = checks.check_members_file(audience, root)
+        errors.extend(member_errors)
+        if member_file is not None:
+            member_files[audience.key] = member_file
+    for campaign in campaigns.values():
+        errors.extend(checks.check_campaign(campaign, zone, zone_known))
+        if not broken_files:  # a reference into a file that failed to parse is not dangling
+            errors.extend(checks.check_references(campaign, merged["template"], merged["audience"]))
+
+    if errors:
+        raise ManifestErrors(errors)
+    assert provider is not None
+    return _build(root, files, provider, merged["state"], templates, audiences, campaigns, member_files)
+
+
+def _address_of(path: str) -> str:
+    """``campaigns.x.daily_budget`` -> ``campaign.x``; ``provider.graph`` -> ``provider``."""
+    parts = path.replace("[", ".").split(".")
+    if parts and parts[0] in SECTIONS and len(parts) > 1:
+        return f"{SECTIONS[parts[0]]}.{parts[1]}"
+    return parts[0] if parts else ""
+
+
+def _valid(blocks: Mapping[str, Declared], invalid: set[str]) -> dict[str, Declared]:
+    return {key: block for key, block in blocks.items() if block.address not in invalid}
+
+
+def _merge(
+    documents: list[tuple[Path, YamlDocument, Any, frozenset[tuple[Any, ...]]]],
+    errors: list[ManifestError],
+) -> dict[str, Any]:
+    """Merge files into one set of blocks; a second provider or address is an error."""
+    merged: dict[str, Any] = {"provider": None, "state": None, "template": {}, "audience": {}, "campaign": {}}
+    for path, document, data, _hidden in documents:
+        if not isinstance(data, dict):
+            continue
+        smap = document.source_map
+
+        def declare(kind: str, key: str, block: Any, at: tuple[Any, ...]) -> Declared | None:
+            if not isinstance(block, dict):
+                return None
+            return Declared(kind, key, block, path, at, smap.value, smap.key)
+
+        for single in ("provider", "state"):
+            block = declare(single, single, data.get(single), (single,))
+            if block is None:
+                continue
+            first = merged[single]
+            if first is None:
+                merged[single] = block
+            else:
+                errors.append(
+                    block.error(
+                        None,
+                        f"a second {single} block; the first is at {first.locate_key(first.path)} "
+                        f"(exactly one file holds the {single} block)",
+                        key=True,
+                    )
+                )
+        for section, kind in SECTIONS.items():
+            entries = data.get(section)
+            if not isinstance(entries, dict):
+                continue
+            for key, value in entries.items():
+                block = declare(kind, key, value, (section, key))
+                if block is None:
+                    continue
+                first = merged[kind].get(key)
+                if first is None:
+                    merged[kind][key] = block
+                else:
+                    errors.append(
+                        block.error(
+                            None,
+                            f"{kind}.{key} is already declared at {first.locate_key(first.path)}; "
+                            "each address may be declared once",
+                            key=True,
+                        )
+                    )
+    return merged
+
+
+def _build(
+    root: Path,
+    files: list[Path],
+    provider: Declared,
+    state: Declared | None,
+    templates: dict[str, Declared],
+    audiences: dict[str, Declared],
+    campaigns: dict[str, Declared],
+    member_files: dict[str, Path],
+) -> Project:
+    p = provider.data
+    state_path = root / (state.data.get("path", DEFAULT_STATE_PATH) if state else DEFAULT_STATE_PATH)
+
+    def where(block: Declared) -> SourceLocation:
+        return block.locate_key(block.path)
+
+    built_audiences = {}
+    for key, block in audiences.items():
+        members = block.data.get("members")
+        built_audiences[key] = Audience(
+            key=key,
+            name=block.data["name"],
+            description=block.data.get("description"),
+            members=Members(
+                file=member_files[key],
+                hashed=bool(members.get("hashed", False)),
+                default_country=members.get("default_country"),
+            )
+            if members
+            else None,
+            protect=bool(block.data.get("protect", False)),
+            location=where(block),
+        )
+    built_campaigns = {}
+    for key, block in campaigns.items():
+        d = block.data
+        built_campaigns[key] = Campaign(
+            key=key,
+            name=d["name"],
+            daily_budget=d.get("daily_budget"),
+            lifetime_budget=d.get("lifetime_budget"),
+            start_time=d.get("start_time"),
+            end_time=d.get("end_time"),
+            pixel_id=d.get("pixel_id"),
+            status=d.get("status"),
+            template=d.get("template"),
+            audience=d.get("audience"),
+            protect=bool(d.get("protect", False)),
+            location=where(block),
+            fields_set=frozenset(d),
+        )
+    return Project(
+        root=root,
+        provider=Provider(
+            ad_account=p["ad_account"],
+            page_id=p["page_id"],
+            graph=p.get("graph", DEFAULT_GRAPH),
+            api_version=p.get("api_version", DEFAULT_API_VERSION),
+            timezone=p.get("timezone"),
+            location=where(provider),
+        ),
+        state_path=state_path,
+        files=tuple(display_path(f) for f in files),
+        templates=MappingProxyType(
+            {
+                key: Template(
+                    key=key,
+                    message=freeze(block.data["message"]),
+                    description=block.data.get("description"),
+                    location=where(block),
+                )
+                for key, block in templates.items()
+            }
+        ),
+        audiences=MappingProxyType(built_audiences),
+        campaigns=MappingProxyType(built_campaigns),
+    )

@@ -1,0 +1,118 @@
+"""The desired resources, as immutable values.
+
+Built by ``manifest.load_project`` once every check has passed, so code that receives a
+``Project`` can rely on it: references resolve, names are unique, times and budgets are of
+the documented forms. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from reconciler.errors import SourceLocation
+
+DEFAULT_GRAPH = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v24.0"
+DEFAULT_STATE_PATH = ".mmctl/state.json"
+
+Money = int | str  # minor units, or "50.00 USD" (converted once the account currency is known)
+Time = int | str  # Unix seconds, or ISO 8601 as written
+
+
+def freeze(value: Any) -> Any:
+    """A read-only deep copy of plain YAML data (mappings become MappingProxyType)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Plain dicts and lists again, e.g. to send a template as JSON."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Provider:
+    ad_account: str
+    page_id: str
+    graph: str = DEFAULT_GRAPH
+    api_version: str = DEFAULT_API_VERSION
+    timezone: str | None = None
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    message: Mapping[str, Any]
+    description: str | None = None
+    location: SourceLocation | None = None
+
+    @property
+    def address(self) -> str:
+        return f"template.{self.key}"
+
+
+@dataclass(frozen=True)
+class Members:
+    file: Path
+    hashed: bool = False
+    default_country: str | None = None
+
+
+@dataclass(frozen=True)
+class Audience:
+    key: str
+    name: str
+    description: str | None = None
+    members: Members | None = None
+    protect: bool = False
+    location: SourceLocation | None = None
+
+    @property
+    def address(self) -> str:
+        return f"audience.{self.key}"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    key: str
+    name: str
+    daily_budget: Money | None = None
+    lifetime_budget: Money | None = None
+    start_time: Time | None = None
+    end_time: Time | None = None
+    pixel_id: str | None = None
+    status: str | None = None
+    template: str | None = None
+    audience: str | None = None
+    protect: bool = False
+    location: SourceLocation | None = None
+    # The fields written in the manifest: only these are ever compared with live values.
+    fields_set: frozenset[str] = frozenset()
+
+    @property
+    def address(self) -> str:
+        return f"campaign.{self.key}"
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything the manifests under one root declare."""
+
+    root: Path
+    provider: Provider
+    state_path: Path
+    files: tuple[str, ...]
+    templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
+    audiences: Mapping[str, Audience] = field(default_factory=lambda: MappingProxyType({}))
+    campaigns: Mapping[str, Campaign] = field(default_factory=lambda: MappingProxyType({}))

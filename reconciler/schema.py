@@ -1,0 +1,196 @@
+"""JSON Schema validation with errors in people's words, at the YAML line of the node.
+
+The only module that uses jsonschema. Schemas are read once from the installed package
+(``reconciler/schemas/`` in a wheel) or, in a source checkout, from the top-level
+``schemas/`` folder. A schema node may carry ``x-expected``: a plain-language description of
+what it accepts, used instead of jsonschema's own wording when a value is of the wrong kind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import jsonschema
+import referencing
+from jsonschema.exceptions import ValidationError, best_match
+
+from reconciler.errors import ManifestError, SourceLocation
+
+SCHEMA_FILES = ("manifest.schema.json", "template.schema.json")
+
+# Resolves a value path (mapping keys and list indices) to where it is written.
+Locate = Callable[[tuple[Any, ...]], SourceLocation]
+
+
+def schema_dir() -> Path:
+    """The folder holding the JSON Schemas, installed or in a source checkout."""
+    packaged = resources.files("reconciler") / "schemas"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    with (schema_dir() / name).open(encoding="utf-8") as handle:
+        loaded: dict[str, Any] = json.load(handle)
+    return loaded
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    registry: referencing.Registry[Any] = referencing.Registry().with_resources(
+        (file, referencing.Resource.from_contents(load_schema(file))) for file in SCHEMA_FILES
+    )
+    return jsonschema.Draft202012Validator(load_schema(name), registry=registry)
+
+
+def validate(
+    instance: Any,
+    schema_name: str,
+    locate_value: Locate,
+    locate_key: Locate,
+    base_path: tuple[Any, ...] = (),
+    hidden: frozenset[tuple[Any, ...]] = frozenset(),
+) -> list[ManifestError]:
+    """Validate ``instance`` against a schema and return readable errors.
+
+    ``base_path`` is prefixed to every reported path (for validating a sub-document);
+    values at paths in ``hidden`` came from the environment and are never echoed.
+    """
+    errors = []
+    for error in _validator(schema_name).iter_errors(instance):
+        errors.extend(_humanize(error, base_path, locate_value, locate_key, hidden))
+    return errors
+
+
+def format_path(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def describe_value(value: Any) -> str:
+    """How a value found in a manifest is named in a message."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return (
+            f"the boolean {str(value).lower()} (YAML reads unquoted yes/no/on/off/true/false as "
+            "a boolean; quote it to make it text)"
+        )
+    if isinstance(value, int):
+        return f"the number {value} (quote it to make it text: \"{value}\")"
+    if isinstance(value, float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return json.dumps(shown, ensure_ascii=False)
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _found(value: Any, path: tuple[Any, ...], hidden: frozenset[tuple[Any, ...]]) -> str:
+    if path in hidden:
+        return "the value of an ${env:...} variable (not shown)"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # A number where a number-like thing is wanted gets no "quote it" hint.
+        return f"the number {value}"
+    return describe_value(value)
+
+
+_TYPE_NAMES = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "nothing",
+}
+
+
+def _humanize(
+    error: ValidationError,
+    base_path: tuple[Any, ...],
+    locate_value: Locate,
+    locate_key: Locate,
+    hidden: frozenset[tuple[Any, ...]],
+) -> list[ManifestError]:
+    path = base_path + tuple(error.absolute_path)
+    keyword = error.validator
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    value = error.instance
+
+    def at(p: tuple[Any, ...], message: str, key: bool = False) -> ManifestError:
+        return ManifestError((locate_key if key else locate_value)(p), format_path(p), message)
+
+    if "propertyNames" in error.relative_schema_path:
+        name_path = path + (value,)
+        expected = schema.get("x-expected", "a valid name")
+        return [at(name_path, f"invalid name {json.dumps(value)}; expected {expected}", key=True)]
+
+    if keyword == "additionalProperties" and isinstance(value, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extras = [k for k in value if k not in schema.get("properties", {})]
+        out = []
+        for extra in extras:
+            message = f"unknown field {json.dumps(extra)}"
+            close = difflib.get_close_matches(str(extra), allowed, n=1)
+            if close:
+                message += f" (did you mean {json.dumps(close[0])}?)"
+            if allowed:
+                message += f"; expected one of: {', '.join(allowed)}"
+            out.append(at(path + (extra,), message, key=True))
+        return out
+
+    if keyword == "required":
+        missing = [name for name in error.validator_value if isinstance(value, dict) and name not in value]
+        return [at(path, f"missing required field {json.dumps(name)}") for name in missing]
+
+    found = _found(value, path, hidden)
+    expected = schema.get("x-expected")
+    if keyword in ("oneOf", "anyOf") and not expected and error.context:
+        # Report the branch that got furthest instead of "is not valid under any of".
+        return _humanize(best_match(error.context), base_path, locate_value, locate_key, hidden)
+    if expected and keyword in ("type", "pattern", "oneOf", "anyOf", "format", "minimum", "enum", "minLength"):
+        return [at(path, f"expected {expected}; found {found}")]
+
+    message: str
+    if keyword == "type":
+        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        message = f"expected {' or '.join(_TYPE_NAMES.get(t, t) for t in types)}; found {found}"
+    elif keyword == "enum":
+        message = f"expected one of {', '.join(json.dumps(v) for v in error.validator_value)}; found {found}"
+    elif keyword == "const":
+        message = f"expected {json.dumps(error.validator_value)}; found {found}"
+    elif keyword == "pattern":
+        message = f"expected text matching {error.validator_value}; found {found}"
+    elif keyword in ("minimum", "exclusiveMinimum"):
+        sign = ">=" if keyword == "minimum" else ">"
+        message = f"expected a number {sign} {error.validator_value}; found {found}"
+    elif keyword in ("maximum", "exclusiveMaximum"):
+        sign = "<=" if keyword == "maximum" else "<"
+        message = f"expected a number {sign} {error.validator_value}; found {found}"
+    elif keyword == "maxLength":
+        message = f"{len(value)} characters; at most {error.validator_value} allowed"
+    elif keyword == "minLength":
+        message = "must not be empty" if error.validator_value == 1 else (
+            f"{len(value)} characters; at least {error.validator_value} required"
+        )
+    elif keyword == "maxItems":
+        message = f"{len(value)} items; at most {error.validator_value} allowed"
+    elif keyword == "minItems":
+        message = f"{len(value)} items; at least {error.validator_value} required"
+    else:
+        message = error.message if path not in hidden else f"invalid value ({keyword})"
+    return [at(path, message)]

@@ -1,0 +1,60 @@
+"""Reading the times written in manifests as instants.
+
+Manifests accept ISO 8601 (``2026-12-01T09:00:00-05:00``, ``...Z``, ``...-0500``) and Unix
+seconds. A time written without a UTC offset is read in ``provider.timezone``. Instants are
+compared in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class TimeError(ValueError):
+    """A time that cannot be read; the message says why, in a user's words."""
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; ``TimeError`` when there is no such zone."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TimeError(f"unknown time zone {name!r}; expected an IANA name such as America/New_York") from None
+
+
+def has_offset(value: str | int) -> bool:
+    """Whether a written time pins its own UTC offset (Unix seconds always do)."""
+    if isinstance(value, int) or value.strip().isdigit():
+        return True
+    return _parse_iso(value).tzinfo is not None
+
+
+def parse_instant(value: str | int, zone: tzinfo | None) -> datetime:
+    """The instant a written time means, as an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise TimeError("expected a time, found a boolean")
+    if isinstance(value, int) or value.strip().isdigit():
+        seconds = int(value)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise TimeError(f"{seconds} is not a usable Unix time") from None
+    moment = _parse_iso(value)
+    if moment.tzinfo is None:
+        if zone is None:
+            raise TimeError(
+                f"{value!r} has no UTC offset and provider.timezone is not set; write an offset "
+                "(e.g. 2026-12-01T09:00:00-05:00) or set provider.timezone"
+            )
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(timezone.utc)
+
+
+def _parse_iso(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise TimeError(
+            f"{value!r} is not an ISO 8601 time; expected e.g. 2026-12-01T09:00:00-05:00"
+        ) from None
