@@ -33,6 +33,8 @@ class Declared:
     path: NodePath  # e.g. ("campaigns", "winter-sale")
     locate_value: Callable[[NodePath], SourceLocation]
     locate_key: Callable[[NodePath], SourceLocation]
+    # Every field written, including those left out of ``data`` for failing the schema.
+    written: frozenset[str] = frozenset()
 
     @property
     def address(self) -> str:
@@ -41,7 +43,7 @@ class Declared:
     def error(self, field: str | None, message: str, key: bool = False) -> ManifestError:
         path = self.path + ((field,) if field else ())
         where = (self.locate_key if key else self.locate_value)(path)
-        return ManifestError(where, ".".join(str(p) for p in path), message)
+        return ManifestError(where, ".".join(str(p) for p in path), message, path)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -87,7 +89,7 @@ def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool) ->
     """
     errors: list[ManifestError] = []
     data = campaign.data
-    if "daily_budget" in data and "lifetime_budget" in data:
+    if {"daily_budget", "lifetime_budget"} <= campaign.written:
         errors.append(
             campaign.error(
                 "lifetime_budget",
@@ -188,8 +190,9 @@ def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestErr
                 dotted,
                 f"{json.dumps(written)} is outside the manifests root {root}; member files must "
                 "live beside the manifests",
+                field_path,
             )
         ], None
     if not resolved.is_file():
-        return [ManifestError(where, dotted, f"member file {json.dumps(written)} does not exist")], None
+        return [ManifestError(where, dotted, f"member file {json.dumps(written)} does not exist", field_path)], None
     return [], resolved

@@ -43,10 +43,14 @@ class ManifestError(ReconcilerError):
     ``str()`` gives ``file:line:col: field.path: message``.
     """
 
-    def __init__(self, location: SourceLocation, path: str, message: str) -> None:
+    def __init__(
+        self, location: SourceLocation, path: str, message: str, node_path: tuple[object, ...] = ()
+    ) -> None:
         self.location = location
         self.path = path
         self.message = message
+        # The path as keys and indices, for code that needs to know which field is broken.
+        self.node_path = node_path
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -84,7 +84,7 @@ def load_project(
     """Load, validate and merge the manifests under ``paths``; raise ``ManifestErrors``."""
     environ = os.environ if env is None else env
     root, files, errors = discover(paths)
-    documents: list[tuple[Path, YamlDocument, Any, frozenset[tuple[Any, ...]]]] = []
+    documents: list[tuple[Path, YamlDocument, Any, set[tuple[Any, ...]]]] = []
     broken_files = bool(errors)
     for path in files:
         shown = display_path(path)
@@ -105,29 +105,32 @@ def load_project(
             )
             continue
         data, result = interpolate(document.data, environ)
-        for where, message in result.problems:
-            errors.append(ManifestError(document.source_map.value(where), schema.format_path(where), message))
-        hidden = frozenset(result.from_env)
-        errors.extend(
-            schema.validate(
+        file_errors = [
+            ManifestError(document.source_map.value(where), schema.format_path(where), message, where)
+            for where, message in result.problems
+        ]
+        unset = {e.node_path for e in file_errors}
+        file_errors.extend(
+            e
+            for e in schema.validate(
                 data,
                 "manifest.schema.json",
                 document.source_map.value,
                 document.source_map.key,
-                hidden=hidden,
+                hidden=frozenset(result.from_env),
             )
+            if e.node_path not in unset  # "must not be empty" after "X is not set" is noise
         )
-        documents.append((path, document, data, hidden))
+        errors.extend(file_errors)
+        documents.append((path, document, data, {_field_of(e.node_path) for e in file_errors}))
 
-    invalid = {_address_of(e.path) for e in errors}
     merged = _merge(documents, errors)
     provider = merged["provider"]
-    project_errors, zone = ([], None)
-    if provider is not None and "provider" not in invalid:
-        project_errors, zone = checks.check_provider(provider)
-    errors.extend(project_errors)
-    zone_known = provider is not None and "provider" not in invalid and not project_errors
-    if provider is None and not broken_files:
+    zone = None
+    if provider is not None:
+        provider_errors, zone = checks.check_provider(provider)
+        errors.extend(provider_errors)
+    elif not broken_files:
         errors.append(
             ManifestError(
                 SourceLocation(display_path(root)),
@@ -136,10 +139,12 @@ def load_project(
                 "provider: {ad_account: act_100000000000001, page_id: \"200000000000001\"}",
             )
         )
+    # Times without an offset are judged only when the time zone situation is known.
+    zone_known = provider is not None and not any(
+        e.node_path[:2] == ("provider", "timezone") for e in errors
+    )
 
-    templates = _valid(merged["template"], invalid)
-    audiences = _valid(merged["audience"], invalid)
-    campaigns = _valid(merged["campaign"], invalid)
+    templates, audiences, campaigns = merged["template"], merged["audience"], merged["campaign"]
     errors.extend(checks.check_unique_names(campaigns.values(), "campaign"))
     errors.extend(checks.check_unique_names(audiences.values(), "audience"))
     member_files: dict[str, Path] = {}
@@ -151,7 +156,7 @@ def load_project(
     for campaign in campaigns.values():
         errors.extend(checks.check_campaign(campaign, zone, zone_known))
         if not broken_files:  # a reference into a file that failed to parse is not dangling
-            errors.extend(checks.check_references(campaign, merged["template"], merged["audience"]))
+            errors.extend(checks.check_references(campaign, templates, audiences))
 
     if errors:
         raise ManifestErrors(errors)
@@ -159,25 +164,24 @@ def load_project(
     return _build(root, files, provider, merged["state"], templates, audiences, campaigns, member_files)
 
 
-def _address_of(path: str) -> str:
-    """``campaigns.x.daily_budget`` -> ``campaign.x``; ``provider.graph`` -> ``provider``."""
-    parts = path.replace("[", ".").split(".")
-    if parts and parts[0] in SECTIONS and len(parts) > 1:
-        return f"{SECTIONS[parts[0]]}.{parts[1]}"
-    return parts[0] if parts else ""
-
-
-def _valid(blocks: Mapping[str, Declared], invalid: set[str]) -> dict[str, Declared]:
-    return {key: block for key, block in blocks.items() if block.address not in invalid}
+def _field_of(node_path: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The top-level field of a block that an error is about: (section, key, field) or
+    (provider, field)."""
+    depth = 3 if node_path[:1] and node_path[0] in SECTIONS else 2
+    return node_path[:depth]
 
 
 def _merge(
-    documents: list[tuple[Path, YamlDocument, Any, frozenset[tuple[Any, ...]]]],
+    documents: list[tuple[Path, YamlDocument, Any, set[tuple[Any, ...]]]],
     errors: list[ManifestError],
 ) -> dict[str, Any]:
-    """Merge files into one set of blocks; a second provider or address is an error."""
+    """Merge files into one set of blocks; a second provider or address is an error.
+
+    Fields that already failed the schema are left out of the merged blocks, so that the
+    semantic checks judge only well-formed values and do not pile on.
+    """
     merged: dict[str, Any] = {"provider": None, "state": None, "template": {}, "audience": {}, "campaign": {}}
-    for path, document, data, _hidden in documents:
+    for path, document, data, bad_fields in documents:
         if not isinstance(data, dict):
             continue
         smap = document.source_map
@@ -185,7 +189,8 @@ def _merge(
         def declare(kind: str, key: str, block: Any, at: tuple[Any, ...]) -> Declared | None:
             if not isinstance(block, dict):
                 return None
-            return Declared(kind, key, block, path, at, smap.value, smap.key)
+            clean = {k: v for k, v in block.items() if at + (k,) not in bad_fields}
+            return Declared(kind, key, clean, path, at, smap.value, smap.key, frozenset(block))
 
         for single in ("provider", "state"):
             block = declare(single, single, data.get(single), (single,))

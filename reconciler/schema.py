@@ -132,7 +132,7 @@ def _humanize(
     value = error.instance
 
     def at(p: tuple[Any, ...], message: str, key: bool = False) -> ManifestError:
-        return ManifestError((locate_key if key else locate_value)(p), format_path(p), message)
+        return ManifestError((locate_key if key else locate_value)(p), format_path(p), message, p)
 
     if "propertyNames" in error.relative_schema_path:
         name_path = path + (value,)

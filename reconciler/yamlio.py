@@ -252,11 +252,7 @@ class _Composer:
             self.error(event.start_mark, path, "'<<' merges a mapping into a mapping; it cannot stand as a value")
             value = None
         else:
-            self.error(
-                event.start_mark,
-                path,
-                f"unsupported YAML tag {_short_tag(tag)}; manifests use plain YAML values only",
-            )
+            self.error(event.start_mark, path, _unsupported_tag(tag))
             value = None
         self.source_map._values[path] = _mark(self.file, event.start_mark)
         if event.anchor:
@@ -289,7 +285,7 @@ class _Composer:
             )
         is_map = isinstance(event, yaml.MappingStartEvent)
         if event.tag not in (None, "!", _MAP if is_map else _SEQ):
-            self.error(event.start_mark, path, f"unsupported YAML tag {_short_tag(event.tag)}")
+            self.error(event.start_mark, path, _unsupported_tag(event.tag))
         self._count(event.start_mark, path, 1)
         self.source_map._values[path] = _mark(self.file, event.start_mark)
         if event.anchor:
@@ -347,8 +343,9 @@ class _Composer:
         frame.key_is_merge = False
 
 
-def _short_tag(tag: str) -> str:
-    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
+def _unsupported_tag(tag: str) -> str:
+    short = "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
+    return f"unsupported YAML tag {short}; manifests use plain YAML values only"
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
