@@ -39,7 +39,7 @@ def echo_error(text: str) -> None:
 class MmctlGroup(click.Group):
     """Maps every failure to one line on stderr and a documented exit code."""
 
-    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv or bool(os.environ.get("MMCTL_DEBUG"))
         kw["standalone_mode"] = False

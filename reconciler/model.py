@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from reconciler.errors import SourceLocation
 
@@ -40,6 +40,17 @@ def thaw(value: Any) -> Any:
     return value
 
 
+class Addressed:
+    """A resource with an address such as ``campaign.winter-sale``."""
+
+    KIND: ClassVar[str]
+    key: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.KIND}.{self.key}"
+
+
 @dataclass(frozen=True)
 class Provider:
     ad_account: str
@@ -51,15 +62,12 @@ class Provider:
 
 
 @dataclass(frozen=True)
-class Template:
+class Template(Addressed):
+    KIND: ClassVar[str] = "template"
     key: str
     message: Mapping[str, Any]
     description: str | None = None
     location: SourceLocation | None = None
-
-    @property
-    def address(self) -> str:
-        return f"template.{self.key}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,8 @@ class Members:
 
 
 @dataclass(frozen=True)
-class Audience:
+class Audience(Addressed):
+    KIND: ClassVar[str] = "audience"
     key: str
     name: str
     description: str | None = None
@@ -78,13 +87,10 @@ class Audience:
     protect: bool = False
     location: SourceLocation | None = None
 
-    @property
-    def address(self) -> str:
-        return f"audience.{self.key}"
-
 
 @dataclass(frozen=True)
-class Campaign:
+class Campaign(Addressed):
+    KIND: ClassVar[str] = "campaign"
     key: str
     name: str
     daily_budget: Money | None = None
@@ -99,10 +105,6 @@ class Campaign:
     location: SourceLocation | None = None
     # The fields written in the manifest: only these are ever compared with live values.
     fields_set: frozenset[str] = frozenset()
-
-    @property
-    def address(self) -> str:
-        return f"campaign.{self.key}"
 
 
 @dataclass(frozen=True)

@@ -129,10 +129,11 @@ def _humanize(
     path = base_path + tuple(error.absolute_path)
     keyword = error.validator
     schema = error.schema if isinstance(error.schema, Mapping) else {}
-    value = error.instance
+    value: Any = error.instance
+    rule: Any = error.validator_value
 
-    def at(p: tuple[Any, ...], message: str, key: bool = False) -> ManifestError:
-        return ManifestError((locate_key if key else locate_value)(p), format_path(p), message, p)
+    def at(p: tuple[Any, ...], text: str, key: bool = False) -> ManifestError:
+        return ManifestError((locate_key if key else locate_value)(p), format_path(p), text, p)
 
     if "propertyNames" in error.relative_schema_path:
         name_path = path + (value,)
@@ -144,17 +145,17 @@ def _humanize(
         extras = [k for k in value if k not in schema.get("properties", {})]
         out = []
         for extra in extras:
-            message = f"unknown field {json.dumps(extra)}"
+            unknown = f"unknown field {json.dumps(extra)}"
             close = difflib.get_close_matches(str(extra), allowed, n=1)
             if close:
-                message += f" (did you mean {json.dumps(close[0])}?)"
+                unknown += f" (did you mean {json.dumps(close[0])}?)"
             if allowed:
-                message += f"; expected one of: {', '.join(allowed)}"
-            out.append(at(path + (extra,), message, key=True))
+                unknown += f"; expected one of: {', '.join(allowed)}"
+            out.append(at(path + (extra,), unknown, key=True))
         return out
 
     if keyword == "required":
-        missing = [name for name in error.validator_value if isinstance(value, dict) and name not in value]
+        missing = [name for name in rule if isinstance(value, dict) and name not in value]
         return [at(path, f"missing required field {json.dumps(name)}") for name in missing]
 
     found = _found(value, path, hidden)
@@ -167,30 +168,30 @@ def _humanize(
 
     message: str
     if keyword == "type":
-        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        message = f"expected {' or '.join(_TYPE_NAMES.get(t, t) for t in types)}; found {found}"
+        types = rule if isinstance(rule, list) else [rule]
+        message = f"expected {' or '.join(_TYPE_NAMES.get(str(t), str(t)) for t in types)}; found {found}"
     elif keyword == "enum":
-        message = f"expected one of {', '.join(json.dumps(v) for v in error.validator_value)}; found {found}"
+        message = f"expected one of {', '.join(json.dumps(v) for v in rule)}; found {found}"
     elif keyword == "const":
-        message = f"expected {json.dumps(error.validator_value)}; found {found}"
+        message = f"expected {json.dumps(rule)}; found {found}"
     elif keyword == "pattern":
-        message = f"expected text matching {error.validator_value}; found {found}"
+        message = f"expected text matching {rule}; found {found}"
     elif keyword in ("minimum", "exclusiveMinimum"):
         sign = ">=" if keyword == "minimum" else ">"
-        message = f"expected a number {sign} {error.validator_value}; found {found}"
+        message = f"expected a number {sign} {rule}; found {found}"
     elif keyword in ("maximum", "exclusiveMaximum"):
         sign = "<=" if keyword == "maximum" else "<"
-        message = f"expected a number {sign} {error.validator_value}; found {found}"
+        message = f"expected a number {sign} {rule}; found {found}"
     elif keyword == "maxLength":
-        message = f"{len(value)} characters; at most {error.validator_value} allowed"
+        message = f"{len(value)} characters; at most {rule} allowed"
     elif keyword == "minLength":
-        message = "must not be empty" if error.validator_value == 1 else (
-            f"{len(value)} characters; at least {error.validator_value} required"
+        message = "must not be empty" if rule == 1 else (
+            f"{len(value)} characters; at least {rule} required"
         )
     elif keyword == "maxItems":
-        message = f"{len(value)} items; at most {error.validator_value} allowed"
+        message = f"{len(value)} items; at most {rule} allowed"
     elif keyword == "minItems":
-        message = f"{len(value)} items; at least {error.validator_value} required"
+        message = f"{len(value)} items; at least {rule} required"
     else:
         message = error.message if path not in hidden else f"invalid value ({keyword})"
     return [at(path, message)]
