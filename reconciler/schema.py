@@ -2,8 +2,12 @@
 
 The only module that uses jsonschema. Schemas are read once from the installed package
 (``reconciler/schemas/`` in a wheel) or, in a source checkout, from the top-level
-``schemas/`` folder. A schema node may carry ``x-expected``: a plain-language description of
-what it accepts, used instead of jsonschema's own wording when a value is of the wrong kind.
+``schemas/`` folder. Two annotations in the schemas keep the wording next to the rule:
+
+- ``x-messages``: ``{keyword: text}``, the message when that keyword of this node fails;
+  ``{found}``, ``{count}`` and ``{limit}`` are filled in (the value, its length, the rule);
+- ``x-expected``: what the node accepts, for "expected ...; found ..." when a value is of
+  the wrong kind or form.
 """
 
 from __future__ import annotations
@@ -42,12 +46,25 @@ def load_schema(name: str) -> dict[str, Any]:
     return loaded
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # jsonschema counts 5000.0 as an integer; a budget or a Unix time written as a float is
+    # a mistake to report, not a value to pass on.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
+
+
 @lru_cache(maxsize=None)
 def _validator(name: str) -> jsonschema.protocols.Validator:
     registry: referencing.Registry[Any] = referencing.Registry().with_resources(
         (file, referencing.Resource.from_contents(load_schema(file))) for file in SCHEMA_FILES
     )
-    return jsonschema.Draft202012Validator(load_schema(name), registry=registry)
+    validator: jsonschema.protocols.Validator = _StrictValidator(load_schema(name), registry=registry)
+    return validator
 
 
 def validate(
@@ -153,6 +170,12 @@ def _humanize(
                 unknown += f"; expected one of: {', '.join(allowed)}"
             out.append(at(path + (extra,), unknown, key=True))
         return out
+
+    custom = schema.get("x-messages", {}).get(keyword)
+    if isinstance(custom, str):
+        count = len(value) if isinstance(value, (str, list, dict)) else ""
+        text = custom.replace("{found}", _found(value, path, hidden))
+        return [at(path, text.replace("{count}", str(count)).replace("{limit}", str(rule)))]
 
     if keyword == "required":
         missing = [name for name in rule if isinstance(value, dict) and name not in value]
