@@ -339,3 +339,15 @@ def test_a_file_named_explicitly_is_read_whatever_its_suffix(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     Path("manifest.conf").write_text(PROVIDER)
     assert manifest.load_project(["manifest.conf"], env={}).files == ("manifest.conf",)
+
+
+def test_numbers_written_as_floats_are_not_taken_for_integers(with_provider):
+    # Found by the fuzz test: jsonschema counts 0.0 as an integer, and the float reached the
+    # time parser. A budget of 5000.0 is a mistake to report, not an amount to send.
+    with_provider.write("c.yaml", "campaigns:\n  a: {name: A, daily_budget: 5000.0, start_time: 0.0}\n")
+    assert with_provider.errors() == [
+        'c.yaml:2:30: campaigns.a.daily_budget: expected an amount greater than 0: an integer in minor units '
+        '(5000 = 50.00 USD) or a string like "50.00 USD"; found the number 5000.0',
+        "c.yaml:2:50: campaigns.a.start_time: expected an ISO 8601 time such as 2026-12-01T09:00:00-05:00, or Unix "
+        "seconds; found the number 0.0",
+    ]
