@@ -14,16 +14,16 @@ _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _ENV = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 SECRET_VARIABLES = frozenset({"META_ACCESS_TOKEN", "META_APP_SECRET"})
 
-Path = tuple[Any, ...]
+NodePath = tuple[Any, ...]
 
 
 class Interpolated:
     """The result of interpolating one document."""
 
     def __init__(self) -> None:
-        self.problems: list[tuple[Path, str]] = []
+        self.problems: list[tuple[NodePath, str]] = []
         # Paths whose value came (partly) from the environment: never echo them in errors.
-        self.from_env: set[Path] = set()
+        self.from_env: set[NodePath] = set()
 
 
 def interpolate(data: Any, env: Mapping[str, str]) -> tuple[Any, Interpolated]:
@@ -32,7 +32,7 @@ def interpolate(data: Any, env: Mapping[str, str]) -> tuple[Any, Interpolated]:
     return _walk(data, (), env, result), result
 
 
-def _walk(value: Any, path: Path, env: Mapping[str, str], result: Interpolated) -> Any:
+def _walk(value: Any, path: NodePath, env: Mapping[str, str], result: Interpolated) -> Any:
     if isinstance(value, dict):
         return {k: _walk(v, path + (k,), env, result) for k, v in value.items()}
     if isinstance(value, list):
@@ -42,7 +42,7 @@ def _walk(value: Any, path: Path, env: Mapping[str, str], result: Interpolated) 
     return value
 
 
-def _substitute(text: str, path: Path, env: Mapping[str, str], result: Interpolated) -> str:
+def _substitute(text: str, path: NodePath, env: Mapping[str, str], result: Interpolated) -> str:
     def replace(match: re.Match[str]) -> str:
         whole = match.group(0)
         if whole == "$${":
