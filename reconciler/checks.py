@@ -40,10 +40,11 @@ class Declared:
     def address(self) -> str:
         return f"{self.kind}.{self.key}"
 
-    def error(self, field: str | None, message: str, key: bool = False) -> ManifestError:
-        path = self.path + ((field,) if field else ())
-        where = (self.locate_key if key else self.locate_value)(path)
-        return ManifestError(where, ".".join(str(p) for p in path), message, path)
+    def error(self, field: str | tuple[str, ...] | None, message: str, key: bool = False) -> ManifestError:
+        """An error at this block, or at ``field`` (a name, or names for a nested field)."""
+        fields = (field,) if isinstance(field, str) else (field or ())
+        path = self.path + fields
+        return ManifestError((self.locate_key if key else self.locate_value)(path), path, message)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -180,19 +181,13 @@ def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestErr
         return [], None
     written = members["file"]
     resolved = (audience.file.parent / written).resolve()
-    field_path = audience.path + ("members", "file")
-    where = audience.locate_value(field_path)
-    dotted = ".".join(str(p) for p in field_path)
+    field = ("members", "file")
     if not resolved.is_relative_to(root.resolve()):
-        return [
-            ManifestError(
-                where,
-                dotted,
-                f"{json.dumps(written)} is outside the manifests root {root}; member files must "
-                "live beside the manifests",
-                field_path,
-            )
-        ], None
+        message = (
+            f"{json.dumps(written)} is outside the manifests root {root}; member files must "
+            "live beside the manifests"
+        )
+        return [audience.error(field, message)], None
     if not resolved.is_file():
-        return [ManifestError(where, dotted, f"member file {json.dumps(written)} does not exist", field_path)], None
+        return [audience.error(field, f"member file {json.dumps(written)} does not exist")], None
     return [], resolved

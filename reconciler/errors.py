@@ -14,6 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+NodePath = tuple[object, ...]
+
+
+def format_path(path: Iterable[object]) -> str:
+    """``("campaigns", "a", "buttons", 0)`` -> ``campaigns.a.buttons[0]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
 
 @dataclass(frozen=True, order=True)
 class SourceLocation:
@@ -43,15 +53,16 @@ class ManifestError(ReconcilerError):
     ``str()`` gives ``file:line:col: field.path: message``.
     """
 
-    def __init__(
-        self, location: SourceLocation, path: str, message: str, node_path: tuple[object, ...] = ()
-    ) -> None:
+    def __init__(self, location: SourceLocation, node_path: NodePath, message: str) -> None:
         self.location = location
-        self.path = path
-        self.message = message
-        # The path as keys and indices, for code that needs to know which field is broken.
+        # Keys and indices, for code that needs to know which field is broken.
         self.node_path = node_path
+        self.message = message
         super().__init__(str(self))
+
+    @property
+    def path(self) -> str:
+        return format_path(self.node_path)
 
     def __str__(self) -> str:
         where = str(self.location)

@@ -56,14 +56,14 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[Path, list[Path],
             found = sorted(_walk_yaml(path))
             if not found:
                 errors.append(
-                    ManifestError(SourceLocation(str(given)), "", "no *.yaml or *.yml files in this folder")
+                    ManifestError(SourceLocation(str(given)), (), "no *.yaml or *.yml files in this folder")
                 )
             files.update(dict.fromkeys(found))
         elif path.is_file():
             roots.append(path.resolve().parent)
             files[path] = None
         else:
-            errors.append(ManifestError(SourceLocation(str(given)), "", "no such file or folder"))
+            errors.append(ManifestError(SourceLocation(str(given)), (), "no such file or folder"))
     root = Path(os.path.commonpath(roots)) if roots else Path.cwd()
     return root, list(files), errors
 
@@ -98,7 +98,7 @@ def load_project(
             errors.append(
                 ManifestError(
                     SourceLocation(shown, 1, 1),
-                    "",
+                    (),
                     "file is empty; a manifest holds at least one of provider, state, templates, "
                     "audiences, campaigns",
                 )
@@ -106,7 +106,7 @@ def load_project(
             continue
         data, result = interpolate(document.data, environ)
         file_errors = [
-            ManifestError(document.source_map.value(where), schema.format_path(where), message, where)
+            ManifestError(document.source_map.value(where), where, message)
             for where, message in result.problems
         ]
         unset = {e.node_path for e in file_errors}
@@ -134,7 +134,7 @@ def load_project(
         errors.append(
             ManifestError(
                 SourceLocation(display_path(root)),
-                "provider",
+                ("provider",),
                 "no provider block in any manifest file; add one, e.g. "
                 "provider: {ad_account: act_100000000000001, page_id: \"200000000000001\"}",
             )

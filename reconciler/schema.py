@@ -17,7 +17,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 import jsonschema
 import referencing
@@ -86,13 +86,6 @@ def validate(
     return errors
 
 
-def format_path(path: Iterable[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def describe_value(value: Any) -> str:
     """How a value found in a manifest is named in a message."""
     if value is None:
@@ -150,7 +143,7 @@ def _humanize(
     rule: Any = error.validator_value
 
     def at(p: tuple[Any, ...], text: str, key: bool = False) -> ManifestError:
-        return ManifestError((locate_key if key else locate_value)(p), format_path(p), text, p)
+        return ManifestError((locate_key if key else locate_value)(p), p, text)
 
     if "propertyNames" in error.relative_schema_path:
         name_path = path + (value,)

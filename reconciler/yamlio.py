@@ -112,13 +112,6 @@ def _mark(file: str, mark: Any) -> SourceLocation:
     return SourceLocation(file, mark.line + 1, mark.column + 1)
 
 
-def _describe(path: NodePath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 class _Composer:
     def __init__(self, file: str, text: str) -> None:
         self.file = file
@@ -135,7 +128,7 @@ class _Composer:
         self.documents = 0
 
     def error(self, mark: Any, path: NodePath, message: str, fatal: bool = False) -> None:
-        self.errors.append(ManifestError(_mark(self.file, mark), _describe(path), message))
+        self.errors.append(ManifestError(_mark(self.file, mark), path, message))
         if fatal:
             raise _Fatal()
 
@@ -147,7 +140,7 @@ class _Composer:
         except yaml.MarkedYAMLError as exc:
             self.error(exc.problem_mark, (), _syntax_message(exc, self.text))
         except yaml.YAMLError as exc:  # reader errors: control characters and the like
-            self.errors.append(ManifestError(SourceLocation(self.file, 1, 1), "", f"not readable as YAML: {exc}"))
+            self.errors.append(ManifestError(SourceLocation(self.file, 1, 1), (), f"not readable as YAML: {exc}"))
         finally:
             self.loader.dispose()
         return self.root
@@ -332,7 +325,7 @@ class _Composer:
                     self.errors.append(
                         ManifestError(
                             self.source_map.value(source_path),
-                            _describe(frame.path),
+                            frame.path,
                             "'<<' must merge a mapping (or a list of mappings), e.g. '<<: *defaults'",
                         )
                     )
@@ -380,7 +373,7 @@ def parse_bytes(raw: bytes, file: str) -> YamlDocument:
             [
                 ManifestError(
                     SourceLocation(file, line, nul - (raw.rfind(b"\n", 0, nul) + 1) + 1),
-                    "",
+                    (),
                     "binary content (a NUL byte); expected a UTF-8 YAML text file",
                 )
             ]
@@ -394,7 +387,7 @@ def parse_bytes(raw: bytes, file: str) -> YamlDocument:
             [
                 ManifestError(
                     SourceLocation(file, line, column),
-                    "",
+                    (),
                     f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); manifests must be saved as UTF-8 text",
                 )
             ]
@@ -411,7 +404,7 @@ def read_file(path: Path, file: str) -> YamlDocument:
                 [
                     ManifestError(
                         SourceLocation(file),
-                        "",
+                        (),
                         f"file is {size / 1024 / 1024:.1f} MiB; a manifest file may be at most "
                         f"{MAX_FILE_BYTES // 1024 // 1024} MiB (split it into several files)",
                     )
@@ -421,10 +414,10 @@ def read_file(path: Path, file: str) -> YamlDocument:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ManifestErrors(
-            [ManifestError(SourceLocation(file), "", f"cannot read file: {exc.strerror or exc}")]
+            [ManifestError(SourceLocation(file), (), f"cannot read file: {exc.strerror or exc}")]
         ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise ManifestErrors(
-            [ManifestError(SourceLocation(file), "", f"file grew past {MAX_FILE_BYTES // 1024 // 1024} MiB while being read")]
+            [ManifestError(SourceLocation(file), (), f"file grew past {MAX_FILE_BYTES // 1024 // 1024} MiB while being read")]
         )
     return parse_bytes(raw, file)
