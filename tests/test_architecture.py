@@ -20,6 +20,7 @@ RANK = {
     "checks": 2,
     "render": 3,
     "manifest": 3,
+    "sandbox": 1,  # the subpackage: imports nothing from the engine (checked below)
     "cli": 9,
     "__main__": 10,
     "__init__": 0,
@@ -74,6 +75,21 @@ def test_third_party_packages_stay_in_their_module():
             root = imported.split(".")[0]
             if root in CONFINED and name not in CONFINED[root]:
                 wrong.append(f"{name} imports {root}")
+    assert wrong == []
+
+
+# Inside the sandbox: httpx only for the in-process transport, and none of the engine's libraries.
+SANDBOX_CONFINED = {"httpx": {"transport"}, "yaml": set(), "click": set(), "jsonschema": set(),
+                    "referencing": set(), "deepdiff": set()}
+
+
+def test_the_sandbox_uses_third_party_packages_only_where_allowed():
+    wrong = [
+        f"sandbox/{path.name} imports {imported}"
+        for path in (PACKAGE / "sandbox").glob("*.py")
+        for imported in imports_of(path)
+        if imported.split(".")[0] in SANDBOX_CONFINED and path.stem not in SANDBOX_CONFINED[imported.split(".")[0]]
+    ]
     assert wrong == []
 
 

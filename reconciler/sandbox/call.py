@@ -1,0 +1,63 @@
+"""One API call as a handler sees it: the world, the parameters, and helpers for answering."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .config import SandboxConfig
+from .errors import invalid_parameter
+from .fields import Field, NodeType, parse_fields, select
+from .paging import DEFAULT_LIMIT, MAX_LIMIT, link_builder, page, read_limit
+from .params import Params
+from .store import World
+
+
+@dataclass
+class Call:
+    world: World
+    config: SandboxConfig
+    method: str
+    params: Params
+    base_url: str  # scheme://host/version/path, for paging links
+    query: dict[str, str]
+    rng: random.Random
+
+    @property
+    def now(self) -> float:
+        return self.world.now()
+
+    def fields(self) -> tuple[Field, ...] | None:
+        return parse_fields(self.params.text("fields"))
+
+    def only(self, allowed: set[str]) -> None:
+        """Refuse parameters an endpoint does not take, as the Marketing API does."""
+        extra = sorted(self.params.endpoint_keys() - allowed)
+        if extra:
+            raise invalid_parameter(f"Param {extra[0]} is not a valid parameter for this endpoint")
+
+    def listing(
+        self,
+        items: Sequence[dict[str, Any]],
+        node_type: NodeType,
+        *,
+        default_limit: int = DEFAULT_LIMIT,
+        max_limit: int = MAX_LIMIT,
+        strict_limit: bool = False,
+        key: Callable[[dict[str, Any]], int] = lambda obj: int(obj["id"]),
+        render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        fields = self.fields()
+        limit = read_limit(self.params.integer("limit"), default=default_limit, maximum=max_limit,
+                           strict=strict_limit)
+        return page(
+            items,
+            key,
+            render or (lambda obj: select(node_type, obj, fields)),
+            limit=limit,
+            after=self.params.text("after"),
+            before=self.params.text("before"),
+            link=link_builder(self.base_url, self.query),
+        )

@@ -1,0 +1,113 @@
+"""Injected faults and rate limits: what makes the sandbox as unreliable as the real network.
+
+Faults are drawn from a seeded generator, so a failing run can be replayed with the same seed.
+Quotas count calls per ad account and use case (Meta's Business Use Case limits, codes 80003 and
+80004) and per token (code 17) in fixed windows of real time, so a throttled client that waits
+really gets through.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from .config import SandboxConfig
+from .errors import GraphError
+
+THROTTLE_CODES = {"ads_management": 80004, "custom_audience": 80003}
+THROTTLE_SUBCODE = 2446079
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str  # one of config.FAULT_KINDS
+    after: bool  # the call was carried out before the failure (outcome unknown to the caller)
+
+
+class FaultInjector:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self._rng = random.Random(config.seed)
+        self._lock = threading.Lock()
+
+    def draw(self, kinds: tuple[str, ...]) -> Fault | None:
+        """A fault for one request or batch operation, among ``kinds``, or None."""
+        allowed = [k for k in self.config.fault_kinds if k in kinds]
+        with self._lock:
+            if not allowed or self._rng.random() >= self.config.fault_rate:
+                return None
+            kind = self._rng.choice(allowed)
+            phase = self.config.fault_phase
+            after = phase == "after" or (phase == "any" and self._rng.random() < 0.5)
+        return Fault(kind, after)
+
+
+def transient_error(kind: str) -> GraphError:
+    if kind == "2":
+        return GraphError(2, "An unexpected error has occurred. Please retry your request later.", status=503,
+                          is_transient=True)
+    return GraphError(1, "An unknown error occurred", status=500, is_transient=True)
+
+
+class Quotas:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def _count(self, key: tuple[str, str], limit: int) -> tuple[int, float]:
+        """Count one call; returns (calls in this window, seconds until the window ends)."""
+        now = time.monotonic()
+        with self._lock:
+            start, calls = self._windows.get(key, (now, 0))
+            if now - start >= self.config.quota_window_s:
+                start, calls = now, 0
+            calls += 1
+            self._windows[key] = (start, calls)
+        return calls, max(0.0, start + self.config.quota_window_s - now)
+
+    def check(self, account: str | None, use_case: str, token_key: str) -> dict[str, str]:
+        """Count a call; raise the throttling error when over a quota, else return usage headers."""
+        config = self.config
+        if config.user_quota:
+            calls, left = self._count(("token", token_key), config.user_quota)
+            if calls > config.user_quota:
+                raise GraphError(17, "User request limit reached", subcode=THROTTLE_SUBCODE, is_transient=True,
+                                 user_title="Too many calls", user_msg="Wait a bit and try again.",
+                                 headers={"Retry-After": str(math.ceil(left))})
+        headers: dict[str, str] = {}
+        if account is None:
+            return headers
+        pct, left, over = 0, 0.0, False
+        if config.quota:
+            calls, left = self._count((account, use_case), config.quota)
+            pct = min(100, calls * 100 // config.quota)
+            over = calls > config.quota
+        usage = {account: [{
+            "type": use_case,
+            "call_count": pct,
+            "total_cputime": pct // 2,
+            "total_time": pct // 2,
+            "estimated_time_to_regain_access": math.ceil(left / 60) if over else 0,
+            "ads_api_access_tier": "standard_access",
+        }]}
+        headers["X-Business-Use-Case-Usage"] = json.dumps(usage, separators=(",", ":"))
+        if over:
+            code = THROTTLE_CODES.get(use_case, 80004)
+            headers["Retry-After"] = str(math.ceil(left))
+            raise GraphError(
+                code,
+                f"There have been too many calls from this ad-account. Wait a bit and try again. For more info, "
+                f"please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#{use_case.replace('_', '-')}.",
+                subcode=THROTTLE_SUBCODE, is_transient=True, headers=headers,
+                user_title="Too many calls", user_msg="There have been too many calls from this ad account.")
+        return headers
+
+
+def sleep(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)
