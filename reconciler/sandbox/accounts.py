@@ -71,8 +71,8 @@ ACCOUNT_SETTINGS = {"name": str, "currency": str, "timezone_name": str, "tos_acc
 
 def configure(acct: dict[str, Any], settings: dict[str, Any]) -> None:
     """Apply the control endpoint's settings to an account (sandbox-only, not Graph)."""
-    for key in settings:
-        value: Any = settings[key]
+    for key, raw in settings.items():
+        value: Any = raw
         kind = ACCOUNT_SETTINGS.get(key)
         if kind is None or not isinstance(value, kind):
             raise invalid_parameter(f"Unknown or mistyped account setting {key!r}")
@@ -80,7 +80,7 @@ def configure(acct: dict[str, Any], settings: dict[str, Any]) -> None:
             raise invalid_parameter("currency must be an ISO 4217 code such as USD")
         if key == "timezone_name":
             zone(str(value))
-        acct[key] = [str(p) for p in settings[key]] if key == "pixels" else value
+        acct[key] = [str(p) for p in raw] if key == "pixels" else value
 
 
 def _offset_hours(acct: dict[str, Any]) -> float:

@@ -204,6 +204,8 @@ class Sandbox:
                     return self._fault(fault.kind, environ)
                 sleep(self.config.slow_ms / 1000)
         outcome = self._execute(request)
+        outcome.headers.setdefault("x-fb-trace-id", self._trace_id())
+        outcome.headers["facebook-api-version"] = request.version
         self._log(request, outcome)
         if fault is not None and fault.after:
             # The call was carried out; the caller does not learn it (a timeout, a lost answer).
@@ -292,8 +294,8 @@ class Sandbox:
     def _error(self, exc: GraphError, request: Request | None) -> Outcome:
         if exc.code in (4, 17, 32, 613) or 80000 <= exc.code <= 80014:
             self.stats.bump("throttled")
-        body = exc.envelope(self._trace_id())
-        return Outcome(exc.status, body, dict(exc.headers), exc.code)
+        trace = self._trace_id()
+        return Outcome(exc.status, exc.envelope(trace), {**exc.headers, "x-fb-trace-id": trace}, exc.code)
 
     def _trace_id(self) -> str:
         with self._rng_lock:
@@ -331,6 +333,8 @@ class Sandbox:
             if edge in PAGE_EDGES or head in world.pages:  # Pages are provisioned on first use
                 page = accounts.page(world, head)
                 headers = self.quotas.check(None, "pages", token_key)
+                if edge == "notification_message_tokens":
+                    self.quotas.check_token_queries(page["id"])
                 return self._page(call, page, edge, method), headers
             raise unsupported(method, head)
         use_case = "custom_audience" if obj["type"] == "customaudience" else "ads_management"

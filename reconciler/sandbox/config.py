@@ -24,6 +24,7 @@ class SandboxConfig:
     quota: int = 0  # calls per account and use case per window; 0 = unlimited
     user_quota: int = 0  # calls per token per window (code 17); 0 = unlimited
     quota_window_s: float = 60.0
+    token_query_quota: int = 1000  # subscription-token queries per Page per hour (changelog 2025-09-08)
     match_rate: float = 0.6  # the share of uploaded people who match a Messenger user
     default_currency: str = "USD"
     default_timezone: str = "America/Los_Angeles"

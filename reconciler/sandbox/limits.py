@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from .config import SandboxConfig
-from .errors import GraphError
+from .errors import SUBSCRIPTION_TOKENS_RATE_LIMIT, GraphError
 
 THROTTLE_CODES = {"ads_management": 80004, "custom_audience": 80003}
 THROTTLE_SUBCODE = 2446079
@@ -69,6 +69,23 @@ class Quotas:
             calls += 1
             self._windows[key] = (start, calls)
         return calls, max(0.0, start + self.config.quota_window_s - now)
+
+    def check_token_queries(self, page_id: str) -> None:
+        """The Subscription Tokens API's own limit: code 2300080 (changelog 2026-03-16)."""
+        limit = self.config.token_query_quota
+        if not limit:
+            return
+        now = time.monotonic()
+        with self._lock:
+            start, calls = self._windows.get(("tokens", page_id), (now, 0))
+            if now - start >= 3600:
+                start, calls = now, 0
+            self._windows[("tokens", page_id)] = (start, calls + 1)
+        if calls + 1 > limit:
+            raise GraphError(SUBSCRIPTION_TOKENS_RATE_LIMIT, "Subscription Tokens API rate limit reached.",
+                             user_title="SUBSCRIPTION_TOKENS_RATE_LIMIT", is_transient=True,
+                             user_msg=f"At most {limit} requests an hour per Page.",
+                             headers={"Retry-After": str(math.ceil(start + 3600 - now))})
 
     def check(self, account: str | None, use_case: str, token_key: str) -> dict[str, str]:
         """Count a call; raise the throttling error when over a quota, else return usage headers."""

@@ -49,7 +49,7 @@ class Served:
 
     def campaign(self, **fields: Any) -> str:
         body = {"name": "Winter Sale", "page_id": PAGE, "daily_budget": 5000, **fields}
-        response = self.post(f"{ACCOUNT}/message_campaign", **body)
+        response = self.post(f"{ACCOUNT}/message_campaign", **{k: v for k, v in body.items() if v is not None})
         assert response.status_code == 200, response.text
         return str(response.json()["id"])
 
