@@ -6,7 +6,16 @@ class once, prints it and exits 1. Anything else reaching the CLI is a bug (exit
     ReconcilerError
     ├── ManifestError          one problem in a manifest, at file:line:col and a field path
     ├── ManifestErrors         all problems of one load, sorted by file and line
-    └── UsageError             bad command-line input (a path that does not exist, ...)
+    ├── UsageError             bad command-line input (a path that does not exist, ...)
+    └── GraphApiError          the Graph API refused or failed a call (client.py maps the envelope)
+        ├── AuthenticationError      190: the token is missing, invalid or expired
+        ├── PermissionDenied         10, 200-299: the token may not do this
+        ├── InvalidParameter         100 and other refusals of the request itself
+        │   └── NotFound             100/33, 803: no such object (or not visible)
+        ├── MarketingMessagesError   a MARKETING_MESSAGES_DIRECT code, with its name
+        ├── Throttled                4, 17, 32, 341, 613, 80000-80014, 2300080: too many calls
+        └── TransientError           1, 2, HTTP 5xx, timeouts, dropped connections
+            └── OutcomeUnknown       a create was sent but its result is unknown
 """
 
 from __future__ import annotations
@@ -92,3 +101,80 @@ class ManifestErrors(ReconcilerError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+class GraphApiError(ReconcilerError):
+    """A Graph API call that failed, with everything needed to report it (and nothing secret).
+
+    ``path`` never has a query string, so no token can ride along; the client redacts the token
+    and ``appsecret_proof`` from ``message`` and ``body`` before the error is made.
+    """
+
+    advice = "See the message; the fbtrace_id identifies the call to Meta support."
+
+    def __init__(self, message: str, *, method: str, path: str, status: int | None = None,
+                 code: int | None = None, subcode: int | None = None, fbtrace_id: str | None = None,
+                 body: str = "", error_data: dict[str, object] | None = None, name: str | None = None,
+                 retry_after: float | None = None, sent: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.status = status
+        self.code = code
+        self.subcode = subcode
+        self.fbtrace_id = fbtrace_id
+        self.body = body
+        self.error_data = error_data or {}
+        self.name = name
+        # How long the API asked us to wait, when it said; and whether the request may have reached it.
+        self.retry_after = retry_after
+        self.sent = sent
+
+    def __str__(self) -> str:
+        facts = [f"HTTP {self.status}" if self.status is not None else "no response"]
+        if self.code is not None:
+            facts.append(f"code {self.code}" + (f"/{self.subcode}" if self.subcode is not None else "")
+                         + (f" {self.name}" if self.name else ""))
+        if self.fbtrace_id:
+            facts.append(f"fbtrace_id {self.fbtrace_id}")
+        return f"{self.method} {self.path}: {self.message} ({', '.join(facts)}). {self.advice}"
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(method={self.method!r}, path={self.path!r}, status={self.status!r}, "
+                f"code={self.code!r}, subcode={self.subcode!r}, fbtrace_id={self.fbtrace_id!r}, "
+                f"message={self.message!r})")
+
+
+class AuthenticationError(GraphApiError):
+    advice = "Check META_ACCESS_TOKEN (or --token-file): it is missing, invalid or expired."
+
+
+class PermissionDenied(GraphApiError):
+    advice = ("The token lacks a permission for this object: ads_management, pages_messaging and "
+              "paid_marketing_messages are needed, on this ad account and Page.")
+
+
+class InvalidParameter(GraphApiError):
+    advice = "The API refused the request as written; the message says which parameter."
+
+
+class NotFound(InvalidParameter):
+    advice = "The object does not exist or this token cannot see it (deleted outside mmctl?)."
+
+
+class MarketingMessagesError(GraphApiError):
+    advice = "A Marketing Message API rule refused the call; see its name in Meta's error table."
+
+
+class Throttled(GraphApiError):
+    advice = "Meta's rate limit for this account or app was reached; retry later."
+
+
+class TransientError(GraphApiError):
+    advice = "A temporary failure at Meta or on the network; running the command again is safe."
+
+
+class OutcomeUnknown(TransientError):
+    advice = ("The request was sent but no answer came back, so it may or may not have been carried out; "
+              "mmctl looks the object up before trying again rather than risk a duplicate.")

@@ -21,6 +21,7 @@ RANK = {
     "render": 3,
     "manifest": 3,
     "sandbox": 1,  # the subpackage: imports nothing from the engine (checked below)
+    "client": 4,
     "cli": 9,
     "__main__": 10,
     "__init__": 0,

@@ -1,0 +1,577 @@
+"""The Graph API client: the only module of the engine that speaks HTTP.
+
+It owns the wire format: bearer authentication and ``appsecret_proof``, form-encoded
+parameters, cursor paging, the batch API, the error envelope (mapped onto ``errors``), and
+retries that honour Meta's throttling hints. Nothing it raises or logs contains the access
+token, the app secret or ``appsecret_proof``.
+
+Retry rules, because a duplicated campaign costs money:
+
+- reads, updates and deletes are retried on throttling and transient failures;
+- a create is retried only when it provably did not run (the connection was never made, or the
+  API throttled it before looking at it); if it was sent and no clear answer came back (timeout,
+  dropped connection, HTTP 5xx, codes 1/2, a ``null`` batch result) it raises ``OutcomeUnknown``
+  and the engine looks the object up instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+
+from reconciler.errors import (
+    AuthenticationError,
+    GraphApiError,
+    InvalidParameter,
+    MarketingMessagesError,
+    NotFound,
+    OutcomeUnknown,
+    PermissionDenied,
+    Throttled,
+    TransientError,
+    UsageError,
+)
+from reconciler.sandbox import Sandbox, SandboxConfig
+from reconciler.sandbox.transport import SandboxTransport
+
+log = logging.getLogger("mmctl.graph")
+# httpx logs every URL at INFO, appsecret_proof included; our own log line replaces it.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+SANDBOX_TOKEN = "mmctl-in-process-sandbox"  # the sandbox takes any token; this one is not a secret
+MAX_BATCH = 50
+BODY_LIMIT = 500  # characters of a response body kept in an error
+Kind = Literal["read", "create", "update", "delete"]
+
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 2300080}) | frozenset(range(80000, 80015))
+TRANSIENT_CODES = frozenset({1, 2})
+
+# seeds/001 "API Errors" (namespace MARKETING_MESSAGES_DIRECT) and the changelog's later codes.
+MARKETING_MESSAGES_CODES: Mapping[int, str] = {
+    2300000: "INACTIVE_CAMPAIGN", 2300001: "INVALID_MESSAGE_ID", 2300002: "INACTIVE_MESSAGE_SET",
+    2300003: "INACTIVE_MESSAGE", 2300004: "INVALID_MESSENGER_SUBSCRIPTION_TOKEN", 2300005: "PAGE_ID_MISMATCH",
+    2300006: "MESSAGE_CAMPAIGN_IS_NOT_DIRECT_SEND", 2300007: "LIFETIME_BUDGET_AND_DAILY_BUDGET_MISSING",
+    2300008: "FAIL_TO_GET_DEFAULT_BID_AMOUNT", 2300009: "MISSING_CAMPAIGN_METADATA",
+    2300010: "INVALID_MESSAGE_CREATIVE", 2300011: "MISSING_PAYMENT_METHOD",
+    2300012: "CAMPAIGN_POPULATING_IN_PROGRESS", 2300013: "TERM_OF_SERVICE_NOT_ACCEPTED",
+    2300014: "AD_ACCOUNT_NOT_MATCH", 2300015: "BUDGET_REACHED", 2300016: "BID_TOO_LOW",
+    2300017: "AD_ACCOUNT_SPEND_LIMITATION_REACHED", 2300018: "REGION_NOT_SUPPORTED",
+    2300019: "PARTNER_TOS_NOT_ACCEPTED", 2300020: "INVALID_PACING_TYPE", 2300028: "PACING_INFO_UNAVAILABLE",
+    2300030: "AD_ACCOUNT_REGION_NOT_SUPPORTED", 2300031: "PAGE_REGION_NOT_SUPPORTED",
+    2300032: "SUBSCRIPTION_TOKEN_REGION_NOT_SUPPORTED", 2300052: "RECIPIENT_UNAVAILABLE",
+    2300068: "PACING_LIMIT_FALLBACK", 2300069: "CAMPAIGN_LIFETIME_BUDGET_REACHED",
+    2300070: "CAMPAIGN_DAILY_BUDGET_REACHED", 2300071: "PACING_LIMIT_REACHED",
+    2300072: "ACCOUNT_SPEND_CAP_REACHED", 2300073: "ACCOUNT_DAILY_SPENDING_LIMIT_REACHED",
+    2300074: "PREPAY_BALANCE_DEPLETED", 2300075: "BUSINESS_STORED_BALANCE_DEPLETED",
+    2300076: "DAILY_SPENDING_LIMIT_REACHED", 2300077: "FLEX_BILLING_LIMIT_REACHED",
+    2300078: "BRAND_EXTENDED_CREDIT_LIMIT_REACHED", 2300079: "DAILY_SPENDING_LIMIT_REACHED",
+    2300080: "SUBSCRIPTION_TOKENS_RATE_LIMIT", 1893047: "RECIPIENT_NOT_AVAILABLE",
+}
+
+
+# --- credentials and addresses -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Credentials:
+    """The access token and app secret; their repr shows neither."""
+
+    token: str = field(repr=False)
+    app_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str], token_file: str | None = None) -> Credentials:
+        """From ``--token-file`` or ``META_ACCESS_TOKEN``; the secret from ``META_APP_SECRET``."""
+        if token_file is not None:
+            try:
+                token = Path(token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise UsageError(f"--token-file {token_file}: {exc.strerror or exc}") from None
+            if not token:
+                raise UsageError(f"--token-file {token_file}: the file is empty")
+        else:
+            token = env.get("META_ACCESS_TOKEN", "").strip()
+            if not token:
+                raise UsageError("no access token: set META_ACCESS_TOKEN or pass --token-file "
+                                 "(tokens never go in manifests)")
+        return cls(token, env.get("META_APP_SECRET", "").strip() or None)
+
+    def proof(self) -> str | None:
+        """``appsecret_proof``: HMAC-SHA256 of the token keyed with the app secret."""
+        if self.app_secret is None:
+            return None
+        return hmac.new(self.app_secret.encode(), self.token.encode(), hashlib.sha256).hexdigest()
+
+    def redact(self, text: str) -> str:
+        for secret in (self.token, self.app_secret, self.proof()):
+            # Real tokens and secrets are long; a short test value would blank ordinary words.
+            if secret and len(secret) >= 12 and secret in text:
+                text = text.replace(secret, "[REDACTED]")
+        return text
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """The Graph root URL without a trailing slash; plain HTTP only on loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"graph URL {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise UsageError(f"graph URL {url!r} must use https: tokens are only sent in clear to loopback addresses")
+    if parts.query or parts.fragment:
+        raise UsageError(f"graph URL {url!r} must not have a query or fragment")
+    return url.rstrip("/")
+
+
+# --- retry policy and counters -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8  # tries per request or batch operation, the first included
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    deadline: float = 300.0  # seconds for one call (a batch run counts as one call)
+    timeout: float = 30.0  # per HTTP request
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Exponential with full jitter between half and all of the step."""
+        step: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return step * (0.5 + rng.random() / 2)
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    retries: int = 0
+    throttled_waits: int = 0
+    waited_seconds: float = 0.0
+    batches: int = 0
+    operations: int = 0
+    outcome_unknown: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+# --- the envelope --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP (or batch-operation) answer, parsed."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+    text: str
+
+
+def _usage_wait(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("x-business-use-case-usage")
+    if not raw:
+        return None
+    try:
+        usage = json.loads(raw)
+        minutes = max((int(entry.get("estimated_time_to_regain_access", 0))
+                       for entries in usage.values() for entry in entries), default=0)
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return minutes * 60.0 if minutes else None
+
+
+def wait_hint(error: GraphApiError, headers: Mapping[str, str]) -> float | None:
+    """How long Meta asked us to wait: Retry-After, then error_data.remaining_seconds, then BUC."""
+    retry_after = headers.get("retry-after")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            pass
+    remaining = error.error_data.get("remaining_seconds")
+    if isinstance(remaining, (int, float)) and not isinstance(remaining, bool):
+        return max(0.0, float(remaining))
+    return _usage_wait(headers)
+
+
+def error_from(answer: Answer, method: str, path: str, credentials: Credentials) -> GraphApiError:
+    """The typed error for a failed answer (an error envelope, or something that is not one)."""
+    text = credentials.redact(answer.text)[:BODY_LIMIT]
+    envelope = answer.body.get("error") if isinstance(answer.body, dict) else None
+    if not isinstance(envelope, dict):
+        cls = TransientError if answer.status >= 500 or answer.status == 429 else InvalidParameter
+        return cls(f"HTTP {answer.status} without a Graph error body", method=method, path=path,
+                   status=answer.status, body=text)
+    raw_code, raw_subcode = envelope.get("code"), envelope.get("error_subcode")
+    code: int | None = raw_code if isinstance(raw_code, int) else None
+    subcode: int | None = raw_subcode if isinstance(raw_subcode, int) else None
+    message = str(envelope.get("error_user_msg") or envelope.get("message") or "unknown error")
+    data = envelope.get("error_data") if isinstance(envelope.get("error_data"), dict) else None
+    kwargs: dict[str, Any] = {"method": method, "path": path, "status": answer.status, "code": code,
+                              "subcode": subcode, "fbtrace_id": str(envelope.get("fbtrace_id") or "") or None,
+                              "body": text, "error_data": data}
+    message = credentials.redact(message)
+    if code is not None and code in MARKETING_MESSAGES_CODES and code not in THROTTLE_CODES:
+        return MarketingMessagesError(message, name=MARKETING_MESSAGES_CODES[code], **kwargs)
+    if code in THROTTLE_CODES:
+        return Throttled(message, name=MARKETING_MESSAGES_CODES.get(code or 0), **kwargs)
+    if code == 190 or code == 102:
+        return AuthenticationError(message, **kwargs)
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        return PermissionDenied(message, **kwargs)
+    if code in TRANSIENT_CODES or answer.status >= 500 or envelope.get("is_transient") is True:
+        return TransientError(message, **kwargs)
+    if (code == 100 and subcode == 33) or code == 803:
+        return NotFound(message, **kwargs)
+    return InvalidParameter(message, **kwargs)
+
+
+def _encode(params: Mapping[str, Any]) -> dict[str, str]:
+    """Graph's form encoding: structured values as JSON text, booleans as true/false."""
+    out = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (dict, list, tuple)):
+            out[key] = json.dumps(value, separators=(",", ":"))
+        else:
+            out[key] = str(value)
+    return out
+
+
+def fields(*names: str, **nested: Sequence[str] | str) -> str:
+    """``fields("id", adset=("name", "daily_budget"))`` -> ``id,adset{name,daily_budget}``."""
+    parts = list(names)
+    for name, inner in nested.items():
+        parts.append(f"{name}{{{inner if isinstance(inner, str) else ','.join(inner)}}}")
+    return ",".join(parts)
+
+
+# --- batch operations ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Operation:
+    """One call in a batch; ``kind`` decides whether it may be retried after an unclear failure."""
+
+    method: Literal["GET", "POST", "DELETE"]
+    path: str  # relative, without version: "act_1/message_campaign", "120.../"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    kind: Kind = "read"
+
+
+@dataclass(frozen=True)
+class Result:
+    operation: Operation
+    body: Any = None
+    error: GraphApiError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+class GraphClient:
+    """Talks to one Graph root (Meta, or a sandbox) with one set of credentials."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_version: str,
+        credentials: Credentials,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        self.api_version = api_version
+        self.credentials = credentials
+        self.retry = retry or RetryPolicy()
+        self.concurrency = max(1, concurrency)
+        self.counters = Counters()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._http = httpx.Client(transport=transport, timeout=self.retry.timeout,
+                                  headers={"Authorization": f"Bearer {credentials.token}",
+                                           "User-Agent": "mmctl"})
+
+    def __repr__(self) -> str:
+        return f"GraphClient({self.base_url!r}, {self.api_version!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- single calls
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.call("GET", path, params or {}, kind="read")
+
+    def create(self, path: str, params: Mapping[str, Any]) -> Any:
+        return self.call("POST", path, params, kind="create")
+
+    def update(self, path: str, params: Mapping[str, Any]) -> Any:
+        return self.call("POST", path, params, kind="update")
+
+    def delete(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.call("DELETE", path, params or {}, kind="delete")
+
+    def call(self, method: str, path: str, params: Mapping[str, Any], *, kind: Kind) -> Any:
+        """One request, retried as its kind allows; returns the decoded body or raises."""
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._once(method, path, params, kind)
+            except GraphApiError as error:
+                wait = self._retry_wait(error, kind, attempt, started)
+                if wait is None:
+                    raise
+                self._pause(wait, throttled=isinstance(error, Throttled))
+
+    def pages(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500) -> Iterator[Any]:
+        """Every object of a listing, following ``paging.next`` until it is absent."""
+        query: dict[str, Any] = {**(params or {}), "limit": limit}
+        url: str | None = None
+        while True:
+            body = self.get(path, query) if url is None else self._follow(url)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise InvalidParameter("a listing answered without a data list", method="GET", path=path,
+                                       body=self.credentials.redact(json.dumps(body))[:BODY_LIMIT])
+            yield from body["data"]
+            paging: dict[str, Any] = body["paging"] if isinstance(body.get("paging"), dict) else {}
+            link = paging.get("next")
+            url = link if isinstance(link, str) else None
+            if url is None:
+                return  # an empty page may still have a next; only its absence ends the listing
+
+    def _follow(self, url: str) -> Any:
+        """A ``next`` link, checked to stay on our Graph host (it carries our token)."""
+        parts, ours = urlsplit(url), urlsplit(self.base_url)
+        if (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc):
+            raise InvalidParameter("a paging link points to another host; not following it", method="GET",
+                                   path=parts.path)
+        query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                 if k not in ("access_token", "appsecret_proof")}
+        path = parts.path.lstrip("/")
+        version_prefix = f"{self.api_version}/"
+        return self.get(path.removeprefix(version_prefix), query)
+
+    # -- batches
+
+    def batch(self, operations: Sequence[Operation]) -> list[Result]:
+        """Carry out ``operations`` through the batch API, 50 per request, several requests at once.
+
+        Results come back in the order of ``operations``. Operations that fail in a retryable way
+        are retried in later rounds; a create whose outcome is unclear gets ``OutcomeUnknown``.
+        """
+        results: dict[int, Result] = {}
+        pending = list(range(len(operations)))
+        attempts = dict.fromkeys(pending, 0)
+        started = self._clock()
+        while pending:
+            chunks = [pending[i:i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
+            retry: list[int] = []
+            wait, throttled = 0.0, False
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(chunks))) as pool:
+                rounds = list(pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk]), chunks))
+            for chunk, outcomes in zip(chunks, rounds):
+                for index, result in zip(chunk, outcomes):
+                    attempts[index] += 1
+                    error = result.error
+                    delay = None if error is None else self._retry_wait(error, operations[index].kind,
+                                                                        attempts[index], started)
+                    if delay is None:
+                        if isinstance(error, OutcomeUnknown):
+                            with self._lock:
+                                self.counters.outcome_unknown += 1
+                        results[index] = result
+                    else:
+                        retry.append(index)
+                        wait, throttled = max(wait, delay), throttled or isinstance(error, Throttled)
+            if retry:
+                self._pause(wait, throttled=throttled, retries=len(retry))
+            pending = retry
+        return [results[i] for i in range(len(operations))]
+
+    def _batch_once(self, operations: Sequence[Operation]) -> list[Result]:
+        """One batch request; every operation gets a result."""
+        items = []
+        for op in operations:
+            item: dict[str, Any] = {"method": op.method, "relative_url": op.path.lstrip("/")}
+            encoded = _encode(op.params)
+            if op.method == "POST":
+                item["body"] = urlencode(encoded)
+            elif encoded:
+                item["relative_url"] += "?" + urlencode(encoded)
+            items.append(item)
+        with self._lock:
+            self.counters.batches += 1
+            self.counters.operations += len(operations)
+        try:
+            answers = self._once("POST", "", {"batch": items, "include_headers": True}, "batch")
+            if not isinstance(answers, list) or len(answers) != len(operations):
+                raise TransientError("the batch answer does not match the request", method="POST", path="/",
+                                     status=200)
+        except GraphApiError as error:
+            # The whole request failed: no operation has an answer of its own.
+            return [Result(op, error=self._whole_batch_error(op, error)) for op in operations]
+        out = []
+        for op, raw in zip(operations, answers):
+            path = _bare(op.path)
+            if raw is None:
+                # Graph's "did not complete": it may have run, which matters only for a create.
+                cls = OutcomeUnknown if op.kind == "create" else TransientError
+                out.append(Result(op, error=cls("the batch operation did not complete (null result)",
+                                                method=op.method, path=path)))
+                continue
+            headers = {h.get("name", "").lower(): str(h.get("value", "")) for h in raw.get("headers") or []
+                       if isinstance(h, dict)}
+            text = raw.get("body") or ""
+            try:
+                body = json.loads(text) if text else None
+            except ValueError:
+                body = None
+            answer = Answer(int(raw.get("code") or 0), body, headers, text)
+            if 200 <= answer.status < 300:
+                out.append(Result(op, body=body))
+            else:
+                failed = error_from(answer, op.method, path, self.credentials)
+                failed.retry_after = wait_hint(failed, headers)
+                if op.kind == "create" and type(failed) is TransientError:
+                    failed = _unknown(failed)
+                out.append(Result(op, error=failed))
+        return out
+
+    def _whole_batch_error(self, op: Operation, error: GraphApiError) -> GraphApiError:
+        """What a failure of the whole batch request means for one of its operations."""
+        if isinstance(error, TransientError) and error.sent and op.kind == "create":
+            cls: type[GraphApiError] = OutcomeUnknown
+        elif isinstance(error, TransientError):
+            cls = TransientError  # a read, update or delete may safely run again
+        else:
+            cls = type(error)
+        return cls(error.message, method=op.method, path=_bare(op.path), status=error.status, code=error.code,
+                   subcode=error.subcode, fbtrace_id=error.fbtrace_id, body=error.body,
+                   error_data=error.error_data, name=error.name, retry_after=error.retry_after, sent=error.sent)
+
+    # -- the wire
+
+    def _once(self, method: str, path: str, params: Mapping[str, Any], kind: str) -> Any:
+        """One HTTP request: the decoded body, or a typed error (OutcomeUnknown for a create sent blind)."""
+        path = _bare(path)
+        url = f"{self.base_url}/{self.api_version}/{path}"
+        data = _encode(params)
+        proof = self.credentials.proof()
+        if proof:
+            data["appsecret_proof"] = proof
+        with self._lock:
+            self.counters.requests += 1
+        began = time.monotonic()
+        try:
+            if method == "POST":
+                response = self._http.request(method, url, data=data)
+            else:
+                response = self._http.request(method, url, params=data)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            self._log(method, path, None, began, type(exc).__name__)
+            raise TransientError(f"could not connect ({type(exc).__name__})", method=method, path=path,
+                                 sent=False) from None
+        except httpx.HTTPError as exc:
+            # Timeouts, dropped connections: the request may have reached Meta.
+            self._log(method, path, None, began, type(exc).__name__)
+            lost = TransientError(f"no answer ({type(exc).__name__})", method=method, path=path)
+            raise (_unknown(lost) if kind == "create" else lost) from None
+        self._log(method, path, response.status_code, began, None)
+        # Graph echoes an access_token given in a query into paging links; never hand one onwards.
+        text = self.credentials.redact(response.text)
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        answer = Answer(response.status_code, body, {k.lower(): v for k, v in response.headers.items()}, text)
+        if 200 <= response.status_code < 300 and body is not None:
+            return body
+        error = error_from(answer, method, path, self.credentials)
+        error.retry_after = wait_hint(error, answer.headers)
+        raise (_unknown(error) if kind == "create" and type(error) is TransientError else error)
+
+    def _retry_wait(self, error: GraphApiError, kind: str, attempt: int, started: float) -> float | None:
+        """Seconds to wait before trying again, or None when this error is final."""
+        if isinstance(error, OutcomeUnknown) or not isinstance(error, (Throttled, TransientError)):
+            return None
+        if attempt >= self.retry.attempts:
+            return None
+        wait = max(error.retry_after or 0.0, self.retry.backoff(attempt, self._rng))
+        if self._clock() - started + wait > self.retry.deadline:
+            return None
+        return wait
+
+    def _pause(self, seconds: float, *, throttled: bool, retries: int = 1) -> None:
+        with self._lock:
+            self.counters.retries += retries
+            self.counters.waited_seconds += seconds
+            self.counters.throttled_waits += 1 if throttled else 0
+        log.info("waiting %.1fs before retrying %d call(s)%s", seconds, retries, " (throttled)" if throttled else "")
+        self._sleep(seconds)
+
+    def _log(self, method: str, path: str, status: int | None, began: float, failure: str | None) -> None:
+        elapsed = (time.monotonic() - began) * 1000
+        log.info("%s %s %s %.0fms", method, path or "/", status if status is not None else failure, elapsed)
+
+
+def _bare(path: str) -> str:
+    """A path without query (where a token could hide) or leading slash."""
+    return path.split("?", 1)[0].lstrip("/")
+
+
+def _unknown(error: GraphApiError) -> OutcomeUnknown:
+    return OutcomeUnknown(error.message, method=error.method, path=error.path, status=error.status,
+                          code=error.code, subcode=error.subcode, fbtrace_id=error.fbtrace_id, body=error.body,
+                          error_data=error.error_data, retry_after=error.retry_after)
+
+
+def connect(graph: str, api_version: str, *, root: Path, env: Mapping[str, str], token_file: str | None = None,
+            retry: RetryPolicy | None = None, concurrency: int = 4) -> GraphClient:
+    """The client for ``provider.graph``: ``sandbox`` runs the emulator in-process (no token needed,
+    data in ``<root>/.mmctl/sandbox.json``); anything else is a Graph URL and needs a token."""
+    if graph == "sandbox":
+        app = Sandbox(SandboxConfig(), root / ".mmctl" / "sandbox.json")
+        return GraphClient("http://localhost", api_version, Credentials(SANDBOX_TOKEN), transport=SandboxTransport(app),
+                           retry=retry, concurrency=concurrency)
+    return GraphClient(graph, api_version, Credentials.load(env, token_file), retry=retry, concurrency=concurrency)
