@@ -140,10 +140,7 @@ def update(call: Call, audience: dict[str, Any]) -> dict[str, Any]:
         if key not in ("name", "description"):
             raise invalid_parameter(f"Param {key} is not a field of node type (CustomAudience) that can be updated")
     if "name" in call.params:
-        name = call.params.text("name") or ""
-        if not name.strip():
-            raise invalid_parameter("Param name must be a non-empty string")
-        audience["name"] = name
+        audience["name"] = call.params.name()
     if "description" in call.params:
         audience["description"] = call.params.text("description") or ""
     audience["updated"] = call.now

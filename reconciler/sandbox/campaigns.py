@@ -301,10 +301,7 @@ def update(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
                                 user_title="Object deleted")
     changes: dict[str, Any] = {}
     if "name" in call.params:
-        name = call.params.text("name") or ""
-        if not name.strip():
-            raise invalid_parameter("Param name must be a non-empty string")
-        changes["name"] = name
+        changes["name"] = call.params.name()
     if "status" in call.params:
         status = (call.params.text("status") or "").upper()
         if status not in STATUSES:

@@ -74,6 +74,13 @@ class Params(Mapping[str, Any]):
             raise invalid_parameter(f"Param {name} must be a string")
         return str(value)
 
+    def name(self, key: str = "name") -> str:
+        """A name being changed: present, a string, and not blank."""
+        value = self.text(key) or ""
+        if not value.strip():
+            raise invalid_parameter(f"Param {key} must be a non-empty string")
+        return value
+
     def integer(self, name: str, *, required: bool = False) -> int | None:
         if name not in self._values:
             if required:
