@@ -7,16 +7,22 @@ for pending changes; 3 a bug in mmctl; 130 interrupted.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
 
-from reconciler import __version__, manifest, render
-from reconciler.errors import ManifestErrors, ReconcilerError
+from reconciler import __version__, engine, manifest, render, render_plan
+from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
+from reconciler.apply import Report
+from reconciler.plan import Plan
+from reconciler.state import LocalStateStore
 from reconciler.sandbox import Sandbox, SandboxConfig, SandboxDataError
 from reconciler.sandbox.config import FAULT_KINDS
 from reconciler.sandbox.server import serve as serve_sandbox
@@ -55,6 +61,9 @@ class MmctlGroup(click.Group):
         except click.ClickException as exc:
             # click exits 2 on usage errors; 2 means "changes present" for mmctl.
             exc.show()
+            code = EXIT_ERROR
+        except ManifestErrors as exc:
+            echo_error(render.validation_errors_text(exc.errors))
             code = EXIT_ERROR
         except ReconcilerError as exc:
             if debug:
@@ -184,6 +193,236 @@ def serve(host: str, port: int, data: str, ephemeral: bool, latency_ms: int, fau
     except OSError as exc:
         echo_error(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}")
     return EXIT_ERROR
+
+
+# --- plan and apply -----------------------------------------------------------------------------
+
+EXIT_CHANGES = 2
+
+
+def session_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command that talks to the Graph API takes."""
+    command = click.option("--verbose", "-v", is_flag=True,
+                           help="Log every Graph request (method, path, status, time; never the token) and the "
+                                "request counters, on stderr.")(command)
+    command = click.option("--token-file", type=click.Path(dir_okay=False),
+                           help="Read the access token from this file instead of META_ACCESS_TOKEN.")(command)
+    command = click.option("--graph-url", envvar="MMCTL_GRAPH_URL", metavar="URL",
+                           help="Use this Graph API root instead of provider.graph, e.g. a served sandbox "
+                                "(env MMCTL_GRAPH_URL).")(command)
+    return command
+
+
+def _logging(verbose: bool) -> None:
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("mmctl: %(message)s"))
+        logger = logging.getLogger("mmctl")
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def _open(paths: tuple[str, ...], graph_url: str | None, token_file: str | None, verbose: bool,
+          parallelism: int = 4) -> engine.Session:
+    _logging(verbose)
+    options = engine.Options(graph_url=graph_url, token_file=token_file, parallelism=parallelism)
+    return engine.open_session(paths, os.environ, options)
+
+
+def _counters(session: engine.Session, verbose: bool) -> None:
+    if verbose:
+        c = session.client.counters
+        echo(f"mmctl: {c.requests} Graph requests ({c.batches} batches of {c.operations} operations), "
+             f"{c.retries} retries, {c.throttled_waits} throttled waits", err=True)
+
+
+def _show_plan(made: Plan, fmt: str) -> None:
+    if fmt == "json":
+        echo(render_plan.plan_json_text(made).rstrip("\n"))
+    elif fmt == "markdown":
+        echo(render_plan.plan_markdown(made))
+    else:
+        echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) for `mmctl apply FILE`.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="text for people, json for tools (schemas/plan.schema.json), markdown for a PR comment.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when changes are "
+              "pending, 1 on errors.")
+@click.option("--target", "targets", multiple=True, metavar="ADDR",
+              help="Plan only this resource (e.g. campaign.winter-sale); repeatable.")
+@click.option("--refresh-only", is_flag=True, help="Only report changes made outside mmctl (drift); applying such "
+              "a plan records the live values in state and changes nothing in the account.")
+@session_options
+def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, targets: tuple[str, ...],
+         refresh_only: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
+    """Show what apply would change, reading the live account. Changes nothing.
+
+    PATHS are manifest files or folders (default: the current folder).
+    """
+    session = _open(paths, graph_url, token_file, verbose)
+    try:
+        made, _ = engine.plan(session, targets=targets, refresh_only=refresh_only)
+        _show_plan(made, fmt)
+        if out:
+            try:
+                Path(out).write_text(render_plan.plan_json_text(made), encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"--out {out}: cannot write ({exc.strerror})") from None
+            echo(f"Saved the plan to {out}; apply exactly this plan with `mmctl apply {out}`.", err=True)
+        _counters(session, verbose)
+    finally:
+        session.close()
+    return EXIT_CHANGES if detailed_exitcode and made.changes_pending else EXIT_OK
+
+
+def _confirm(made: Plan, auto_approve: bool) -> bool:
+    if auto_approve:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("apply needs --auto-approve when it cannot ask (no terminal); nothing was changed")
+    answer = click.prompt(f"Apply these changes to {made.account}? Only 'yes' is accepted", default="",
+                          show_default=False)
+    return bool(answer.strip() == "yes")
+
+
+def _report(report: Report, made: Plan) -> int:
+    done = len(report.done)
+    if report.ok:
+        echo(f"Apply complete: {done} change(s) made. State: serial {report.state.serial}.")
+        if any(a.kind == "campaign" and a.action in ("create", "replace") for a in made.actions):
+            echo("Note: new campaigns can send messages after Meta's 1-hour warm-up.")
+        return EXIT_OK
+    echo_error(f"Apply incomplete: {done} change(s) made, {len(report.failed)} failed:")
+    for address, why in report.failed:
+        echo_error(f"  {address}: {why}")
+    echo_error("What succeeded is recorded in state; run `mmctl plan` to see what is left.")
+    return EXIT_ERROR
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (required when there is no terminal).")
+@click.option("--target", "targets", multiple=True, metavar="ADDR", help="Apply only this resource; repeatable.")
+@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 16),
+              help="Batch requests in flight at once.")
+@click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to wait for the state lock before giving up.")
+@session_options
+def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], parallelism: int,
+          lock_timeout: float, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
+    """Make the account match the manifests, or carry out a saved plan.
+
+    `mmctl apply [PATHS]` plans, shows the plan, asks, and applies. `mmctl apply PLAN.json
+    [PATHS]` applies exactly a plan saved by `mmctl plan --out`, after checking that neither
+    the state nor the objects it touches changed since.
+    """
+    plan_files = [p for p in paths if p.endswith(".json") and Path(p).is_file()]
+    manifests = tuple(p for p in paths if p not in plan_files)
+    if len(plan_files) > 1:
+        raise UsageError("give at most one saved plan file")
+    if plan_files and targets:
+        raise UsageError("--target cannot be used with a saved plan: it applies exactly what it says")
+    session = _open(manifests, graph_url, token_file, verbose, parallelism)
+    try:
+        with session.store.lock("mmctl apply", lock_timeout):
+            if plan_files:
+                made = engine.read_saved_plan(plan_files[0])
+                account = engine.check_saved_plan(session, made)
+                echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
+            else:
+                made, account = engine.plan(session, targets=targets)
+                echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
+                if not made.changes_pending and not any(a.resolves for a in made.actions):
+                    _counters(session, verbose)
+                    return EXIT_OK
+                if not _confirm(made, auto_approve):
+                    echo("Apply cancelled; nothing was changed.")
+                    return EXIT_ERROR
+            report = engine.apply(session, made, account, lambda line: echo(line, err=True))
+        _counters(session, verbose)
+        return _report(report, made)
+    finally:
+        session.close()
+
+
+@cli.command(name="import")
+@click.argument("address")
+@click.argument("object_id", metavar="ID")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--lock-timeout", default=0.0, type=click.FloatRange(0), help="Seconds to wait for the state lock.")
+@session_options
+def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: float, graph_url: str | None,
+            token_file: str | None, verbose: bool) -> int:
+    """Adopt an existing live object as ADDR (declared in the manifests) without changing it.
+
+    Example: mmctl import campaign.winter-sale 120210000000000004
+    """
+    session = _open(paths, graph_url, token_file, verbose)
+    try:
+        with session.store.lock("mmctl import", lock_timeout):
+            resource = engine.import_resource(session, address, object_id)
+        echo(f"Imported {address} (id {resource.ids['id']}). Run `mmctl plan` to see how it differs from the "
+             "manifest.")
+    finally:
+        session.close()
+    return EXIT_OK
+
+
+@cli.group()
+def state() -> None:
+    """Inspect or edit what mmctl manages (the state file), without touching the account."""
+
+
+def _store(paths: tuple[str, ...]) -> LocalStateStore:
+    project = manifest.load_project(paths or (".",), env=os.environ)
+    return LocalStateStore(project.state_path, manifest.display_path(project.state_path))
+
+
+@state.command(name="list")
+@click.argument("paths", nargs=-1, type=click.Path())
+def state_list(paths: tuple[str, ...]) -> int:
+    """List managed resources: address, kind, id, protect."""
+    current = _store(paths).read()
+    rows = engine.state_summary(current)
+    if not rows:
+        echo("No resources in state.")
+    for row in rows:
+        protected = "\tprotected" if row["protect"] else ""
+        echo(f"{row['address']}\t{row['id'] or '-'}{protected}")
+    if current.pending:
+        echo(f"{len(current.pending)} pending operation(s) from an interrupted apply; the next plan resolves them.",
+             err=True)
+    return EXIT_OK
+
+
+@state.command(name="show")
+@click.argument("address")
+@click.argument("paths", nargs=-1, type=click.Path())
+def state_show(address: str, paths: tuple[str, ...]) -> int:
+    """Print one resource's state (ids, last applied values, protect) as JSON."""
+    current = _store(paths).read()
+    if address not in current.resources:
+        raise UsageError(f"{address} is not in the state")
+    echo(json.dumps({"address": address, **current.resources[address].to_dict()}, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+@state.command(name="rm")
+@click.argument("address")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--lock-timeout", default=0.0, type=click.FloatRange(0), help="Seconds to wait for the state lock.")
+def state_rm(address: str, paths: tuple[str, ...], lock_timeout: float) -> int:
+    """Stop managing ADDR: remove it from state and leave the live object as it is."""
+    store = _store(paths)
+    with store.lock("mmctl state rm", lock_timeout):
+        engine.forget(store, address)
+    echo(f"Removed {address} from state; the live object was not touched.")
+    return EXIT_OK
 
 
 def main() -> None:

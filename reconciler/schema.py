@@ -25,7 +25,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from reconciler.errors import ManifestError, SourceLocation
 
-SCHEMA_FILES = ("manifest.schema.json", "template.schema.json")
+SCHEMA_FILES = ("manifest.schema.json", "template.schema.json", "plan.schema.json")
 
 # Resolves a value path (mapping keys and list indices) to where it is written.
 Locate = Callable[[tuple[Any, ...]], SourceLocation]
@@ -211,3 +211,14 @@ def _humanize(
     else:
         message = error.message if path not in hidden else f"invalid value ({keyword})"
     return [at(path, message)]
+
+
+def document_problems(instance: Any, schema_name: str, limit: int = 5) -> list[str]:
+    """Plain ``path: message`` lines for a JSON document (a saved plan) that breaks its schema."""
+    problems = []
+    for error in sorted(_validator(schema_name).iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        problems.append(f"{where}: {error.message}")
+        if len(problems) == limit:
+            break
+    return problems

@@ -18,12 +18,21 @@ RANK = {
     "yamlio": 2,
     "schema": 2,
     "checks": 2,
+    "money": 1,
+    "state": 2,
     "render": 3,
     "manifest": 3,
     "sandbox": 1,  # the subpackage: imports nothing from the engine (checked below)
     "client": 4,
-    "cli": 9,
-    "__main__": 10,
+    "graphmap": 5,
+    "live": 6,
+    "desired": 6,
+    "plan": 7,
+    "render_plan": 8,
+    "apply": 8,
+    "engine": 9,
+    "cli": 10,
+    "__main__": 11,
     "__init__": 0,
 }
 

@@ -1,0 +1,287 @@
+"""The executor: carries a plan out without losing an id or duplicating a paid campaign.
+
+Before a batch of mutating calls, each call is recorded in state as a pending operation (and the
+state written); after the batch, every confirmed result is recorded and its pending entry
+removed (and the state written again). A create whose answer was lost is looked up by name at
+once and adopted if it exists; otherwise it stays pending and the next plan resolves it. One
+failed action does not lose the results of the others.
+
+Order: deletes first (campaigns, then audiences, then templates), then templates, audiences and
+campaigns are created, adopted and updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from reconciler import graphmap, live
+from reconciler.client import GraphClient, Operation, Result
+from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown
+from reconciler.graphmap import Account
+from reconciler.model import freeze
+from reconciler.plan import Action, Plan
+from reconciler.state import Pending, Resource, State, StateStore, pending_entry
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Report:
+    """What apply did and did not do; ``state`` is what was last written."""
+
+    state: State
+    done: list[tuple[str, str]] = field(default_factory=list)  # (address, what happened)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (address, why)
+    untouched: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _applied(action: Action, values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """What state remembers as applied: the compared values (and a template's message)."""
+    source = values if values is not None else action.after
+    if action.kind == "template":
+        kept: Mapping[str, Any] = freeze({"digest": source["digest"], "message": source["message"]})
+        return kept
+    keys = {"name", "description", "page_id", "status", "daily_budget", "lifetime_budget", "start_time",
+            "end_time", "pixel_id"}
+    applied: Mapping[str, Any] = freeze({k: v for k, v in source.items() if k in keys and v is not None})
+    return applied
+
+
+class Executor:
+    def __init__(self, client: GraphClient, store: StateStore, state: State, account: Account,
+                 progress: Progress = lambda line: None) -> None:
+        self.client = client
+        self.store = store
+        self.account = account
+        self.progress = progress
+        self.report = Report(state)
+
+    @property
+    def state(self) -> State:
+        return self.report.state
+
+    def _save(self, state: State) -> None:
+        self.report.state = self.store.write(state)
+
+    def _remember(self, address: str, kind: str, ids: Mapping[str, str], applied: Mapping[str, Any],
+                  protect: bool, settled: Sequence[str] = ()) -> State:
+        resource = Resource(kind, MappingProxyType(dict(ids)), applied, protect)
+        return self.state.with_resource(address, resource).without_pending(*settled)
+
+    # -- the run
+
+    def run(self, plan: Plan) -> Report:
+        actions = list(plan.actions)
+        if plan.refresh_only:
+            return self.report
+        if self.state.account is None:
+            self._save(State(self.state.serial, self.state.lineage, plan.account, self.state.resources,
+                             self.state.pending))
+        removing = [a for a in actions if a.action in ("delete", "forget", "replace")]
+        self._delete(removing)
+        for kind in ("template", "audience", "campaign"):
+            building = [a for a in actions if a.kind == kind and a.action not in ("delete", "forget")]
+            if kind == "template":
+                self._templates(building)
+            else:
+                self._build(kind, building)
+        return self.report
+
+    def _note(self, address: str, what: str) -> None:
+        self.report.done.append((address, what))
+        self.progress(f"{address}: {what}")
+
+    def _fail(self, address: str, why: str) -> None:
+        self.report.failed.append((address, why))
+        self.progress(f"{address}: FAILED: {why}")
+
+    # -- deletes (and the first half of replaces)
+
+    def _delete(self, actions: Sequence[Action]) -> None:
+        forget = [a for a in actions if a.action == "forget"]
+        for action in forget:
+            self._save(self.state.with_resource(action.address, None).without_pending(*action.resolves))
+            self._note(action.address, "forgotten (nothing to delete)")
+        for kind in ("campaign", "audience"):
+            batch = [a for a in actions if a.kind == kind and a.action in ("delete", "replace")]
+            if not batch:
+                continue
+            entries = {a.address: pending_entry(a.address, "delete") for a in batch}
+            self._save(self.state.with_pending(*entries.values()))
+            delete_op = graphmap.campaign_delete if kind == "campaign" else graphmap.audience_delete
+            results = self.client.batch([delete_op(a.ids) for a in batch])
+            state = self.state
+            for action, result in zip(batch, results):
+                entry = entries[action.address]
+                if result.ok or isinstance(result.error, NotFound):
+                    state = state.with_resource(action.address, None).without_pending(entry.id, *action.resolves)
+                    self._note(action.address, "deleted" if action.action == "delete" else "deleted (replacing)")
+                else:
+                    state = state.without_pending(entry.id)
+                    self._fail(action.address, f"delete failed: {result.error}")
+            self._save(state)
+
+    # -- templates: state only
+
+    def _templates(self, actions: Sequence[Action]) -> None:
+        state = self.state
+        for action in actions:
+            known = state.resources.get(action.address)
+            if not action.mutates and not action.resolves and known is not None:
+                continue
+            state = state.with_resource(action.address, Resource("template", MappingProxyType({}),
+                                                                 _applied(action), action.protect))
+            state = state.without_pending(*action.resolves)
+            if action.mutates:
+                self._note(action.address, f"{action.action}d (kept in state)")
+        if state is not self.state:
+            self._save(state)
+
+    # -- audiences and campaigns
+
+    def _build(self, kind: str, actions: Sequence[Action]) -> None:
+        failed_deletes = {address for address, _ in self.report.failed}
+        creates = [a for a in actions if a.action in ("create", "replace") and a.address not in failed_deletes]
+        adopts = [a for a in actions if a.action == "adopt"]
+        updates = [a for a in actions if a.action == "update"]
+        settled = self._settle([a for a in actions if a.action == "no-op"])
+        if settled is not self.state:
+            self._save(settled)
+        for action in adopts:
+            self._save(self._remember(action.address, kind, action.ids, _applied(action, action.before),
+                                      action.protect, action.resolves))
+            self._note(action.address, f"adopted (id {action.ids['id']})")
+        self._create(kind, creates)
+        self._update(kind, updates + [a for a in adopts if a.changes])
+
+    def _settle(self, actions: Sequence[Action]) -> State:
+        """Up-to-date resources: clear their pending entries and refresh what state says was applied."""
+        state = self.state
+        for action in actions:
+            known = state.resources.get(action.address)
+            applied = _applied(action)
+            if known is not None and (known.applied != applied or known.protect != action.protect):
+                state = state.with_resource(action.address, Resource(action.kind, known.ids, applied,
+                                                                     action.protect))
+            if action.resolves:
+                state = state.without_pending(*action.resolves)
+        return state
+
+    def _create(self, kind: str, actions: Sequence[Action]) -> None:
+        if not actions:
+            return
+        entries = {a.address: pending_entry(a.address, "create", a.after.get("name")) for a in actions}
+        self._save(self.state.with_pending(*entries.values()))
+        make = graphmap.campaign_create if kind == "campaign" else graphmap.audience_create
+        results = self.client.batch([make(self.account.id, a.after) for a in actions])
+        state = self.state
+        created: list[tuple[Action, str]] = []
+        unknown: list[Action] = []
+        for action, result in zip(actions, results):
+            entry = entries[action.address]
+            if result.ok:
+                object_id = graphmap.parse_created_id(result.body)
+                state = state.with_resource(action.address, Resource(
+                    kind, MappingProxyType({"id": object_id}), _applied(action), action.protect,
+                )).without_pending(entry.id, *action.resolves)
+                created.append((action, object_id))
+            elif isinstance(result.error, OutcomeUnknown):
+                unknown.append(action)
+            else:
+                state = state.without_pending(entry.id)
+                self._fail(action.address, f"create failed: {result.error}")
+        self._save(state)
+        for action, object_id in created:
+            self._note(action.address, f"created (id {object_id})")
+        if unknown:
+            self._resolve_unknown(kind, unknown, entries)
+        if kind == "campaign":
+            self._after_campaign_create([(a, i) for a, i in created])
+
+    def _resolve_unknown(self, kind: str, actions: Sequence[Action], entries: Mapping[str, Pending]) -> None:
+        """Creates whose answer was lost: look them up by name; adopt what exists."""
+        try:
+            found = live.read_kind(self.client, self.account.id, kind)
+        except GraphApiError as exc:
+            for action in actions:
+                self._fail(action.address, f"the create may or may not have happened, and looking it up failed "
+                                           f"({exc}); it stays pending and the next plan resolves it")
+            return
+        claimed = {r.ids.get("id") for r in self.state.resources.values()}
+        state = self.state
+        for action in actions:
+            match = next((o for o in found if o.values.get("name") == action.after.get("name")
+                          and o.id not in claimed), None)
+            if match is None:
+                self._fail(action.address, "the create got no answer and the object is not in the account; it stays "
+                                           "pending and the next apply creates it")
+                continue
+            claimed.add(match.id)
+            state = state.with_resource(action.address, Resource(
+                kind, MappingProxyType({"id": match.id}), _applied(action), action.protect,
+            )).without_pending(entries[action.address].id, *action.resolves)
+            self._note(action.address, f"created (id {match.id}; found after the answer was lost)")
+        self._save(state)
+
+    def _after_campaign_create(self, created: Sequence[tuple[Action, str]]) -> None:
+        """``message_campaign`` takes no status: a campaign meant to be PAUSED is paused right after."""
+        paused = [(a, i) for a, i in created if a.after.get("status") == "PAUSED"]
+        if not paused:
+            return
+        reads = self.client.batch([graphmap.campaign_ids_read(i) for _, i in paused])
+        ops: list[Operation] = []
+        owners: list[Action] = []
+        for (action, _), result in zip(paused, reads):
+            if not result.ok:
+                self._fail(action.address, f"created, but could not read its campaign id to pause it: {result.error}")
+                continue
+            ids = graphmap.parse_campaign_ids(result.body)
+            ops += graphmap.campaign_updates(ids, {"status": "PAUSED"})
+            owners.append(action)
+        for action, result in zip(owners, self.client.batch(ops)):
+            if result.ok:
+                self._note(action.address, "paused")
+            else:
+                self._fail(action.address, f"created, but pausing it failed: {result.error}; it is ACTIVE")
+
+    def _update(self, kind: str, actions: Sequence[Action]) -> None:
+        if not actions:
+            return
+        make = graphmap.campaign_updates if kind == "campaign" else graphmap.audience_update
+        ops: list[Operation] = []
+        owner: list[Action] = []
+        entries = {}
+        for action in actions:
+            changed = {c.path: action.after.get(c.path) for c in action.changes if c.path != "protect"}
+            for op in make(action.ids, changed):
+                ops.append(op)
+                owner.append(action)
+            entries[action.address] = pending_entry(action.address, "update")
+        self._save(self.state.with_pending(*entries.values()))
+        results: list[Result] = self.client.batch(ops) if ops else []
+        errors: dict[str, str] = {}
+        for action, result in zip(owner, results):
+            if not result.ok:
+                errors[action.address] = str(result.error)
+        state = self.state
+        for action in actions:
+            entry = entries[action.address]
+            if action.address in errors:
+                state = state.without_pending(entry.id)
+                self._fail(action.address, f"update failed: {errors[action.address]}")
+                continue
+            known = state.resources.get(action.address)
+            ids = known.ids if known is not None else MappingProxyType({"id": action.ids["id"]})
+            state = state.with_resource(action.address, Resource(kind, ids, _applied(action), action.protect))
+            state = state.without_pending(entry.id, *action.resolves)
+            if action.action == "update":
+                fields = ", ".join(c.path for c in action.changes)
+                self._note(action.address, f"updated ({fields})")
+        self._save(state)

@@ -1,0 +1,185 @@
+"""The operations behind the commands: plan, apply (fresh or saved), import, and state edits.
+
+Each takes a loaded project and returns values for the CLI to render; the reading of live state,
+the planner and the executor are composed here, so that the CLI stays a dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from reconciler import graphmap, live, manifest, schema
+from reconciler.apply import Executor, Report
+from reconciler.client import GraphClient, RetryPolicy, connect
+from reconciler.desired import desired_state
+from reconciler.errors import NotFound, ReconcilerError, UsageError
+from reconciler.graphmap import Account
+from reconciler.model import Audience, Campaign, Project
+from reconciler.plan import Plan, PlanError, make_plan
+from reconciler.render_plan import plan_from_json
+from reconciler.state import LocalStateStore, Resource, State
+
+Progress = Callable[[str], None]
+
+
+class StalePlan(ReconcilerError):
+    """A saved plan no longer matches the state or the live account."""
+
+
+@dataclass(frozen=True)
+class Options:
+    graph_url: str | None = None  # --graph-url / MMCTL_GRAPH_URL: overrides provider.graph
+    token_file: str | None = None
+    parallelism: int = 4
+    lock_timeout: float = 0.0
+
+
+@dataclass
+class Session:
+    """A loaded project with its state store and a client for its Graph API."""
+
+    project: Project
+    store: LocalStateStore
+    client: GraphClient
+    graph: str
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_session(paths: Sequence[str], env: Mapping[str, str], options: Options) -> Session:
+    project = manifest.load_project(paths or (".",), env=env)
+    graph = options.graph_url or project.provider.graph
+    client = connect(graph, project.provider.api_version, root=project.root, env=env, token_file=options.token_file,
+                     retry=RetryPolicy(), concurrency=options.parallelism)
+    store = LocalStateStore(project.state_path, manifest.display_path(project.state_path))
+    return Session(project, store, client, graph)
+
+
+def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = False) -> tuple[Plan, Account]:
+    """Read state and the live account, and plan. Makes no change anywhere."""
+    state = session.store.read()
+    provider = session.project.provider
+    _check_account(state, provider.ad_account, session.store.location)
+    account, objects = live.read_live(session.client, provider.ad_account)
+    desired = desired_state(session.project, account)
+    made = make_plan(desired, state, objects, account=provider.ad_account, graph=session.graph,
+                     currency=account.currency, now=int(time.time()), targets=targets, refresh_only=refresh_only)
+    return made, account
+
+
+def _check_account(state: State, ad_account: str, where: str) -> None:
+    if state.account is not None and state.account != ad_account:
+        raise UsageError(f"the state {where} belongs to {state.account}, but the manifests manage {ad_account}; "
+                         "use a separate state path (state.path) for each ad account")
+
+
+def apply(session: Session, made: Plan, account: Account, progress: Progress) -> Report:
+    """Carry out a plan just made (the caller holds the lock since before planning)."""
+    executor = Executor(session.client, session.store, session.store.read(), account, progress)
+    return executor.run(made)
+
+
+def read_saved_plan(path: str) -> Plan:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the plan file ({exc.strerror})") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not a plan file (not JSON: {exc}); save one with `mmctl plan --out FILE`") from None
+    problems = schema.document_problems(data, "plan.schema.json")
+    if problems:
+        raise UsageError(f"{path}: not a valid mmctl plan: " + "; ".join(problems))
+    return plan_from_json(data)
+
+
+def check_saved_plan(session: Session, saved: Plan) -> Account:
+    """Refuse a saved plan that no longer describes the account: the state or a touched object changed."""
+    provider = session.project.provider
+    if saved.account != provider.ad_account:
+        raise StalePlan(f"the plan is for {saved.account}, but the manifests manage {provider.ad_account}")
+    state = session.store.read()
+    if (state.lineage, state.serial) != (saved.state_lineage, saved.state_serial):
+        if state.lineage != saved.state_lineage:
+            raise StalePlan("the saved plan was made from a different state (lineage changed); run `mmctl plan` again")
+        raise StalePlan(f"the saved plan is stale: the state changed since it was made (serial {saved.state_serial} "
+                        f"-> {state.serial}); run `mmctl plan --out FILE` again and review it")
+    account, objects = live.read_live(session.client, provider.ad_account)
+    by_id = {obj.id: obj for obj in objects}
+    for action in saved.actions:
+        if not action.mutates or not action.ids or action.action in ("forget",):
+            continue
+        current = by_id.get(action.ids["id"])
+        if current is None:
+            raise StalePlan(f"the saved plan is stale: {action.address} (id {action.ids['id']}) is no longer in the "
+                            "account; run `mmctl plan` again")
+        for key, before in action.before.items():
+            if key in current.values and current.values[key] != before:
+                raise StalePlan(f"the saved plan is stale: {action.address} changed since the plan was made "
+                                f"({key} is now {current.values[key]!r}, the plan saw {before!r}); run `mmctl plan` "
+                                "again")
+    return account
+
+
+def import_resource(session: Session, address: str, object_id: str) -> Resource:
+    """Adopt an existing live object under ``address`` (which the manifests must declare)."""
+    project = session.project
+    kind, _, key = address.partition(".")
+    declared: Mapping[str, Campaign] | Mapping[str, Audience] | None = (
+        project.campaigns if kind == "campaign" else project.audiences if kind == "audience" else None)
+    if declared is None:
+        raise UsageError(f"{address}: only campaigns and audiences can be imported (templates live in state)")
+    if key not in declared:
+        raise UsageError(f"{address} is not declared in the manifests; declare it first, then import")
+    if not object_id.isdigit():
+        raise UsageError(f"{object_id!r} is not a Graph object id (digits)")
+    state = session.store.read()
+    _check_account(state, project.provider.ad_account, session.store.location)
+    if address in state.resources:
+        raise UsageError(f"{address} is already managed (id {state.resources[address].ids.get('id')}); "
+                         f"`mmctl state rm {address}` first to import another object")
+    owner = next((a for a, r in state.resources.items() if r.ids.get("id") == object_id), None)
+    if owner is not None:
+        raise UsageError(f"object {object_id} is already managed as {owner}")
+    found = _read_one(session.client, kind, object_id)
+    resource = Resource(kind, MappingProxyType({"id": found.id}), found.values, declared[key].protect)
+    if state.account is None:
+        state = State(state.serial, state.lineage, project.provider.ad_account, state.resources, state.pending)
+    session.store.write(state.with_resource(address, resource))
+    return resource
+
+
+def _read_one(client: GraphClient, kind: str, object_id: str) -> graphmap.LiveObject:
+    try:
+        if kind == "campaign":
+            _, params = graphmap.campaign_listing("act_0")
+            found = graphmap.parse_campaign(client.get(object_id, params))
+        else:
+            _, params = graphmap.audience_listing("act_0")
+            found = graphmap.parse_audience(client.get(object_id, {"fields": params["fields"]}))
+    except NotFound:
+        raise UsageError(f"there is no {kind} with id {object_id} that this token can see") from None
+    except (KeyError, TypeError):
+        found = None
+    if found is None:
+        raise UsageError(f"object {object_id} is not a marketing-message {kind}")
+    return found
+
+
+def state_summary(state: State) -> list[dict[str, Any]]:
+    return [{"address": a, "kind": r.kind, "id": r.ids.get("id"), "protect": r.protect}
+            for a, r in state.resources.items()]
+
+
+def forget(store: LocalStateStore, address: str) -> None:
+    state = store.read()
+    if address not in state.resources:
+        raise UsageError(f"{address} is not in the state {store.location}")
+    store.write(state.with_resource(address, None))
+

@@ -1,0 +1,183 @@
+"""How mmctl's resources map onto Graph API objects and calls: the one place that knows.
+
+A message campaign is created in one call (``POST act_X/message_campaign``) and lives as three
+objects: the campaign owns name and status, the ad set owns budget, schedule and pixel, and the
+ad is the message (its id is the MESSAGE_CAMPAIGN_ID). Listing is ``GET act_X/ads`` with field
+expansion; updates go to the object that owns the field; delete is ``DELETE /<message id>``.
+Custom audiences are ``act_X/customaudiences`` with the marketing-message fields of seeds/004.
+
+Everything here is pure: it builds ``client.Operation`` values and reads answers into the
+normalised values the planner compares (money in minor units, times as Unix seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from reconciler.client import Operation, fields
+
+# Values that live on the campaign object; all other campaign fields live on the ad set.
+CAMPAIGN_OWNED = frozenset({"name", "status"})
+ADSET_OWNED = frozenset({"daily_budget", "lifetime_budget", "start_time", "end_time"})
+CAMPAIGN_FIELDS = ("name", "status", "daily_budget", "lifetime_budget", "start_time", "end_time", "pixel_id",
+                   "page_id")
+AUDIENCE_FIELDS = ("name", "description", "page_id")
+MM_AUDIENCE_FILTER = [{"field": "data_source.subtype", "operator": "IN", "value": [1010]}]  # seeds/004
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """An object as the API reports it, with its ids and the normalised values mmctl compares."""
+
+    kind: str
+    ids: Mapping[str, str]
+    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def id(self) -> str:
+        return self.ids["id"]
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str  # act_…
+    currency: str
+    timezone_name: str
+    name: str
+
+
+def account_read(ad_account: str) -> tuple[str, dict[str, str]]:
+    return ad_account, {"fields": "currency,timezone_name,name"}
+
+
+def parse_account(ad_account: str, body: Mapping[str, Any]) -> Account:
+    return Account(ad_account, str(body.get("currency") or "USD"), str(body.get("timezone_name") or "UTC"),
+                   str(body.get("name") or ad_account))
+
+
+# --- campaigns -----------------------------------------------------------------------------------
+
+def campaign_listing(ad_account: str) -> tuple[str, dict[str, str]]:
+    return f"{ad_account}/ads", {"fields": fields(
+        "id",
+        campaign=("id", "name", "status", "is_message_campaign"),
+        adset=("id", "daily_budget", "lifetime_budget", "start_time", "end_time", "promoted_object"),
+        creative=("actor_id",),
+    )}
+
+
+def _instant(value: Any) -> int | None:
+    if value in (None, "", 0, "0"):
+        return None
+    if isinstance(value, (int, float)) or str(value).isdigit():
+        return int(value)
+    try:
+        return int(datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z").timestamp())
+    except ValueError:
+        return int(datetime.fromisoformat(str(value)).timestamp())
+
+
+def _budget(value: Any) -> int | None:
+    amount = int(value) if value not in (None, "") else 0
+    return amount or None  # the API writes "0" for the budget type not in use
+
+
+def parse_campaign(row: Mapping[str, Any]) -> LiveObject | None:
+    """A row of the ads listing, or None for ads that are not marketing-message campaigns."""
+    campaign, adset = row.get("campaign") or {}, row.get("adset") or {}
+    if campaign.get("is_message_campaign") is False or not campaign or not adset:
+        return None
+    promoted = adset.get("promoted_object") or {}
+    creative = row.get("creative") or {}
+    values = {
+        "name": campaign.get("name"),
+        "status": campaign.get("status"),
+        "daily_budget": _budget(adset.get("daily_budget")),
+        "lifetime_budget": _budget(adset.get("lifetime_budget")),
+        "start_time": _instant(adset.get("start_time")),
+        "end_time": _instant(adset.get("end_time")),
+        "pixel_id": str(promoted["pixel_id"]) if promoted.get("pixel_id") else None,
+        "page_id": str(creative.get("actor_id") or promoted.get("page_id") or "") or None,
+    }
+    ids = {"id": str(row["id"]), "campaign": str(campaign["id"]), "adset": str(adset["id"])}
+    return LiveObject("campaign", MappingProxyType(ids), MappingProxyType(values))
+
+
+def campaign_create(ad_account: str, values: Mapping[str, Any]) -> Operation:
+    params = {k: values.get(k) for k in ("name", "page_id", "daily_budget", "lifetime_budget", "start_time",
+                                         "end_time", "pixel_id")}
+    return Operation("POST", f"{ad_account}/message_campaign", params, kind="create")
+
+
+def campaign_ids_read(message_id: str) -> Operation:
+    """After a create: the ids of the campaign and ad set behind the new message."""
+    return Operation("GET", message_id, {"fields": fields("id", campaign=("id",), adset=("id",))})
+
+
+def parse_campaign_ids(body: Mapping[str, Any]) -> dict[str, str]:
+    return {"id": str(body["id"]), "campaign": str(body["campaign"]["id"]), "adset": str(body["adset"]["id"])}
+
+
+def campaign_updates(ids: Mapping[str, str], changes: Mapping[str, Any]) -> list[Operation]:
+    """One update per object that owns a changed field (name/status: campaign; the rest: ad set)."""
+    out = []
+    on_campaign = {k: v for k, v in changes.items() if k in CAMPAIGN_OWNED}
+    on_adset = {k: (0 if v is None and k == "end_time" else v) for k, v in changes.items() if k in ADSET_OWNED}
+    if on_campaign:
+        out.append(Operation("POST", ids["campaign"], on_campaign, kind="update"))
+    if on_adset:
+        out.append(Operation("POST", ids["adset"], on_adset, kind="update"))
+    return out
+
+
+def campaign_delete(ids: Mapping[str, str]) -> Operation:
+    return Operation("DELETE", ids["id"], kind="delete")
+
+
+# --- audiences -----------------------------------------------------------------------------------
+
+def audience_listing(ad_account: str) -> tuple[str, dict[str, Any]]:
+    return f"{ad_account}/customaudiences", {
+        "fields": fields("id", "name", "description", "operation_status", messenger_marketing_messages_page=("id",)),
+        "filtering": MM_AUDIENCE_FILTER,
+    }
+
+
+def parse_audience(row: Mapping[str, Any]) -> LiveObject:
+    page = row.get("messenger_marketing_messages_page")
+    page_id = page.get("id") if isinstance(page, Mapping) else page
+    values = {"name": row.get("name"), "description": row.get("description") or None,
+              "page_id": str(page_id) if page_id else None}
+    return LiveObject("audience", MappingProxyType({"id": str(row["id"])}), MappingProxyType(values))
+
+
+def audience_create(ad_account: str, values: Mapping[str, Any]) -> Operation:
+    return Operation("POST", f"{ad_account}/customaudiences", {
+        "subtype": "CUSTOM",
+        "customer_file_source": "USER_PROVIDED_ONLY",
+        "name": values["name"],
+        "description": values.get("description") or "",
+        "use_for_products": ["MARKETING_MESSAGES"],
+        "subscription_info": ["MESSENGER"],
+        "marketing_message_channels": {"MESSENGER": values["page_id"]},
+    }, kind="create")
+
+
+def parse_created_id(body: Any) -> str:
+    """``{"id"}``, or ``{"data": [{"id"}]}`` as seeds/004 shows for audiences."""
+    if isinstance(body, Mapping) and "id" in body:
+        return str(body["id"])
+    return str(body["data"][0]["id"])
+
+
+def audience_update(ids: Mapping[str, str], changes: Mapping[str, Any]) -> list[Operation]:
+    params = {k: (v if v is not None else "") for k, v in changes.items() if k in ("name", "description")}
+    return [Operation("POST", ids["id"], params, kind="update")] if params else []
+
+
+def audience_delete(ids: Mapping[str, str]) -> Operation:
+    return Operation("DELETE", ids["id"], kind="delete")

@@ -1,0 +1,256 @@
+"""The planner: desired values, state and live objects in; an immutable plan out. Pure.
+
+Rules (DESIGN.md "Plan"):
+
+- only fields written in the manifest are compared, so a value the server filled in (a default
+  end_time, Meta's estimated daily cap) is never a perpetual diff;
+- a field that cannot change in place (the Page, the pixel, daily <-> lifetime budget) makes a
+  ``replace`` whose reason says which;
+- live values that differ from what mmctl last applied are reported as drift, apart from the
+  intended changes;
+- a live object that state does not know but that has the same name (and Page) as a new
+  resource is adopted, never duplicated; objects state does not know are never deleted;
+- ``protect`` (kept in state) blocks a delete even after the resource left the manifests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from reconciler.desired import ORDER, Desired
+from reconciler.errors import ReconcilerError
+from reconciler.graphmap import LiveObject
+from reconciler.state import State
+
+ACTIONS = ("create", "update", "replace", "delete", "adopt", "forget", "no-op")
+
+
+class PlanError(ReconcilerError):
+    """The plan cannot be made as asked (a protected delete, a start time that has passed…)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Action:
+    address: str
+    kind: str
+    action: str
+    reason: str
+    changes: tuple[Change, ...] = ()
+    ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    before: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    after: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    protect: bool = False
+    resolves: tuple[str, ...] = ()  # pending operations in state this action settles
+
+    @property
+    def mutates(self) -> bool:
+        return self.action != "no-op"
+
+
+@dataclass(frozen=True)
+class Drift:
+    address: str
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    account: str
+    graph: str
+    currency: str
+    actions: tuple[Action, ...]
+    drift: tuple[Drift, ...] = ()
+    state_serial: int = 0
+    state_lineage: str = ""
+    refresh_only: bool = False
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(ACTIONS, 0)
+        for action in self.actions:
+            counts[action.action] += 1
+        return counts
+
+    @property
+    def changes_pending(self) -> bool:
+        return any(a.mutates for a in self.actions) or (self.refresh_only and bool(self.drift))
+
+
+def _differs(before: Any, after: Any) -> bool:
+    return bool(before != after)
+
+
+def _compare(desired: Desired, values: Mapping[str, Any]) -> tuple[Change, ...]:
+    return tuple(Change(f, values.get(f), desired.values.get(f)) for f in sorted(desired.compared)
+                 if _differs(values.get(f), desired.values.get(f)))
+
+
+def _replace_reason(desired: Desired, live: LiveObject, changes: Sequence[Change]) -> str | None:
+    changed = {c.path for c in changes}
+    if "page_id" in changed:
+        return "page_id cannot change in place: the object is deleted and created again for the new Page"
+    if desired.kind != "campaign":
+        return None
+    if "pixel_id" in changed:
+        return "pixel_id cannot change after creation: the campaign is deleted and created again"
+    wants_daily = desired.values.get("daily_budget") is not None
+    wants_lifetime = desired.values.get("lifetime_budget") is not None
+    if (wants_daily and live.values.get("lifetime_budget")) or (wants_lifetime and live.values.get("daily_budget")):
+        return "switching between a daily and a lifetime budget is not possible in place"
+    return None
+
+
+def _drift(address: str, applied: Mapping[str, Any], live: LiveObject) -> Drift | None:
+    changes = tuple(Change(f, applied[f], live.values.get(f)) for f in sorted(applied)
+                    if f in live.values and _differs(applied[f], live.values.get(f)))
+    return Drift(address, changes) if changes else None
+
+
+def _campaign_time_check(desired: Desired, live: LiveObject, changes: Sequence[Change], now: int) -> None:
+    for change in changes:
+        if change.path == "start_time" and live.values.get("start_time") and live.values["start_time"] <= now:
+            raise PlanError(
+                f"{desired.address}: start_time cannot move: the campaign started at "
+                f"{_iso(live.values['start_time'])} and a start time that has passed is fixed; remove start_time "
+                "from the manifest or write the time it started")
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_plan(
+    desired: Mapping[str, Desired],
+    state: State,
+    live: Iterable[LiveObject],
+    *,
+    account: str,
+    graph: str,
+    currency: str,
+    now: int,
+    targets: Sequence[str] = (),
+    refresh_only: bool = False,
+) -> Plan:
+    """The actions that take the account from ``live`` (and ``state``) to ``desired``."""
+    by_id: dict[str, LiveObject] = {obj.id: obj for obj in live}
+    claimed = {r.ids.get("id") for r in state.resources.values()}
+    unclaimed: dict[tuple[str, str | None], list[LiveObject]] = {}
+    for obj in by_id.values():
+        if obj.id not in claimed:
+            unclaimed.setdefault((obj.kind, obj.values.get("name")), []).append(obj)
+    pending = {p.address: p for p in state.pending}
+    unknown = [t for t in targets if t not in desired and t not in state.resources]
+    if unknown:
+        raise PlanError(f"--target {unknown[0]}: no such resource in the manifests or the state")
+
+    actions: list[Action] = []
+    drift: list[Drift] = []
+    for address, want in desired.items():
+        recorded = state.resources.get(address)
+        resolves = tuple(p.id for p in state.pending if p.address == address)
+        if want.kind == "template":
+            actions.append(_template_action(want, recorded, resolves))
+            continue
+        current = by_id.get(recorded.ids.get("id", "")) if recorded else None
+        if recorded is not None and current is None:
+            drift.append(Drift(address, (Change("(object)", "present", "deleted outside mmctl"),)))
+            actions.append(Action(address, want.kind, "create", "it was deleted outside mmctl; creating it again",
+                                  after=want.values, protect=want.protect, resolves=resolves))
+            continue
+        if recorded is None:
+            candidates = [c for c in unclaimed.get((want.kind, want.name), [])
+                          if c.values.get("page_id") in (None, want.values.get("page_id"))]
+            if candidates:
+                found = candidates[0]
+                unclaimed[(want.kind, want.name)].remove(found)
+                why = ("an interrupted apply created it" if address in pending
+                       else f"a live {want.kind} with this name already exists")
+                changes = _compare(want, found.values)
+                actions.append(Action(address, want.kind, "adopt", f"{why}; adopting it instead of creating another",
+                                      changes, found.ids, found.values, want.values, want.protect, resolves))
+                continue
+            why = ("an interrupted apply did not create it; creating it" if address in pending
+                   else "not in the account yet")
+            actions.append(Action(address, want.kind, "create", why, _compare(want, {}), after=want.values,
+                                  protect=want.protect, resolves=resolves))
+            continue
+        assert current is not None
+        found_drift = _drift(address, recorded.applied, current)
+        if found_drift:
+            drift.append(found_drift)
+        changes = _compare(want, current.values)
+        if want.protect != recorded.protect:
+            changes += (Change("protect", recorded.protect, want.protect),)
+        reason = _replace_reason(want, current, changes)
+        if reason:
+            actions.append(Action(address, want.kind, "replace", reason, changes, current.ids, current.values,
+                                  want.values, want.protect, resolves))
+        elif changes:
+            if want.kind == "campaign":
+                _campaign_time_check(want, current, changes, now)
+            drifted = {c.path for c in found_drift.changes} if found_drift else set()
+            why = ("restoring values changed outside mmctl" if {c.path for c in changes} <= drifted
+                   else "the manifest changed")
+            actions.append(Action(address, want.kind, "update", why, changes, current.ids, current.values,
+                                  want.values, want.protect, resolves))
+        else:
+            actions.append(Action(address, want.kind, "no-op", "up to date", (), current.ids, current.values,
+                                  want.values, want.protect, resolves))
+
+    for address, recorded in reversed(list(state.resources.items())):
+        if address in desired:
+            continue
+        current = by_id.get(recorded.ids.get("id", ""))
+        if recorded.protect:
+            raise PlanError(
+                f"{address} is protected (protect: true, kept in state) but is no longer in the manifests; "
+                f"mmctl will not delete it. Put it back, or set protect: false and apply before removing it, "
+                f"or run `mmctl state rm {address}` to stop managing it without deleting it")
+        if recorded.kind == "template" or current is None:
+            why = ("removed from the manifests; templates live only in state" if recorded.kind == "template"
+                   else "removed from the manifests and already gone from the account")
+            actions.append(Action(address, recorded.kind, "forget", why, ids=recorded.ids))
+        else:
+            actions.append(Action(address, recorded.kind, "delete", "removed from the manifests", ids=current.ids,
+                                  before=current.values))
+
+    if targets:
+        wanted = set(targets)
+        actions = [a for a in actions if a.address in wanted]
+        drift = [d for d in drift if d.address in wanted]
+    if refresh_only:
+        actions = []
+    return Plan(account, graph, currency, tuple(_ordered(actions)), tuple(drift), state.serial, state.lineage,
+                refresh_only)
+
+
+def _template_action(want: Desired, recorded: Any, resolves: tuple[str, ...]) -> Action:
+    if recorded is None:
+        return Action(want.address, "template", "create", "new template; kept in state for sends and previews",
+                      (Change("message", None, "(new)"),), after=want.values, resolves=resolves)
+    if recorded.applied.get("digest") != want.values["digest"]:
+        return Action(want.address, "template", "update", "the message changed",
+                      (Change("message", recorded.applied.get("digest", "")[:12], want.values["digest"][:12]),),
+                      before=recorded.applied, after=want.values, resolves=resolves)
+    return Action(want.address, "template", "no-op", "up to date", before=recorded.applied, after=want.values,
+                  resolves=resolves)
+
+
+def _ordered(actions: list[Action]) -> list[Action]:
+    """Creates and updates by kind (templates, audiences, campaigns); deletes first, in reverse."""
+    removing = [a for a in actions if a.action in ("delete", "forget")]
+    building = [a for a in actions if a.action not in ("delete", "forget")]
+    removing.sort(key=lambda a: (-ORDER[a.kind], a.address))
+    building.sort(key=lambda a: (ORDER[a.kind], a.address))
+    return removing + building

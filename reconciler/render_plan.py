@@ -1,0 +1,192 @@
+"""Plans for people (text), for tools (JSON, also the saved plan file) and for pull requests (Markdown).
+
+Pure functions of a ``Plan``. Money is shown in the account's currency, times in UTC. The JSON
+is documented by ``schemas/plan.schema.json`` (format_version "1": extended, never broken); it
+carries no token and no customer data, so it can be stored as a CI artifact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from reconciler.model import freeze, thaw
+from reconciler.money import format_money
+from reconciler.plan import ACTIONS, Action, Change, Drift, Plan
+
+FORMAT_VERSION = "1"
+MARKERS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "forget": "x",
+           "no-op": " "}
+COLOURS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "adopt": "cyan",
+           "forget": "red"}
+MONEY = frozenset({"daily_budget", "lifetime_budget"})
+TIMES = frozenset({"start_time", "end_time"})
+MARKDOWN_LIMIT = 65_000
+
+Style = Any  # click.style when colour is wanted; render_plan never imports click
+
+
+def value_text(path: str, value: Any, currency: str) -> str:
+    if value is None:
+        return "(none)"
+    if path in MONEY and isinstance(value, int):
+        return format_money(value, currency)
+    if path in TIMES and isinstance(value, int):
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def change_text(change: Change, currency: str) -> str:
+    if change.before is None:
+        return f"{change.path}: {value_text(change.path, change.after, currency)}"
+    return (f"{change.path}: {value_text(change.path, change.before, currency)} → "
+            f"{value_text(change.path, change.after, currency)}")
+
+
+def summary_line(plan: Plan) -> str:
+    if plan.refresh_only:
+        return (f"Refresh only: {len(plan.drift)} resource(s) changed outside mmctl; applying records the live "
+                "values in state and changes nothing in the account.")
+    counts = plan.summary
+    if not plan.changes_pending:
+        return "No changes. The account matches the manifests."
+    words = [f"{counts['create']} to create", f"{counts['update']} to update", f"{counts['replace']} to replace",
+             f"{counts['delete']} to delete", f"{counts['adopt']} to adopt"]
+    if counts["forget"]:
+        words.append(f"{counts['forget']} to forget")
+    return "Plan: " + ", ".join(words) + "."
+
+
+def _action_lines(action: Action, currency: str) -> list[str]:
+    head = f"{MARKERS[action.action]} {action.address}"
+    lines = [f"{head}  ({action.action}: {action.reason})"]
+    for change in action.changes:
+        lines.append(f"      {change_text(change, currency)}")
+    return lines
+
+
+def _drift_lines(drift: Drift, currency: str) -> list[str]:
+    lines = [f"  {drift.address}"]
+    for change in drift.changes:
+        before = value_text(change.path, change.before, currency)
+        after = value_text(change.path, change.after, currency)
+        lines.append(f"      {change.path}: {before} (last applied) → {after} (live)")
+    return lines
+
+
+def plan_text(plan: Plan, style: Style = None) -> str:
+    """The plan for a terminal; ``style`` (click.style) adds colour, None leaves it plain."""
+    def paint(text: str, action: str) -> str:
+        colour = COLOURS.get(action)
+        return style(text, fg=colour) if style is not None and colour else text
+
+    out = [f"Account {plan.account} ({plan.currency}) via {plan.graph}"]
+    if plan.drift:
+        out += ["", "Changed outside mmctl (drift):"]
+        for drift in plan.drift:
+            out += _drift_lines(drift, plan.currency)
+    changing = [a for a in plan.actions if a.mutates]
+    if changing:
+        out += ["", "mmctl will:"]
+        for action in changing:
+            lines = _action_lines(action, plan.currency)
+            out.append(paint("  " + lines[0], action.action))
+            out += ["  " + line for line in lines[1:]]
+    out += ["", summary_line(plan)]
+    return "\n".join(out)
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+def _change_json(change: Change) -> dict[str, Any]:
+    return {"path": change.path, "before": thaw(change.before), "after": thaw(change.after)}
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "account": plan.account,
+        "graph": plan.graph,
+        "currency": plan.currency,
+        "refresh_only": plan.refresh_only,
+        "summary": plan.summary,
+        "actions": [{
+            "address": a.address,
+            "kind": a.kind,
+            "action": a.action,
+            "reason": a.reason,
+            "changes": [_change_json(c) for c in a.changes],
+            "ids": dict(a.ids),
+            "before": thaw(a.before),
+            "after": thaw(a.after),
+            "protect": a.protect,
+            "resolves": list(a.resolves),
+        } for a in plan.actions],
+        "drift": [{"address": d.address, "changes": [_change_json(c) for c in d.changes]} for d in plan.drift],
+        "state": {"serial": plan.state_serial, "lineage": plan.state_lineage},
+    }
+
+
+def plan_json_text(plan: Plan) -> str:
+    return json.dumps(plan_json(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def plan_from_json(data: Mapping[str, Any]) -> Plan:
+    """A saved plan read back (the file was checked against the plan schema first)."""
+    def changes(items: Any) -> tuple[Change, ...]:
+        return tuple(Change(c["path"], freeze(c["before"]), freeze(c["after"])) for c in items)
+
+    actions = tuple(Action(
+        address=a["address"], kind=a["kind"], action=a["action"], reason=a["reason"], changes=changes(a["changes"]),
+        ids=MappingProxyType(dict(a["ids"])), before=freeze(a["before"]), after=freeze(a["after"]),
+        protect=bool(a["protect"]), resolves=tuple(a["resolves"]),
+    ) for a in data["actions"])
+    drift = tuple(Drift(d["address"], changes(d["changes"])) for d in data["drift"])
+    return Plan(data["account"], data["graph"], data["currency"], actions, drift, int(data["state"]["serial"]),
+                str(data["state"]["lineage"]), bool(data["refresh_only"]))
+
+
+# --- Markdown ------------------------------------------------------------------------------------
+
+def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
+    """A pull-request comment: the summary first, each resource's details folded, under ``limit``."""
+    counts = plan.summary
+    head = [f"### mmctl plan for `{plan.account}`", "", f"**{summary_line(plan)}**", ""]
+    changing = [a for a in plan.actions if a.mutates]
+    if changing:
+        head += ["| | resource | action | reason |", "|---|---|---|---|"]
+        head += [f"| `{MARKERS[a.action]}` | `{a.address}` | {a.action} | {a.reason} |" for a in changing]
+        head.append("")
+    if plan.drift:
+        head += [f"⚠️ {len(plan.drift)} resource(s) changed outside mmctl (drift); see below.", ""]
+    tail = [f"<sub>{', '.join(f'{counts[k]} {k}' for k in ACTIONS if counts[k])} · currency {plan.currency}</sub>"]
+    blocks: list[str] = []
+    for action in changing:
+        lines = _action_lines(action, plan.currency)
+        blocks.append("\n".join([f"<details><summary><code>{action.address}</code>: {action.action}</summary>", "",
+                                 "```diff", *lines, "```", "", "</details>", ""]))
+    for drift in plan.drift:
+        blocks.append("\n".join([f"<details><summary>drift: <code>{drift.address}</code></summary>", "", "```",
+                                 *_drift_lines(drift, plan.currency), "```", "", "</details>", ""]))
+    text = "\n".join(head + blocks + tail)
+    if len(text) <= limit:
+        return text
+    # Too long for one comment: keep the summary and the table, and whole detail blocks while they fit.
+    note = (f"_Details of {len(blocks)} resources do not all fit in one comment; the full plan is in the JSON "
+            "output (`mmctl plan --format json`)._")
+    budget = limit - len("\n".join(head + [note, ""] + tail)) - 2
+    kept = []
+    for block in blocks:
+        if len(block) + 1 > budget:
+            break
+        kept.append(block)
+        budget -= len(block) + 1
+    text = "\n".join(head + kept + [note, ""] + tail)
+    if len(text) > limit:  # even the table is too long: keep the summary only
+        text = "\n".join([*head[:4], note, "", *tail])
+    return text

@@ -1,0 +1,260 @@
+"""What mmctl manages: state values, and where they are kept (the storage interface).
+
+State is versioned JSON::
+
+    {"version": 1, "serial": 7, "lineage": "<uuid>", "account": "act_…",
+     "resources": {"campaign.winter-sale": {"kind": "campaign", "ids": {...}, "applied": {...},
+                                             "protect": true}},
+     "pending": [{"id": "<uuid>", "address": "…", "operation": "create", "since": "…", "name": "…"}]}
+
+``ids`` are the Graph ids of the live objects; ``applied`` holds the values last applied (in the
+normalised form the planner compares: money in minor units, times as Unix seconds); ``pending``
+lists mutating calls that were started and not yet confirmed, so that an interrupted apply is
+resolved on the next run instead of duplicating a paid campaign.
+
+``State`` is immutable; changes make a new value. ``StateStore`` is the storage interface, and
+``LocalStateStore`` keeps it in a file next to the manifests with atomic writes (temporary file,
+fsync, rename) and a lock that names its holder.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any, Protocol
+
+from reconciler.errors import ReconcilerError
+from reconciler.model import freeze, thaw
+
+FORMAT_VERSION = 1
+
+
+class StateError(ReconcilerError):
+    """The state file cannot be read or written; the message names it and says what to do."""
+
+
+class StateLocked(StateError):
+    """Another mmctl holds the lock."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str
+    ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    applied: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    protect: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "ids": dict(self.ids), "applied": thaw(self.applied), "protect": self.protect}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resource:
+        return cls(str(data["kind"]), freeze(dict(data.get("ids", {}))), freeze(dict(data.get("applied", {}))),
+                   bool(data.get("protect", False)))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A mutating call that was started: recorded before the call, removed once confirmed."""
+
+    id: str
+    address: str
+    operation: str  # create | update | delete
+    since: str
+    name: str | None = None  # what a create is looked up by
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class State:
+    serial: int = 0
+    lineage: str = ""
+    account: str | None = None
+    resources: Mapping[str, Resource] = field(default_factory=lambda: MappingProxyType({}))
+    pending: tuple[Pending, ...] = ()
+
+    @classmethod
+    def empty(cls) -> State:
+        return cls(lineage=str(uuid.uuid4()))
+
+    def with_resource(self, address: str, resource: Resource | None) -> State:
+        resources = dict(self.resources)
+        if resource is None:
+            resources.pop(address, None)
+        else:
+            resources[address] = resource
+        return replace(self, resources=MappingProxyType(dict(sorted(resources.items()))))
+
+    def with_pending(self, *entries: Pending) -> State:
+        return replace(self, pending=self.pending + entries)
+
+    def without_pending(self, *ids: str) -> State:
+        drop = set(ids)
+        return replace(self, pending=tuple(p for p in self.pending if p.id not in drop))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": FORMAT_VERSION,
+            "serial": self.serial,
+            "lineage": self.lineage,
+            "account": self.account,
+            "resources": {address: r.to_dict() for address, r in self.resources.items()},
+            "pending": [p.to_dict() for p in self.pending],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str) -> State:
+        if data.get("version") != FORMAT_VERSION:
+            raise StateError(f"{where}: state format {data.get('version')!r} is not {FORMAT_VERSION}; "
+                             "this mmctl cannot read it")
+        try:
+            return cls(
+                serial=int(data["serial"]),
+                lineage=str(data["lineage"]),
+                account=data.get("account"),
+                resources=MappingProxyType({str(a): Resource.from_dict(r) for a, r in data["resources"].items()}),
+                pending=tuple(Pending(**p) for p in data.get("pending", [])),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StateError(f"{where}: not a valid mmctl state file ({type(exc).__name__}: {exc}); "
+                             "restore it from a backup or version control") from None
+
+
+def pending_entry(address: str, operation: str, name: str | None = None) -> Pending:
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Pending(str(uuid.uuid4()), address, operation, since, name)
+
+
+class StateStore(Protocol):
+    """Where state lives. A backend reads, writes atomically, and locks."""
+
+    def read(self) -> State: ...
+
+    def write(self, state: State) -> State: ...
+
+    def lock(self, command: str, timeout: float = 0.0) -> Any: ...
+
+    @property
+    def location(self) -> str: ...
+
+
+class LocalStateStore:
+    """State in a JSON file; ``<file>.lock`` is the lock and says who holds it."""
+
+    def __init__(self, path: Path, display: str | None = None) -> None:
+        self.path = path
+        self._display = display or str(path)
+
+    @property
+    def location(self) -> str:
+        return self._display
+
+    def read(self) -> State:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return State.empty()
+        except OSError as exc:
+            raise StateError(f"{self._display}: cannot read the state file ({exc.strerror})") from None
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StateError(f"{self._display}: the state file is not valid JSON ({exc}); restore it from a "
+                             "backup or version control") from None
+        if not isinstance(data, dict):
+            raise StateError(f"{self._display}: not a valid mmctl state file")
+        return State.from_dict(data, self._display)
+
+    def write(self, state: State) -> State:
+        """Write ``state`` with the next serial; the file is replaced whole or not at all."""
+        written = replace(state, serial=state.serial + 1)
+        text = json.dumps(written.to_dict(), indent=2, sort_keys=False) + "\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+            raise StateError(f"{self._display}: cannot write the state file ({exc.strerror})") from None
+        return written
+
+    @contextmanager
+    def lock(self, command: str, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the state lock; fail fast (or after ``timeout`` seconds) naming who holds it."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+        acquired = False
+        try:
+            deadline = time.monotonic() + timeout
+            while not acquired:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    acquired = True
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise StateError(f"{lock_path}: cannot lock ({exc.strerror})") from None
+                    if time.monotonic() >= deadline:
+                        raise StateLocked(self._holder_message(handle, lock_path)) from None
+                    time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))
+            _write_holder(handle, command)
+            yield
+        finally:
+            if acquired:
+                handle.seek(0)
+                handle.truncate(0)  # the holder's note goes with the lock
+            handle.close()  # closing releases the flock
+
+    def _holder_message(self, handle: IO[str], lock_path: Path) -> str:
+        handle.seek(0)
+        try:
+            holder = json.loads(handle.read() or "{}")
+        except ValueError:
+            holder = {}
+        who = (f"{holder.get('command', 'mmctl')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+               f"since {holder.get('since', '?')})") if holder else "another process"
+        return (f"the state {self._display} is locked by {who}; wait for it to finish, or retry with "
+                f"--lock-timeout SECONDS (lock file: {lock_path})")
+
+
+def _write_holder(handle: IO[str], command: str) -> None:
+    handle.seek(0)
+    handle.truncate(0)
+    handle.write(json.dumps({"command": command, "pid": os.getpid(), "host": socket.gethostname(),
+                             "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}))
+    handle.flush()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
