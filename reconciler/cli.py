@@ -291,13 +291,13 @@ def _confirm(made: Plan, auto_approve: bool) -> bool:
 
 
 def _report(report: Report, made: Plan) -> int:
-    done = len(report.done)
+    done = len({address for address, _ in report.done})
     if report.ok:
-        echo(f"Apply complete: {done} change(s) made. State: serial {report.state.serial}.")
+        echo(f"Apply complete: {done} resource(s) changed. State: serial {report.state.serial}.")
         if any(a.kind == "campaign" and a.action in ("create", "replace") for a in made.actions):
             echo("Note: new campaigns can send messages after Meta's 1-hour warm-up.")
         return EXIT_OK
-    echo_error(f"Apply incomplete: {done} change(s) made, {len(report.failed)} failed:")
+    echo_error(f"Apply incomplete: {done} resource(s) changed, {len(report.failed)} failed:")
     for address, why in report.failed:
         echo_error(f"  {address}: {why}")
     echo_error("What succeeded is recorded in state; run `mmctl plan` to see what is left.")

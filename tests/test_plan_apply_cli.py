@@ -1,0 +1,232 @@
+"""plan, apply, import and state on the examples, through the CLI, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import cli
+from reconciler.sandbox import Sandbox, SandboxConfig
+
+from helpers import EXAMPLES, REPO
+
+PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+@pytest.fixture
+def example(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".mmctl"))
+    monkeypatch.chdir(root)
+    return root
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+def sandbox_of(root: Path) -> Sandbox:
+    return Sandbox(SandboxConfig(), root / ".mmctl" / "sandbox.json")
+
+
+def campaign_rows(root: Path) -> list[dict]:
+    world = sandbox_of(root).store.world
+    return [o for o in world.objects.values() if o["type"] == "campaign" and o["status"] != "DELETED"]
+
+
+def test_apply_then_plan_is_empty(example):
+    first = run("apply", "--auto-approve")
+    assert first.exit_code == 0, first.output
+    assert "Plan: 5 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt." in first.stdout
+    assert "Apply complete: 5 resource(s) changed." in first.stdout
+    assert "campaign.spring-launch: paused" in first.stderr
+    again = run("plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.endswith("No changes. The account matches the manifests.\n")
+    assert sorted(r["name"] for r in campaign_rows(example)) == ["Spring Launch Teaser", "Winter Sale 2026"]
+    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    assert state["pending"] == [] and state["resources"]["campaign.winter-sale"]["protect"] is True
+
+
+def test_a_budget_change_plans_an_update_with_currency(example):
+    run("apply", "--auto-approve")
+    edit(example / "campaigns.yaml", 'daily_budget: "50.00 USD"', "daily_budget: 6000")
+    changed = run("plan", "--detailed-exitcode")
+    assert changed.exit_code == 2
+    assert ("  ~ campaign.winter-sale  (update: the manifest changed)\n"
+            "        daily_budget: 50.00 USD → 60.00 USD\n") in changed.stdout
+    assert run("apply", "--auto-approve").exit_code == 0
+    assert run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_removing_campaigns_deletes_them_unless_protected(example):
+    run("apply", "--auto-approve")
+    text = (example / "campaigns.yaml").read_text()
+    (example / "campaigns.yaml").write_text(text[:text.index("  spring-launch:")])
+    removed = run("plan")
+    assert "  - campaign.spring-launch  (delete: removed from the manifests)" in removed.stdout
+    (example / "campaigns.yaml").write_text("campaigns: {}\n")
+    refused = run("plan")
+    assert refused.exit_code == 1
+    assert "campaign.winter-sale is protected (protect: true, kept in state)" in refused.stderr
+    assert "Traceback" not in refused.output
+
+
+def test_a_new_page_replaces_with_its_reason(example):
+    run("apply", "--auto-approve")
+    edit(example / "mmctl.yaml", 'page_id: "200000000000001"', 'page_id: "200000000000002"')
+    replaced = run("plan", "--format", "json")
+    data = json.loads(replaced.stdout)
+    jsonschema.validate(data, PLAN_SCHEMA)
+    by_address = {a["address"]: a for a in data["actions"]}
+    assert by_address["campaign.winter-sale"]["action"] == "replace"
+    assert "page_id cannot change in place" in by_address["campaign.winter-sale"]["reason"]
+    applied = run("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert run("plan", "--detailed-exitcode").exit_code == 0
+    assert len(campaign_rows(example)) == 2  # the old ones are gone
+
+
+def test_drift_is_shown_apart_from_intended_changes(example):
+    run("apply", "--auto-approve")
+    world = sandbox_of(example)
+    adset = next(o for o in world.store.world.objects.values() if o["type"] == "adset" and o["daily_budget"])
+    with world.store.transaction() as data:
+        data.objects[adset["id"]]["daily_budget"] = 9900
+        data.touch()
+    edit(example / "campaigns.yaml", "name: Spring Launch Teaser", "name: Spring Launch")
+    out = run("plan").stdout
+    assert ("Changed outside mmctl (drift):\n  campaign.winter-sale\n"
+            "      daily_budget: 50.00 USD (last applied) → 99.00 USD (live)\n") in out
+    assert "~ campaign.spring-launch  (update: the manifest changed)" in out
+    assert "~ campaign.winter-sale  (update: restoring values changed outside mmctl)" in out
+
+
+def test_saved_plans_are_applied_exactly_or_refused_when_stale(example):
+    run("apply", "--auto-approve")
+    edit(example / "campaigns.yaml", 'daily_budget: "50.00 USD"', 'daily_budget: "70.00 USD"')
+    assert run("plan", "--out", "plan.json").exit_code == 0
+    jsonschema.validate(json.loads(Path("plan.json").read_text()), PLAN_SCHEMA)
+    edit(example / "campaigns.yaml", "name: Spring Launch Teaser", "name: Spring Launch")
+    assert run("apply", "--auto-approve", "--target", "campaign.spring-launch").exit_code == 0
+    stale = run("apply", "plan.json")
+    assert stale.exit_code == 1 and "the saved plan is stale: the state changed since it was made" in stale.stderr
+    assert run("plan", "--out", "fresh.json").exit_code == 0
+    fresh = run("apply", "fresh.json")
+    assert fresh.exit_code == 0, fresh.output
+    assert run("plan", "--detailed-exitcode").exit_code == 0
+    # A live change to an object the plan touches also makes it stale.
+    edit(example / "campaigns.yaml", 'daily_budget: "70.00 USD"', 'daily_budget: "80.00 USD"')
+    run("plan", "--out", "later.json")
+    world = sandbox_of(example)
+    adset = next(o for o in world.store.world.objects.values() if o["type"] == "adset" and o["daily_budget"])
+    with world.store.transaction() as data:
+        data.objects[adset["id"]]["daily_budget"] = 100
+        data.touch()
+    refused = run("apply", "later.json")
+    assert refused.exit_code == 1 and "campaign.winter-sale changed since the plan was made" in refused.stderr
+    assert "not a valid mmctl plan" in run("apply", str(REPO / "schemas" / "plan.schema.json")).stderr
+
+
+def test_apply_asks_and_refuses_without_a_terminal(example):
+    refused = run("apply")
+    assert refused.exit_code == 1
+    assert "apply needs --auto-approve when it cannot ask" in refused.stderr
+    assert campaign_rows(example) == []
+
+
+def test_markdown_stays_under_the_comment_limit(example):
+    text = "campaigns:\n" + "".join(f"  c{n}:\n    name: Campaign {n} with a long enough name\n    daily_budget: {500 + n}\n"
+                                    for n in range(3000))
+    (example / "campaigns.yaml").write_text(text)
+    markdown = run("plan", "--format", "markdown")
+    assert markdown.exit_code == 0, markdown.output
+    assert len(markdown.stdout) < 65_000
+    assert markdown.stdout.startswith("### mmctl plan for `act_100000000000001`\n\n**Plan: 3003 to create")
+    assert "do not all fit in one comment" in markdown.stdout
+
+
+def test_import_and_state_commands(example):
+    run("apply", "--auto-approve")
+    listed = run("state", "list")
+    assert "campaign.winter-sale\t" in listed.stdout and "\tprotected" in listed.stdout
+    ident = json.loads(run("state", "show", "campaign.spring-launch").stdout)["ids"]["id"]
+    removed = run("state", "rm", "campaign.spring-launch")
+    assert removed.exit_code == 0 and "the live object was not touched" in removed.stdout
+    adopted = run("plan")
+    assert "campaign.spring-launch  (adopt: a live campaign with this name already exists" in adopted.stdout
+    imported = run("import", "campaign.spring-launch", ident)
+    assert imported.exit_code == 0, imported.output
+    assert run("plan", "--detailed-exitcode").exit_code == 0
+    again = run("import", "campaign.spring-launch", ident)
+    assert again.exit_code == 1 and "already managed" in again.stderr
+    assert "not declared in the manifests" in run("import", "campaign.nope", "1").stderr
+
+
+# --- processes: kills and concurrency ----------------------------------------------------------------
+
+def mmctl(*args: str, cwd: Path, url: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "MMCTL_GRAPH_URL": url, "META_ACCESS_TOKEN": "process-test-token-000"}
+    return subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_killed_apply_is_adopted_not_duplicated(serve, example):
+    sandbox = serve(fault_rate=1.0, fault_kinds=("slow",), fault_phase="after", slow_ms=400)
+    proc = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
+
+    def created_campaigns() -> bool:
+        return any(e["endpoint"] == "POST act_/message_campaign" for e in sandbox.control("GET", "requests")["data"])
+
+    wait_for(created_campaigns)  # the sandbox carried the creates out; their answers are 400 ms away
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    assert {p["address"] for p in state["pending"]} == {"campaign.spring-launch", "campaign.winter-sale"}
+    sandbox.app.reconfigure(fault_rate=0.0)
+    rerun = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
+    out, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err
+    assert "(adopt: an interrupted apply created it; adopting it instead of creating another)" in out
+    names = [o["name"] for o in sandbox.app.store.world.objects.values() if o["type"] == "campaign"]
+    assert sorted(names) == ["Spring Launch Teaser", "Winter Sale 2026"]  # no duplicate
+    assert json.loads((example / ".mmctl" / "state.json").read_text())["pending"] == []
+
+
+def test_two_applies_at_once(serve, example):
+    sandbox = serve(latency_ms=300)
+    first = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
+    wait_for(lambda: sandbox.stats()["requests"] > 0)
+    second = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 1
+    assert "is locked by mmctl apply (pid" in err and "--lock-timeout" in err
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    assert len(state["resources"]) == 5 and state["pending"] == []
+    waited = mmctl("apply", "--auto-approve", "--lock-timeout", "30", cwd=example, url=sandbox.url)
+    assert waited.wait(timeout=60) == 0
