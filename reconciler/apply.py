@@ -80,6 +80,7 @@ class Executor:
     def run(self, plan: Plan) -> Report:
         actions = list(plan.actions)
         if plan.refresh_only:
+            self._refresh(plan)
             return self.report
         if self.state.account is None:
             self._save(State(self.state.serial, self.state.lineage, plan.account, self.state.resources,
@@ -93,6 +94,23 @@ class Executor:
             else:
                 self._build(kind, building)
         return self.report
+
+    def _refresh(self, plan: Plan) -> None:
+        """A refresh-only plan: state takes the live values; the account is not touched."""
+        state = self.state
+        for drift in plan.drift:
+            known = state.resources.get(drift.address)
+            if known is None:
+                continue
+            if any(c.path == "(object)" for c in drift.changes):
+                state = state.with_resource(drift.address, None)
+                self._note(drift.address, "forgotten (deleted outside mmctl)")
+                continue
+            applied = {**known.applied, **{c.path: c.after for c in drift.changes}}
+            state = state.with_resource(drift.address, Resource(known.kind, known.ids, freeze(applied), known.protect))
+            self._note(drift.address, f"state refreshed ({', '.join(c.path for c in drift.changes)})")
+        if state is not self.state:
+            self._save(state)
 
     def _note(self, address: str, what: str) -> None:
         self.report.done.append((address, what))

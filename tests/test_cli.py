@@ -28,11 +28,20 @@ def test_help_lists_the_commands():
 
 
 def test_every_command_and_flag_has_help():
-    for name, command in cli.commands.items():
+    def walk(group, prefix=""):
+        for name, command in group.commands.items():
+            yield f"{prefix}{name}", command
+            if hasattr(command, "commands"):
+                yield from walk(command, f"{prefix}{name} ")
+
+    seen = []
+    for name, command in walk(cli):
+        seen.append(name)
         assert command.help, name
         for param in command.params:
             if param.param_type_name == "option":
                 assert param.help, f"{name} {param.name}"
+    assert {"plan", "apply", "import", "state list", "state show", "state rm", "sandbox serve"} <= set(seen)
 
 
 def test_validate_examples_succeeds(monkeypatch):

@@ -230,3 +230,39 @@ def test_two_applies_at_once(serve, example):
     assert len(state["resources"]) == 5 and state["pending"] == []
     waited = mmctl("apply", "--auto-approve", "--lock-timeout", "30", cwd=example, url=sandbox.url)
     assert waited.wait(timeout=60) == 0
+
+
+def test_refresh_only_records_drift_in_state_and_changes_nothing(example):
+    run("apply", "--auto-approve")
+    world = sandbox_of(example)
+    adset = next(o for o in world.store.world.objects.values() if o["type"] == "adset" and o["daily_budget"])
+    with world.store.transaction() as data:
+        data.objects[adset["id"]]["daily_budget"] = 9900
+        data.touch()
+    refresh = run("plan", "--refresh-only", "--out", "refresh.json", "--detailed-exitcode")
+    assert refresh.exit_code == 2
+    assert "Refresh only: 1 resource(s) changed outside mmctl" in refresh.stdout
+    applied = run("apply", "refresh.json")
+    assert applied.exit_code == 0, applied.output
+    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    assert state["resources"]["campaign.winter-sale"]["applied"]["daily_budget"] == 9900
+    assert sandbox_of(example).store.world.objects[adset["id"]]["daily_budget"] == 9900  # untouched
+    # No more drift; the manifest (5000) now differs from what was last seen, an intended change.
+    out = run("plan").stdout
+    assert "drift" not in out and "daily_budget: 99.00 USD → 50.00 USD" in out
+
+
+def test_one_failed_action_keeps_the_others(example):
+    edit(example / "campaigns.yaml", "lifetime_budget: 30000", "lifetime_budget: 2000")  # under the minimum
+    result = run("apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "Apply incomplete: 4 resource(s) changed, 1 failed:" in result.stderr
+    assert "campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: The lifetime budget must be at least 30.00 USD" in result.stderr
+    assert "What succeeded is recorded in state" in result.stderr
+    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    assert sorted(state["resources"]) == ["audience.vip", "campaign.winter-sale", "template.spring-preview",
+                                          "template.winter-carousel"]
+    assert state["pending"] == []
+    edit(example / "campaigns.yaml", "lifetime_budget: 2000", "lifetime_budget: 30000")
+    assert run("apply", "--auto-approve").exit_code == 0
+    assert run("plan", "--detailed-exitcode").exit_code == 0
