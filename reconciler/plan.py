@@ -22,8 +22,10 @@ from types import MappingProxyType
 from typing import Any
 
 from reconciler.desired import ORDER, Desired
+from reconciler.diff import describe_message, payload_changes
 from reconciler.errors import ReconcilerError
 from reconciler.graphmap import LiveObject
+from reconciler.model import thaw
 from reconciler.state import State
 
 ACTIONS = ("create", "update", "replace", "delete", "adopt", "forget", "no-op")
@@ -238,10 +240,13 @@ def make_plan(
 def _template_action(want: Desired, recorded: Any, resolves: tuple[str, ...]) -> Action:
     if recorded is None:
         return Action(want.address, "template", "create", "new template; kept in state for sends and previews",
-                      (Change("message", None, "(new)"),), after=want.values, resolves=resolves)
+                      (Change("message", None, describe_message(want.values["message"])),), after=want.values,
+                      resolves=resolves)
     if recorded.applied.get("digest") != want.values["digest"]:
+        changes = tuple(Change(*found) for found in payload_changes(thaw(recorded.applied.get("message")),
+                                                                    thaw(want.values["message"])))
         return Action(want.address, "template", "update", "the message changed",
-                      (Change("message", recorded.applied.get("digest", "")[:12], want.values["digest"][:12]),),
+                      changes or (Change("message", "(changed)", describe_message(want.values["message"])),),
                       before=recorded.applied, after=want.values, resolves=resolves)
     return Action(want.address, "template", "no-op", "up to date", before=recorded.applied, after=want.values,
                   resolves=resolves)

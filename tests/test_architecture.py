@@ -27,6 +27,7 @@ RANK = {
     "graphmap": 5,
     "live": 6,
     "desired": 6,
+    "diff": 3,
     "plan": 7,
     "render_plan": 8,
     "apply": 8,

@@ -149,3 +149,23 @@ def test_deletes_come_first_in_reverse_order_then_creates_by_kind():
     assert [(a.address, a.action) for a in made.actions] == [
         ("campaign.old", "delete"), ("audience.gone", "delete"), ("template.t", "create"),
         ("audience.vip", "create"), ("campaign.winter", "create")]
+
+
+def test_template_changes_name_the_fields_of_the_message():
+    before = {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [
+        {"title": "Warm coats, 30% off", "buttons": [{"type": "postback", "title": "No", "payload": "N"}]}]}}}
+    after = {"attachment": {"type": "template", "payload": {"template_type": "generic", "text": "Hi {{first_name}}",
+                                                            "elements": [{"title": "Warm coats, 40% off"}]}}}
+    recorded = Resource("template", MappingProxyType({}), MappingProxyType({"digest": "old", "message": before}))
+    state = State(serial=1, lineage="L").with_resource("template.winter", recorded)
+    want = Desired("template.winter", "template", MappingProxyType({"message": after, "digest": "new"}),
+                   frozenset({"digest"}))
+    action = only(plan([want], state, []))
+    assert [(c.path, c.before, c.after) for c in action.changes] == [
+        ("message.attachment.payload.elements[0].buttons", before["attachment"]["payload"]["elements"][0]["buttons"],
+         None),
+        ("message.attachment.payload.elements[0].title", "Warm coats, 30% off", "Warm coats, 40% off"),
+        ("message.attachment.payload.text", None, "Hi {{first_name}}"),
+    ]
+    created = only(plan([want], State(), []))
+    assert created.changes[0].after == "generic template, 1 element, a greeting"
