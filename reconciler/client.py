@@ -149,7 +149,8 @@ def check_base_url(url: str) -> str:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 8  # tries per request or batch operation, the first included
+    attempts: int = 8  # tries per request or batch operation when it fails
+    throttled_attempts: int = 50  # when throttled: Meta says when to come back, so waiting is worth more tries
     base_delay: float = 0.5
     max_delay: float = 30.0
     deadline: float = 300.0  # seconds for one call (a batch run counts as one call)
@@ -535,7 +536,8 @@ class GraphClient:
         """Seconds to wait before trying again, or None when this error is final."""
         if isinstance(error, OutcomeUnknown) or not isinstance(error, (Throttled, TransientError)):
             return None
-        if attempt >= self.retry.attempts:
+        limit = self.retry.throttled_attempts if isinstance(error, Throttled) else self.retry.attempts
+        if attempt >= limit:
             return None
         wait = max(error.retry_after or 0.0, self.retry.backoff(attempt, self._rng))
         if self._clock() - started + wait > self.retry.deadline:

@@ -213,6 +213,7 @@ def make_plan(
     for address, recorded in reversed(list(state.resources.items())):
         if address in desired:
             continue
+        resolves = tuple(p.id for p in state.pending if p.address == address)
         current = by_id.get(recorded.ids.get("id", ""))
         if recorded.protect:
             raise PlanError(
@@ -222,10 +223,22 @@ def make_plan(
         if recorded.kind == "template" or current is None:
             why = ("removed from the manifests; templates live only in state" if recorded.kind == "template"
                    else "removed from the manifests and already gone from the account")
-            actions.append(Action(address, recorded.kind, "forget", why, ids=recorded.ids))
+            actions.append(Action(address, recorded.kind, "forget", why, ids=recorded.ids, resolves=resolves))
         else:
             actions.append(Action(address, recorded.kind, "delete", "removed from the manifests", ids=current.ids,
-                                  before=current.values))
+                                  before=current.values, resolves=resolves))
+    for address in sorted({p.address for p in state.pending} - set(desired) - set(state.resources)):
+        # A create was interrupted and the resource has left the manifests since: mmctl does not
+        # delete what it cannot prove it made; it says what it found and stops tracking the attempt.
+        entries = [p for p in state.pending if p.address == address]
+        name = next((p.name for p in entries if p.name), None)
+        kind = address.partition(".")[0]
+        leftovers = unclaimed.get((kind, name), []) if name else []
+        seen = (f"; a live {kind} named {name!r} exists (id {leftovers[0].id}): import it to manage it"
+                if leftovers else "")
+        actions.append(Action(address, kind, "forget", f"an interrupted apply was creating it and it is no longer in "
+                                                       f"the manifests{seen}",
+                              resolves=tuple(p.id for p in entries)))
 
     if targets:
         wanted = set(targets)

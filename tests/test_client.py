@@ -59,7 +59,8 @@ def client(answer: Callable[[httpx.Request, int], httpx.Response], **options: ob
                                                                                                list[float]]:
     recorder = Recorder(answer)
     waits: list[float] = []
-    policy = options.pop("retry", RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, deadline=30))
+    policy = options.pop("retry", RetryPolicy(attempts=4, throttled_attempts=4, base_delay=0.01, max_delay=0.05,
+                                              deadline=30))
     made = GraphClient("https://graph.facebook.com", "v24.0", Credentials(TOKEN, SECRET),
                        transport=httpx.MockTransport(recorder), retry=policy, sleep=waits.append,  # type: ignore[arg-type]
                        **options)  # type: ignore[arg-type]

@@ -169,3 +169,14 @@ def test_template_changes_name_the_fields_of_the_message():
     ]
     created = only(plan([want], State(), []))
     assert created.changes[0].after == "generic template, 1 element, a greeting"
+
+
+def test_pending_operations_of_removed_resources_are_settled():
+    state = managed().with_pending(Pending("p1", "campaign.winter", "delete", "t"),
+                                   Pending("p2", "campaign.gone", "create", "t", "Gone Sale"))
+    made = plan([], state, [live(), live("6", name="Gone Sale")])
+    by_address = {a.address: a for a in made.actions}
+    assert by_address["campaign.winter"].action == "delete" and by_address["campaign.winter"].resolves == ("p1",)
+    gone = by_address["campaign.gone"]
+    assert (gone.action, gone.resolves) == ("forget", ("p2",))
+    assert "a live campaign named 'Gone Sale' exists (id 6): import it to manage it" in gone.reason
