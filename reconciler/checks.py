@@ -11,11 +11,11 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from reconciler import money
 from reconciler.errors import ManifestError, SourceLocation
 from reconciler.timeparse import TimeError, load_zone, parse_instant
 
@@ -72,6 +72,7 @@ def check_provider(provider: Declared) -> tuple[list[ManifestError], tzinfo | No
                     "(access tokens must never cross a network unencrypted)",
                 )
             )
+    errors += check_amounts(provider, ("max_daily_budget", "max_lifetime_budget", "max_total_daily_budget"))
     zone: tzinfo | None = None
     name = provider.data.get("timezone")
     if isinstance(name, str):
@@ -80,6 +81,22 @@ def check_provider(provider: Declared) -> tuple[list[ManifestError], tzinfo | No
         except TimeError as exc:
             errors.append(provider.error("timezone", str(exc)))
     return errors, zone
+
+
+def check_amounts(block: Declared, fields: tuple[str, ...]) -> list[ManifestError]:
+    """Amounts written as text ("50.00 USD"): positive, a real currency, no more decimals than it has.
+
+    Whether the currency is the ad account's is known only at plan time.
+    """
+    errors = []
+    for field in fields:
+        value = block.data.get(field)
+        if isinstance(value, str):
+            try:
+                money.parse(value)
+            except money.MoneyError as exc:
+                errors.append(block.error(field, str(exc)))
+    return errors
 
 
 def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool) -> list[ManifestError]:
@@ -97,16 +114,7 @@ def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool) ->
                 "both daily_budget and lifetime_budget are set; a campaign has at most one of them",
             )
         )
-    for field in ("daily_budget", "lifetime_budget"):
-        value = data.get(field)
-        if isinstance(value, str):
-            amount_text = value.split(" ", 1)[0]
-            try:
-                amount = Decimal(amount_text)
-            except InvalidOperation:  # the schema's pattern makes this unreachable; be safe
-                amount = Decimal(0)
-            if amount <= 0:
-                errors.append(campaign.error(field, f"expected an amount greater than 0; found {json.dumps(value)}"))
+    errors += check_amounts(campaign, ("daily_budget", "lifetime_budget"))
 
     instants: dict[str, datetime] = {}
     for field in ("start_time", "end_time"):

@@ -59,6 +59,10 @@ class Provider:
     api_version: str = DEFAULT_API_VERSION
     timezone: str | None = None
     location: SourceLocation | None = None
+    # Guardrails, reviewed like everything else: money as written (converted once the currency is known).
+    max_daily_budget: Money | None = None
+    max_lifetime_budget: Money | None = None
+    max_total_daily_budget: Money | None = None
 
 
 @dataclass(frozen=True)

@@ -351,3 +351,14 @@ def test_numbers_written_as_floats_are_not_taken_for_integers(with_provider):
         "c.yaml:2:50: campaigns.a.start_time: expected an ISO 8601 time such as 2026-12-01T09:00:00-05:00, or Unix "
         "seconds; found the number 0.0",
     ]
+
+
+def test_money_written_as_text_names_a_real_currency_with_its_decimals(with_provider):
+    with_provider.write(
+        "c.yaml",
+        "campaigns:\n  a: {name: A, daily_budget: '50.00 XYZ'}\n  b: {name: B, lifetime_budget: '30000.5 JPY'}\n",
+    )
+    assert with_provider.errors() == [
+        "c.yaml:2:30: campaigns.a.daily_budget: XYZ is not an ISO 4217 currency code",
+        'c.yaml:3:33: campaigns.b.lifetime_budget: "30000.5 JPY" has more decimals than JPY budgets allow (0)',
+    ]
