@@ -7,8 +7,10 @@ for pending changes; 3 a bug in mmctl; 130 interrupted.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 import os
 import sys
 import traceback
@@ -257,16 +259,18 @@ def _show_plan(made: Plan, fmt: str) -> None:
               help="Plan only this resource (e.g. campaign.winter-sale); repeatable.")
 @click.option("--refresh-only", is_flag=True, help="Only report changes made outside mmctl (drift); applying such "
               "a plan records the live values in state and changes nothing in the account.")
+@click.option("--no-estimate", is_flag=True, help="Skip Meta's delivery and cost estimates (one request per 50 "
+              "campaigns whose budget is new or changed).")
 @session_options
 def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, targets: tuple[str, ...],
-         refresh_only: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
+         refresh_only: bool, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
     """Show what apply would change, reading the live account. Changes nothing.
 
     PATHS are manifest files or folders (default: the current folder).
     """
     session = _open(paths, graph_url, token_file, verbose)
     try:
-        made, _ = engine.plan(session, targets=targets, refresh_only=refresh_only)
+        made, _ = engine.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
         _show_plan(made, fmt)
         if out:
             try:
@@ -312,9 +316,10 @@ def _report(report: Report, made: Plan) -> int:
               help="Batch requests in flight at once.")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for the state lock before giving up.")
+@click.option("--no-estimate", is_flag=True, help="Skip Meta's delivery and cost estimates in the plan shown.")
 @session_options
 def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], parallelism: int,
-          lock_timeout: float, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
+          lock_timeout: float, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
     """Make the account match the manifests, or carry out a saved plan.
 
     `mmctl apply [PATHS]` plans, shows the plan, asks, and applies. `mmctl apply PLAN.json
@@ -335,7 +340,7 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
                 account = engine.check_saved_plan(session, made)
                 echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
             else:
-                made, account = engine.plan(session, targets=targets)
+                made, account = engine.plan(session, targets=targets, estimate=not no_estimate)
                 echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
                 if not made.changes_pending and not any(a.resolves for a in made.actions):
                     _counters(session, verbose)
@@ -368,6 +373,33 @@ def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: 
             resource = engine.import_resource(session, address, object_id)
         echo(f"Imported {address} (id {resource.ids['id']}). Run `mmctl plan` to see how it differs from the "
              "manifest.")
+    finally:
+        session.close()
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("template", required=False)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--campaign", metavar="NAME", help="Preview the template this campaign uses.")
+@session_options
+def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, graph_url: str | None,
+            token_file: str | None, verbose: bool) -> int:
+    """Render a message template with Meta's generatepreviews and print the preview.
+
+    Prints the preview URL, then the iframe HTML Meta returns. Example:
+    mmctl preview winter-carousel examples/
+    """
+    session = _open(paths, graph_url, token_file, verbose)
+    try:
+        key, iframe = engine.preview(session, template, campaign)
+        found = re.search(r'src="([^"]+)"', iframe)
+        echo(f"Preview of template.{key}: {html.unescape(found.group(1)) if found else '(no URL in the answer)'}")
+        echo(iframe)
+        if session.graph == "sandbox":
+            echo("(The in-process sandbox made this preview; `mmctl sandbox serve --data .mmctl/sandbox.json` with "
+                 "--graph-url serves its URLs.)", err=True)
+        _counters(session, verbose)
     finally:
         session.close()
     return EXIT_OK

@@ -9,19 +9,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import graphmap, live, manifest, schema
+from reconciler import costs, graphmap, live, manifest, schema
 from reconciler.apply import Executor, Report
 from reconciler.client import GraphClient, RetryPolicy, connect
 from reconciler.desired import desired_state
-from reconciler.errors import NotFound, ReconcilerError, UsageError
+from reconciler.errors import ManifestError, ManifestErrors, NotFound, ReconcilerError, SourceLocation, UsageError
 from reconciler.graphmap import Account
-from reconciler.model import Audience, Campaign, Project
-from reconciler.plan import Plan, PlanError, make_plan
+from reconciler.model import Audience, Campaign, Project, thaw
+from reconciler.money import MoneyError, to_minor
+from reconciler.plan import Action, Estimate, Plan, make_plan
 from reconciler.render_plan import plan_from_json
 from reconciler.state import LocalStateStore, Resource, State
 
@@ -62,16 +63,56 @@ def open_session(paths: Sequence[str], env: Mapping[str, str], options: Options)
     return Session(project, store, client, graph)
 
 
-def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = False) -> tuple[Plan, Account]:
-    """Read state and the live account, and plan. Makes no change anywhere."""
+def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = False,
+         estimate: bool = True) -> tuple[Plan, Account]:
+    """Read state and the live account, and plan, checking the money rules. Changes nothing."""
     state = session.store.read()
     provider = session.project.provider
     _check_account(state, provider.ad_account, session.store.location)
     account, objects = live.read_live(session.client, provider.ad_account)
     desired = desired_state(session.project, account)
+    now = int(time.time())
     made = make_plan(desired, state, objects, account=provider.ad_account, graph=session.graph,
-                     currency=account.currency, now=int(time.time()), targets=targets, refresh_only=refresh_only)
-    return made, account
+                     currency=account.currency, now=now, targets=targets, refresh_only=refresh_only)
+    touched = [a for a in made.actions if costs.budget_touched(a)]
+    min_daily = None
+    if touched:  # one request, and only when a budget is set or changed
+        path, params = graphmap.minimum_budgets_read(provider.ad_account)
+        min_daily = graphmap.parse_min_daily(session.client.get(path, params), account.currency)
+    costs.check_rules(made.actions, desired, _limits(session.project, account), min_daily, account.currency, now)
+    estimates = _estimates(session, touched, now) if estimate and touched else ()
+    return replace(made, spend=costs.spend(made.actions, now), estimates=estimates), account
+
+
+def _limits(project: Project, account: Account) -> costs.Limits:
+    provider = project.provider
+    where = provider.location or SourceLocation(project.root.name)
+    amounts: dict[str, int | None] = {}
+    problems = []
+    for key in ("max_daily_budget", "max_lifetime_budget", "max_total_daily_budget"):
+        raw = getattr(provider, key)
+        try:
+            amounts[key] = to_minor(raw, account.currency) if raw is not None else None
+        except MoneyError as exc:
+            problems.append(ManifestError(where, ("provider", key), str(exc)))
+    if problems:
+        raise ManifestErrors(problems)
+    return costs.Limits(amounts["max_daily_budget"], amounts["max_lifetime_budget"], amounts["max_total_daily_budget"])
+
+
+def _estimates(session: Session, actions: Sequence[Action], now: int) -> tuple[Estimate, ...]:
+    """Meta's delivery and cost estimates for campaigns whose budget is set or changed (batched)."""
+    ad_account = session.project.provider.ad_account
+    results = session.client.batch([graphmap.estimate_read(ad_account, a.after, now) for a in actions])
+    found = []
+    for action, result in zip(actions, results):
+        if result.ok:
+            try:
+                delivery, cost = graphmap.parse_estimate(result.body)
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            found.append(Estimate(action.address, delivery, cost))
+    return tuple(found)
 
 
 def _check_account(state: State, ad_account: str, where: str) -> None:
@@ -183,3 +224,24 @@ def forget(store: LocalStateStore, address: str) -> None:
         raise UsageError(f"{address} is not in the state {store.location}")
     store.write(state.with_resource(address, None))
 
+
+
+def preview(session: Session, template: str | None, campaign: str | None) -> tuple[str, str]:
+    """The template (named, or the campaign's) rendered by ``generatepreviews``: (template key, iframe HTML)."""
+    project = session.project
+    if campaign is not None:
+        key = campaign.removeprefix("campaign.")
+        if key not in project.campaigns:
+            raise UsageError(f"no campaign {key!r} in the manifests")
+        template = project.campaigns[key].template
+        if template is None:
+            raise UsageError(f"campaign.{key} names no template to preview")
+    if template is None:
+        raise UsageError("name a template (mmctl preview TEMPLATE) or a campaign (--campaign NAME)")
+    key = template.removeprefix("template.")
+    if key not in project.templates:
+        known = ", ".join(sorted(project.templates)) or "none"
+        raise UsageError(f"no template {key!r} in the manifests (templates: {known})")
+    provider = project.provider
+    path, params = graphmap.preview_read(provider.ad_account, provider.page_id, thaw(project.templates[key].message))
+    return key, graphmap.parse_preview(session.client.get(path, params))

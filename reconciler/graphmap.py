@@ -138,6 +138,60 @@ def campaign_delete(ids: Mapping[str, str]) -> Operation:
     return Operation("DELETE", ids["id"], kind="delete")
 
 
+def minimum_budgets_read(ad_account: str) -> tuple[str, dict[str, str]]:
+    return f"{ad_account}/minimum_budgets", {}
+
+
+def parse_min_daily(body: Mapping[str, Any], currency: str) -> int | None:
+    """``min_daily_budget_imp`` of the account's currency (the listing covers every currency)."""
+    for row in body.get("data", []):
+        if isinstance(row, Mapping) and row.get("currency") == currency and row.get("min_daily_budget_imp"):
+            return int(row["min_daily_budget_imp"])
+    return None
+
+
+ESTIMATE_FIELDS = ("estimate_delivery_upper_bound", "estimate_delivery_lower_bound", "estimate_cost_upper_bound",
+                   "estimate_cost_lower_bound")
+
+
+def estimate_read(ad_account: str, values: Mapping[str, Any], now: int) -> Operation:
+    """``message_delivery_estimate`` for a campaign's budget, with the parameters seeds/000 gives."""
+    params: dict[str, Any] = {
+        "fields": ",".join(ESTIMATE_FIELDS),
+        "targeting_spec": {"messenger_positions": ["marketing_messages"], "publisher_platforms": ["messenger"]},
+        "promoted_object": {"page_id": values["page_id"]},
+        "is_direct_send_campaign": True,
+        "pacing_type": "no_pacing",
+    }
+    if values.get("daily_budget"):
+        params["daily_budget"] = values["daily_budget"]
+    elif values.get("lifetime_budget"):
+        start = values.get("start_time") or now
+        end = values.get("end_time") or start + 30 * 86_400
+        params["lifetime_budget"] = values["lifetime_budget"]
+        params["lifetime_in_days"] = max(1, -(-(end - start) // 86_400))
+    return Operation("GET", f"{ad_account}/message_delivery_estimate", params)
+
+
+def parse_estimate(body: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, int]]:
+    row = body["data"][0]
+    return ((int(row["estimate_delivery_lower_bound"]), int(row["estimate_delivery_upper_bound"])),
+            (int(row["estimate_cost_lower_bound"]), int(row["estimate_cost_upper_bound"])))
+
+
+def preview_read(ad_account: str, page_id: str, message: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``generatepreviews`` for a message payload, as seeds/000 "Preview the message attachment" calls it."""
+    return f"{ad_account}/generatepreviews", {
+        "ad_format": "MESSENGER_MARKETING_MESSAGES_MEDIA",
+        "creative": {"marketing_message_structured_spec": {}, "object_story_spec": {"page_id": page_id, "link_data": {}}},
+        "message": dict(message),
+    }
+
+
+def parse_preview(body: Mapping[str, Any]) -> str:
+    return str(body["data"][0]["body"])
+
+
 # --- audiences -----------------------------------------------------------------------------------
 
 def audience_listing(ad_account: str) -> tuple[str, dict[str, Any]]:

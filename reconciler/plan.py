@@ -54,6 +54,7 @@ class Action:
     after: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     protect: bool = False
     resolves: tuple[str, ...] = ()  # pending operations in state this action settles
+    notes: tuple[str, ...] = ()  # what the server will fill in, what to expect after apply
 
     @property
     def mutates(self) -> bool:
@@ -67,6 +68,35 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class SpendLine:
+    address: str
+    before: int | None  # daily spend cap in minor units; None: no budget of its own (Meta's estimate)
+    after: int | None
+    new: bool = False  # created (or recreated) by this plan
+    removed: bool = False
+
+
+@dataclass(frozen=True)
+class Spend:
+    lines: tuple[SpendLine, ...]
+    total_before: int
+    total_after: int
+
+    @property
+    def weekly_cap(self) -> int:
+        return 7 * self.total_after
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Meta's message_delivery_estimate for one campaign: messages delivered and their cost."""
+
+    address: str
+    delivery: tuple[int, int]
+    cost: tuple[int, int]  # minor units
+
+
+@dataclass(frozen=True)
 class Plan:
     account: str
     graph: str
@@ -76,6 +106,8 @@ class Plan:
     state_serial: int = 0
     state_lineage: str = ""
     refresh_only: bool = False
+    spend: Spend | None = None
+    estimates: tuple[Estimate, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -185,7 +217,7 @@ def make_plan(
             why = ("an interrupted apply did not create it; creating it" if address in pending
                    else "not in the account yet")
             actions.append(Action(address, want.kind, "create", why, _compare(want, {}), after=want.values,
-                                  protect=want.protect, resolves=resolves))
+                                  protect=want.protect, resolves=resolves, notes=_create_notes(want, now)))
             continue
         assert current is not None
         found_drift = _drift(address, recorded.applied, current)
@@ -197,15 +229,17 @@ def make_plan(
         reason = _replace_reason(want, current, changes)
         if reason:
             actions.append(Action(address, want.kind, "replace", reason, changes, current.ids, current.values,
-                                  want.values, want.protect, resolves))
+                                  want.values, want.protect, resolves, _create_notes(want, now)))
         elif changes:
             if want.kind == "campaign":
                 _campaign_time_check(want, current, changes, now)
             drifted = {c.path for c in found_drift.changes} if found_drift else set()
             why = ("restoring values changed outside mmctl" if {c.path for c in changes} <= drifted
                    else "the manifest changed")
+            notes = (("sending resumes 10 minutes after a campaign is active again (Meta's FAQ)",)
+                     if any(c.path == "status" and c.after == "ACTIVE" for c in changes) else ())
             actions.append(Action(address, want.kind, "update", why, changes, current.ids, current.values,
-                                  want.values, want.protect, resolves))
+                                  want.values, want.protect, resolves, notes))
         else:
             actions.append(Action(address, want.kind, "no-op", "up to date", (), current.ids, current.values,
                                   want.values, want.protect, resolves))
@@ -248,6 +282,23 @@ def make_plan(
         actions = []
     return Plan(account, graph, currency, tuple(_ordered(actions)), tuple(drift), state.serial, state.lineage,
                 refresh_only)
+
+
+def _create_notes(want: Desired, now: int) -> tuple[str, ...]:
+    """What the server fills in for a new campaign, and when it can send."""
+    if want.kind != "campaign":
+        return ()
+    values = want.values
+    notes = []
+    if values.get("start_time") is None:
+        notes.append("start_time: set by Meta to the time of creation")
+    if values.get("lifetime_budget") is not None and values.get("end_time") is None:
+        start = values.get("start_time") or now
+        notes.append(f"end_time: set by Meta to start + 30 days (about {_iso(start + 30 * 86_400)})")
+    if values.get("daily_budget") is None and values.get("lifetime_budget") is None:
+        notes.append("no budget: Meta sets an estimated daily budget cap (shown after apply; never a diff)")
+    notes.append("messages can be sent after Meta's 1-hour warm-up from creation")
+    return tuple(notes)
 
 
 def _template_action(want: Desired, recorded: Any, resolves: tuple[str, ...]) -> Action:

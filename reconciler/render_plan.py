@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.model import freeze, thaw
 from reconciler.money import format_money
-from reconciler.plan import ACTIONS, Action, Change, Drift, Plan
+from reconciler.plan import ACTIONS, Action, Change, Drift, Estimate, Plan, Spend, SpendLine
 
 FORMAT_VERSION = "1"
 MARKERS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "forget": "x",
@@ -67,7 +67,47 @@ def _action_lines(action: Action, currency: str) -> list[str]:
     lines = [f"{head}  ({action.action}: {action.reason})"]
     for change in action.changes:
         lines.append(f"      {change_text(change, currency)}")
+    for note in action.notes:
+        lines.append(f"      # {note}")
     return lines
+
+
+def _per_day(amount: int | None, currency: str) -> str:
+    return "no budget of its own" if amount is None else f"{format_money(amount, currency)} a day"
+
+
+def money_lines(plan: Plan) -> list[str]:
+    """The spend caps before and after, the weekly cap, and Meta's estimates."""
+    out: list[str] = []
+    currency = plan.currency
+    if plan.spend is not None and plan.spend.lines:
+        spend = plan.spend
+        out.append("Daily spend caps:")
+        for line in spend.lines:
+            before = "new" if line.new else _per_day(line.before, currency)
+            after = "deleted" if line.removed else _per_day(line.after, currency)
+            out.append(f"  {line.address}: {before} → {after}")
+        change = spend.total_after - spend.total_before
+        out.append(f"  Total: {format_money(spend.total_before, currency)} → {format_money(spend.total_after, currency)}"
+                   f" a day ({'+' if change >= 0 else ''}{format_money(change, currency)}); weekly cap "
+                   f"{format_money(spend.weekly_cap, currency)} (7 x daily)")
+    if plan.estimates:
+        out.append("Estimates (Meta's message_delivery_estimate, for new or changed budgets):")
+        for estimate in plan.estimates:
+            out.append(f"  {estimate.address}: {_range(estimate.delivery)} messages, "
+                       f"{_money_range(estimate.cost, currency)}")
+        delivery = (sum(e.delivery[0] for e in plan.estimates), sum(e.delivery[1] for e in plan.estimates))
+        cost = (sum(e.cost[0] for e in plan.estimates), sum(e.cost[1] for e in plan.estimates))
+        out.append(f"  Total: {_range(delivery)} messages, {_money_range(cost, currency)}")
+    return out
+
+
+def _range(bounds: tuple[int, int]) -> str:
+    return f"{bounds[0]:,}-{bounds[1]:,}"
+
+
+def _money_range(bounds: tuple[int, int], currency: str) -> str:
+    return f"{format_money(bounds[0], currency).rsplit(' ', 1)[0]}-{format_money(bounds[1], currency)}"
 
 
 def _drift_lines(drift: Drift, currency: str) -> list[str]:
@@ -97,6 +137,9 @@ def plan_text(plan: Plan, style: Style = None) -> str:
             lines = _action_lines(action, plan.currency)
             out.append(paint("  " + lines[0], action.action))
             out += ["  " + line for line in lines[1:]]
+    money = money_lines(plan)
+    if money:
+        out += ["", *money]
     out += ["", summary_line(plan)]
     return "\n".join(out)
 
@@ -126,8 +169,18 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "after": thaw(a.after),
             "protect": a.protect,
             "resolves": list(a.resolves),
+            "notes": list(a.notes),
         } for a in plan.actions],
         "drift": [{"address": d.address, "changes": [_change_json(c) for c in d.changes]} for d in plan.drift],
+        "spend": None if plan.spend is None else {
+            "daily": [{"address": s.address, "before": s.before, "after": s.after, "new": s.new, "removed": s.removed}
+                      for s in plan.spend.lines],
+            "total_daily_before": plan.spend.total_before,
+            "total_daily_after": plan.spend.total_after,
+            "weekly_cap": plan.spend.weekly_cap,
+        },
+        "estimates": [{"address": e.address, "delivery": {"lower": e.delivery[0], "upper": e.delivery[1]},
+                       "cost": {"lower": e.cost[0], "upper": e.cost[1]}} for e in plan.estimates],
         "state": {"serial": plan.state_serial, "lineage": plan.state_lineage},
     }
 
@@ -144,11 +197,18 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
     actions = tuple(Action(
         address=a["address"], kind=a["kind"], action=a["action"], reason=a["reason"], changes=changes(a["changes"]),
         ids=MappingProxyType(dict(a["ids"])), before=freeze(a["before"]), after=freeze(a["after"]),
-        protect=bool(a["protect"]), resolves=tuple(a["resolves"]),
+        protect=bool(a["protect"]), resolves=tuple(a["resolves"]), notes=tuple(a.get("notes", ())),
     ) for a in data["actions"])
     drift = tuple(Drift(d["address"], changes(d["changes"])) for d in data["drift"])
+    raw_spend = data.get("spend")
+    spend = None if raw_spend is None else Spend(
+        tuple(SpendLine(s["address"], s["before"], s["after"], bool(s.get("new")), bool(s.get("removed")))
+              for s in raw_spend["daily"]),
+        int(raw_spend["total_daily_before"]), int(raw_spend["total_daily_after"]))
+    estimates = tuple(Estimate(e["address"], (e["delivery"]["lower"], e["delivery"]["upper"]),
+                               (e["cost"]["lower"], e["cost"]["upper"])) for e in data.get("estimates", ()))
     return Plan(data["account"], data["graph"], data["currency"], actions, drift, int(data["state"]["serial"]),
-                str(data["state"]["lineage"]), bool(data["refresh_only"]))
+                str(data["state"]["lineage"]), bool(data["refresh_only"]), spend, estimates)
 
 
 # --- Markdown ------------------------------------------------------------------------------------
@@ -164,6 +224,9 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         head.append("")
     if plan.drift:
         head += [f"⚠️ {len(plan.drift)} resource(s) changed outside mmctl (drift); see below.", ""]
+    money = money_lines(plan)
+    if money:
+        head += ["```", *money, "```", ""]
     tail = [f"<sub>{', '.join(f'{counts[k]} {k}' for k in ACTIONS if counts[k])} · currency {plan.currency}</sub>"]
     blocks: list[str] = []
     for action in changing:

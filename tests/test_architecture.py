@@ -29,6 +29,7 @@ RANK = {
     "desired": 6,
     "diff": 3,
     "plan": 7,
+    "costs": 8,
     "render_plan": 8,
     "apply": 8,
     "engine": 9,

@@ -11,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.sandbox import Sandbox, SandboxConfig
+from reconciler.sandbox.transport import SandboxTransport
 
 from helpers import EXAMPLES, REPO
 
@@ -253,16 +255,20 @@ def test_refresh_only_records_drift_in_state_and_changes_nothing(example):
 
 
 def test_one_failed_action_keeps_the_others(example):
-    edit(example / "campaigns.yaml", "lifetime_budget: 30000", "lifetime_budget: 2000")  # under the minimum
+    # Only the API knows which pixels the account may use: the plan cannot catch this one.
+    with httpx.Client(transport=SandboxTransport(sandbox_of(example)), base_url="http://sandbox") as control:
+        control.post("/__sandbox/accounts/act_100000000000001", json={"pixels": ["300000000000001"]})
+    edit(example / "campaigns.yaml", "lifetime_budget: 30000", "lifetime_budget: 30000\n    pixel_id: \"399\"")
     result = run("apply", "--auto-approve")
     assert result.exit_code == 1
     assert "Apply incomplete: 4 resource(s) changed, 1 failed:" in result.stderr
-    assert "campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: The lifetime budget must be at least 30.00 USD" in result.stderr
+    assert ("campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: The pixel must be "
+            "active and accessible by the ad account or business.") in result.stderr
     assert "What succeeded is recorded in state" in result.stderr
     state = json.loads((example / ".mmctl" / "state.json").read_text())
     assert sorted(state["resources"]) == ["audience.vip", "campaign.winter-sale", "template.spring-preview",
                                           "template.winter-carousel"]
     assert state["pending"] == []
-    edit(example / "campaigns.yaml", "lifetime_budget: 2000", "lifetime_budget: 30000")
+    edit(example / "campaigns.yaml", 'pixel_id: "399"', 'pixel_id: "300000000000001"')
     assert run("apply", "--auto-approve").exit_code == 0
     assert run("plan", "--detailed-exitcode").exit_code == 0
