@@ -12,15 +12,19 @@ campaigns are created, adopted and updated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import graphmap, live
+from reconciler import graphmap, live, memberfile
 from reconciler.client import GraphClient, Operation, Result
 from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown
 from reconciler.graphmap import Account
+from reconciler.memberfile import Prepared
 from reconciler.model import freeze
 from reconciler.plan import Action, Plan
 from reconciler.state import Pending, Resource, State, StateStore, pending_entry
@@ -56,12 +60,15 @@ def _applied(action: Action, values: Mapping[str, Any] | None = None) -> Mapping
 
 class Executor:
     def __init__(self, client: GraphClient, store: StateStore, state: State, account: Account,
-                 progress: Progress = lambda line: None) -> None:
+                 progress: Progress = lambda line: None, *, members: Mapping[str, Prepared] | None = None,
+                 state_path: Path | None = None) -> None:
         self.client = client
         self.store = store
         self.account = account
         self.progress = progress
         self.report = Report(state)
+        self.members = members or {}
+        self.state_path = state_path
 
     @property
     def state(self) -> State:
@@ -93,6 +100,9 @@ class Executor:
                 self._templates(building)
             else:
                 self._build(kind, building)
+            if kind == "audience":
+                for action in building:
+                    self._sync_members(action)
         return self.report
 
     def _refresh(self, plan: Plan) -> None:
@@ -120,6 +130,76 @@ class Executor:
         self.report.failed.append((address, why))
         self.progress(f"{address}: FAILED: {why}")
 
+    # -- audience members
+
+    def _sync_members(self, action: Action) -> None:
+        """Upload the added people and remove the departed, in sessions of 10,000-row batches.
+
+        Each confirmed batch is recorded in the pending entry, so a crash resumes after it instead of
+        sending it again; the record of the upload (beside the state) is replaced only at the end.
+        """
+        planned = action.after.get("members")
+        resource = self.state.resources.get(action.address)
+        stale = [p.id for p in self.state.pending if p.address == action.address and p.operation == "members"]
+        if isinstance(planned, Mapping) and not (planned["add"] or planned["remove"]) and stale:
+            self._save(self.state.without_pending(*stale))  # the file went back to what was uploaded
+        if not isinstance(planned, Mapping) or not (planned["add"] or planned["remove"]) or resource is None:
+            return
+        prepared = self.members.get(action.address)
+        if prepared is None or self.state_path is None:
+            self._fail(action.address, "the member file was not read in this run; run `mmctl plan` again")
+            return
+        stored = memberfile.store_path(self.state_path, action.address)
+        if action.action in ("create", "replace"):
+            memberfile.forget_store(stored)  # a new audience starts with nobody
+        audience_id = resource.ids["id"]
+        digest = f"{planned['digest']}:{planned['add']}:{planned['remove']}"
+        resumed = next((p for p in self.state.pending if p.address == action.address and p.operation == "members"
+                        and p.digest == digest), None)
+        phases: list[tuple[str, int, Iterator[list[str]]]] = [
+            ("add", int(planned["add"]), memberfile.additions(prepared, stored)),
+            ("remove", int(planned["remove"]), (list(pair) for pair in memberfile.removals(prepared, stored))),
+        ]
+        for phase, count, rows in phases:
+            if not count or (resumed is not None and resumed.phase == "remove" and phase == "add"):
+                continue
+            if resumed is not None and resumed.phase == phase:
+                entry = resumed
+            else:
+                entry = replace(pending_entry(action.address, "members"), session=secrets.randbelow(2**62) + 1,
+                                phase=phase, done=0, digest=digest)
+            if not self._upload(action, audience_id, prepared, phase, count, rows, entry):
+                return
+            resumed = None
+        memberfile.write_store(prepared, stored)
+        settled = [p.id for p in self.state.pending if p.address == action.address and p.operation == "members"]
+        self._save(self.state.without_pending(*settled))
+        self._note(action.address, f"members +{planned['add']} / -{planned['remove']} (now {planned['count']})")
+
+    def _upload(self, action: Action, audience_id: str, prepared: Prepared, phase: str, count: int,
+                rows: Iterator[list[str]], entry: Pending) -> bool:
+        total = -(-count // graphmap.MAX_ROWS)
+        state = self.state.without_pending(*[p.id for p in self.state.pending if p.id == entry.id])
+        self._save(state.with_pending(entry))
+        for seq in range(1, total + 1):
+            batch = list(islice(rows, graphmap.MAX_ROWS))
+            if seq <= (entry.done or 0):
+                continue  # Meta confirmed this batch before an interruption
+            session = {"session_id": entry.session, "batch_seq": seq, "last_batch_flag": seq == total,
+                       "estimated_num_total": count}
+            op = (graphmap.users_add(audience_id, prepared.schema, batch, session) if phase == "add"
+                  else graphmap.users_remove(audience_id, batch, session))
+            try:
+                self.client.call(op.method, op.path, op.params, kind="update")
+            except GraphApiError as exc:
+                self._fail(action.address, f"member {phase} batch {seq}/{total} failed: {exc}; the next apply resumes "
+                                           "after the last confirmed batch")
+                return False
+            entry = replace(entry, done=seq)
+            self._save(self.state.without_pending(entry.id).with_pending(entry))
+            self.progress(f"{action.address}: members {'added' if phase == 'add' else 'removed'}, batch {seq}/{total}")
+        return True
+
     # -- deletes (and the first half of replaces)
 
     def _delete(self, actions: Sequence[Action]) -> None:
@@ -140,6 +220,8 @@ class Executor:
                 entry = entries[action.address]
                 if result.ok or isinstance(result.error, NotFound):
                     state = state.with_resource(action.address, None).without_pending(entry.id, *action.resolves)
+                    if kind == "audience" and self.state_path is not None:
+                        memberfile.forget_store(memberfile.store_path(self.state_path, action.address))
                     self._note(action.address, "deleted" if action.action == "delete" else "deleted (replacing)")
                 else:
                     state = state.without_pending(entry.id)

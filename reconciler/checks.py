@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from reconciler import money
+from reconciler import memberfile, money
 from reconciler.errors import ManifestError, SourceLocation
 from reconciler.timeparse import TimeError, load_zone, parse_instant
 
@@ -198,4 +198,8 @@ def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestErr
         return [audience.error(field, message)], None
     if not resolved.is_file():
         return [audience.error(field, f"member file {json.dumps(written)} does not exist")], None
+    try:
+        memberfile.read_header(resolved)
+    except memberfile.MemberFileError as exc:
+        return [audience.error(field, f"member file {json.dumps(written)}: {exc}")], None
     return [], resolved

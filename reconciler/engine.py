@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+import os
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import costs, graphmap, live, manifest, schema
+from reconciler import costs, graphmap, live, manifest, memberfile, schema
 from reconciler.apply import Executor, Report
 from reconciler.client import GraphClient, RetryPolicy, connect
 from reconciler.desired import desired_state
 from reconciler.errors import ManifestError, ManifestErrors, NotFound, ReconcilerError, SourceLocation, UsageError
 from reconciler.graphmap import Account
-from reconciler.model import Audience, Campaign, Project, thaw
+from reconciler.model import Audience, Campaign, Members, Project, thaw
 from reconciler.money import MoneyError, to_minor
-from reconciler.plan import Action, Estimate, Plan, make_plan
+from reconciler.plan import Action, Estimate, MemberChange, Plan, make_plan, with_members
 from reconciler.render_plan import plan_from_json
 from reconciler.state import LocalStateStore, Resource, State
 
@@ -49,9 +51,26 @@ class Session:
     store: LocalStateStore
     client: GraphClient
     graph: str
+    # Member files hashed for this run (temporary files, removed on close).
+    members: dict[str, memberfile.Prepared] = field(default_factory=dict)
+    workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def close(self) -> None:
         self.client.close()
+        if self.workdir is not None:
+            self.workdir.cleanup()
+
+    def prepared(self, address: str, members: Members) -> memberfile.Prepared:
+        if address not in self.members:
+            if self.workdir is None:
+                self.workdir = tempfile.TemporaryDirectory(prefix="mmctl-members-")
+            try:
+                self.members[address] = memberfile.prepare(members.file, hashed=members.hashed,
+                                                           default_country=members.default_country,
+                                                           workdir=Path(self.workdir.name))
+            except (memberfile.MemberFileError, OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"{address}: member file {manifest.display_path(members.file)}: {exc}") from None
+        return self.members[address]
 
 
 def open_session(paths: Sequence[str], env: Mapping[str, str], options: Options) -> Session:
@@ -81,7 +100,42 @@ def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = 
         min_daily = graphmap.parse_min_daily(session.client.get(path, params), account.currency)
     costs.check_rules(made.actions, desired, _limits(session.project, account), min_daily, account.currency, now)
     estimates = _estimates(session, touched, now) if estimate and touched else ()
-    return replace(made, spend=costs.spend(made.actions, now), estimates=estimates), account
+    made = replace(made, spend=costs.spend(made.actions, now), estimates=estimates)
+    if not refresh_only:
+        made = _with_members(session, made, {o.id: o for o in objects})
+    return made, account
+
+
+def _with_members(session: Session, made: Plan, live_by_id: Mapping[str, graphmap.LiveObject]) -> Plan:
+    """Hash each audience's member file and diff it with the last upload: ``members: +N / -M``."""
+    changes: dict[str, MemberChange] = {}
+    warnings: list[str] = []
+    for action in made.actions:
+        if action.kind != "audience" or action.action in ("delete", "forget"):
+            continue
+        key = action.address.partition(".")[2]
+        audience = session.project.audiences.get(key)
+        if audience is None or audience.members is None:
+            continue
+        prepared = session.prepared(action.address, audience.members)
+        fresh = action.action in ("create", "replace")  # a new audience starts empty
+        stored = memberfile.store_path(session.project.state_path, action.address)
+        found = memberfile.diff(prepared, Path(os.devnull) if fresh else stored)
+        changes[action.address] = MemberChange(found.before, found.after, found.add, found.remove, prepared.digest)
+        shown = manifest.display_path(audience.members.file)
+        if prepared.bad_rows:
+            details = "; ".join(str(p) for p in prepared.problems[:5])
+            warnings.append(f"{action.address}: {prepared.bad_rows} row(s) of {shown} are skipped: {details}")
+        if prepared.count < 100:
+            warnings.append(f"{action.address}: {prepared.count} member(s); Meta returns no subscription tokens for "
+                            "an audience with fewer than 100 matched people")
+        live_status = live_by_id.get(action.ids.get("id", ""))
+        status = live_status.values.get("operation_status") if live_status else None
+        if (not found.add and not found.remove and isinstance(status, Mapping)
+                and status.get("code") not in (None, 200)):
+            warnings.append(f"{action.address}: the member file is unchanged, but Meta reports the audience as "
+                            f"{status.get('code')}: {status.get('description')}")
+    return with_members(made, changes, warnings)
 
 
 def _limits(project: Project, account: Account) -> costs.Limits:
@@ -123,7 +177,8 @@ def _check_account(state: State, ad_account: str, where: str) -> None:
 
 def apply(session: Session, made: Plan, account: Account, progress: Progress) -> Report:
     """Carry out a plan just made (the caller holds the lock since before planning)."""
-    executor = Executor(session.client, session.store, session.store.read(), account, progress)
+    executor = Executor(session.client, session.store, session.store.read(), account, progress,
+                        members=session.members, state_path=session.project.state_path)
     return executor.run(made)
 
 
@@ -151,6 +206,13 @@ def check_saved_plan(session: Session, saved: Plan) -> Account:
             raise StalePlan("the saved plan was made from a different state (lineage changed); run `mmctl plan` again")
         raise StalePlan(f"the saved plan is stale: the state changed since it was made (serial {saved.state_serial} "
                         f"-> {state.serial}); run `mmctl plan --out FILE` again and review it")
+    for action in saved.actions:
+        planned = action.after.get("members") if action.kind == "audience" else None
+        audience = session.project.audiences.get(action.address.partition(".")[2])
+        if isinstance(planned, Mapping) and audience is not None and audience.members is not None:
+            if session.prepared(action.address, audience.members).digest != planned.get("digest"):
+                raise StalePlan(f"the saved plan is stale: the member file of {action.address} changed since the "
+                                "plan was made; run `mmctl plan` again")
     account, objects = live.read_live(session.client, provider.ad_account)
     by_id = {obj.id: obj for obj in objects}
     for action in saved.actions:

@@ -204,8 +204,11 @@ def audience_listing(ad_account: str) -> tuple[str, dict[str, Any]]:
 def parse_audience(row: Mapping[str, Any]) -> LiveObject:
     page = row.get("messenger_marketing_messages_page")
     page_id = page.get("id") if isinstance(page, Mapping) else page
+    raw_status = row.get("operation_status")
+    status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
     values = {"name": row.get("name"), "description": row.get("description") or None,
-              "page_id": str(page_id) if page_id else None}
+              "page_id": str(page_id) if page_id else None,
+              "operation_status": {"code": status.get("code"), "description": status.get("description")}}
     return LiveObject("audience", MappingProxyType({"id": str(row["id"])}), MappingProxyType(values))
 
 
@@ -235,3 +238,19 @@ def audience_update(ids: Mapping[str, str], changes: Mapping[str, Any]) -> list[
 
 def audience_delete(ids: Mapping[str, str]) -> Operation:
     return Operation("DELETE", ids["id"], kind="delete")
+
+
+MAX_ROWS = 10_000  # rows per /users request (seeds/004)
+
+
+def users_add(audience_id: str, schema: list[str], rows: list[list[str]], session: Mapping[str, Any]) -> Operation:
+    """Add hashed rows to an audience, one batch of an upload session."""
+    return Operation("POST", f"{audience_id}/users", {"payload": {"schema": schema, "data": rows},
+                                                      "session": dict(session)}, kind="update")
+
+
+def users_remove(audience_id: str, rows: list[list[str]], session: Mapping[str, Any]) -> Operation:
+    """Remove people by their email and phone hashes: POST with method=DELETE (a DELETE cannot carry 10,000
+    rows in its query string)."""
+    return Operation("POST", f"{audience_id}/users", {"method": "DELETE", "payload": {"schema": ["EMAIL", "PHONE"],
+                                                      "data": rows}, "session": dict(session)}, kind="update")

@@ -16,7 +16,7 @@ Rules (DESIGN.md "Plan"):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -108,6 +108,7 @@ class Plan:
     refresh_only: bool = False
     spend: Spend | None = None
     estimates: tuple[Estimate, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -192,7 +193,8 @@ def make_plan(
     drift: list[Drift] = []
     for address, want in desired.items():
         recorded = state.resources.get(address)
-        resolves = tuple(p.id for p in state.pending if p.address == address)
+        # A member upload in progress is settled by the upload itself, when it resumes.
+        resolves = tuple(p.id for p in state.pending if p.address == address and p.operation != "members")
         if want.kind == "template":
             actions.append(_template_action(want, recorded, resolves))
             continue
@@ -323,3 +325,35 @@ def _ordered(actions: list[Action]) -> list[Action]:
     removing.sort(key=lambda a: (-ORDER[a.kind], a.address))
     building.sort(key=lambda a: (ORDER[a.kind], a.address))
     return removing + building
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """How an audience's member file differs from the last upload (counts only: no one is named)."""
+
+    before: int
+    count: int
+    add: int
+    remove: int
+    digest: str
+
+
+def with_members(plan: Plan, members: Mapping[str, MemberChange], warnings: Sequence[str] = ()) -> Plan:
+    """Fold member changes into the audiences' actions: ``members: +N / -M``."""
+    actions = []
+    for action in plan.actions:
+        change = members.get(action.address)
+        if change is None or action.kind != "audience" or action.action in ("delete", "forget"):
+            actions.append(action)
+            continue
+        after = MappingProxyType({**action.after, "members": {"count": change.count, "add": change.add,
+                                                              "remove": change.remove, "digest": change.digest}})
+        if change.add or change.remove:
+            shown = Change("members", {"count": change.before},
+                           {"count": change.count, "add": change.add, "remove": change.remove})
+            kind = "update" if action.action == "no-op" else action.action
+            reason = "the member file changed" if action.action == "no-op" else action.reason
+            actions.append(replace(action, action=kind, reason=reason, changes=action.changes + (shown,), after=after))
+        else:
+            actions.append(replace(action, after=after))
+    return replace(plan, actions=tuple(actions), warnings=plan.warnings + tuple(warnings))

@@ -42,6 +42,10 @@ def value_text(path: str, value: Any, currency: str) -> str:
 
 
 def change_text(change: Change, currency: str) -> str:
+    if change.path == "members" and isinstance(change.after, Mapping):
+        before = change.before.get("count", 0) if isinstance(change.before, Mapping) else 0
+        return (f"members: +{change.after['add']} / -{change.after['remove']} members "
+                f"({before} → {change.after['count']})")
     if change.before is None:
         return f"{change.path}: {value_text(change.path, change.after, currency)}"
     return (f"{change.path}: {value_text(change.path, change.before, currency)} → "
@@ -140,6 +144,8 @@ def plan_text(plan: Plan, style: Style = None) -> str:
     money = money_lines(plan)
     if money:
         out += ["", *money]
+    if plan.warnings:
+        out += ["", "Warnings:", *(f"  ! {w}" for w in plan.warnings)]
     out += ["", summary_line(plan)]
     return "\n".join(out)
 
@@ -181,6 +187,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         },
         "estimates": [{"address": e.address, "delivery": {"lower": e.delivery[0], "upper": e.delivery[1]},
                        "cost": {"lower": e.cost[0], "upper": e.cost[1]}} for e in plan.estimates],
+        "warnings": list(plan.warnings),
         "state": {"serial": plan.state_serial, "lineage": plan.state_lineage},
     }
 
@@ -208,7 +215,8 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
     estimates = tuple(Estimate(e["address"], (e["delivery"]["lower"], e["delivery"]["upper"]),
                                (e["cost"]["lower"], e["cost"]["upper"])) for e in data.get("estimates", ()))
     return Plan(data["account"], data["graph"], data["currency"], actions, drift, int(data["state"]["serial"]),
-                str(data["state"]["lineage"]), bool(data["refresh_only"]), spend, estimates)
+                str(data["state"]["lineage"]), bool(data["refresh_only"]), spend, estimates,
+                tuple(data.get("warnings", ())))
 
 
 # --- Markdown ------------------------------------------------------------------------------------
@@ -227,6 +235,7 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     money = money_lines(plan)
     if money:
         head += ["```", *money, "```", ""]
+    head += [f"> ⚠️ {w}" for w in plan.warnings] + ([""] if plan.warnings else [])
     tail = [f"<sub>{', '.join(f'{counts[k]} {k}' for k in ACTIONS if counts[k])} · currency {plan.currency}</sub>"]
     blocks: list[str] = []
     for action in changing:

@@ -71,9 +71,14 @@ class Pending:
 
     id: str
     address: str
-    operation: str  # create | update | delete
+    operation: str  # create | update | delete | members
     since: str
     name: str | None = None  # what a create is looked up by
+    # A member upload: its session, the phase (add/remove), the batches Meta confirmed, and what it uploads.
+    session: int | None = None
+    phase: str | None = None
+    done: int | None = None
+    digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -89,7 +94,10 @@ class State:
 
     @classmethod
     def empty(cls) -> State:
-        return cls(lineage=str(uuid.uuid4()))
+        """No state yet: serial 0 and no lineage, so that a plan saved now still matches at apply
+        (the lineage is made when the state is first written; a saved "first plan" applied twice is
+        refused the second time, as the lineage no longer matches)."""
+        return cls()
 
     def with_resource(self, address: str, resource: Resource | None) -> State:
         resources = dict(self.resources)
@@ -181,7 +189,7 @@ class LocalStateStore:
 
     def write(self, state: State) -> State:
         """Write ``state`` with the next serial; the file is replaced whole or not at all."""
-        written = replace(state, serial=state.serial + 1)
+        written = replace(state, serial=state.serial + 1, lineage=state.lineage or str(uuid.uuid4()))
         text = json.dumps(written.to_dict(), indent=2, sort_keys=False) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")

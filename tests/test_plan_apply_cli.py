@@ -272,3 +272,12 @@ def test_one_failed_action_keeps_the_others(example):
     edit(example / "campaigns.yaml", 'pixel_id: "399"', 'pixel_id: "300000000000001"')
     assert run("apply", "--auto-approve").exit_code == 0
     assert run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_first_plan_cannot_be_applied_twice(example):
+    """Terraform #24078: a plan saved from empty state applied twice duplicated everything."""
+    assert run("plan", "--out", "first.json").exit_code == 0
+    assert run("apply", "first.json").exit_code == 0
+    again = run("apply", "first.json")
+    assert again.exit_code == 1 and "different state (lineage changed)" in again.stderr
+    assert len(campaign_rows(example)) == 2

@@ -1,0 +1,247 @@
+"""Member files: read, normalise and hash in a stream; keep the last upload; diff in bounded memory.
+
+A member file is CSV with a header naming its columns (``normalize.COLUMNS``). It is read row by
+row; each row is normalised and hashed at once, so no raw value is kept. Rows are identified by
+a key (a digest of the hashed row) and sorted by it with an external merge sort (chunks of
+``CHUNK`` rows), which keeps memory bounded for a million rows. The last upload is stored beside
+the state as sorted ``key, email hash, phone hash`` lines: enough to diff and to remove.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import heapq
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.normalize import COLUMNS, META_KEYS, CellError, check_hashed, hashed_row, normalise_row
+
+CHUNK = 100_000
+MAX_PROBLEMS = 20
+
+
+class MemberFileError(ValueError):
+    """The file cannot be used at all (unreadable, no header, unknown columns)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int  # the line in the file (the header is line 1)
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.reason}"
+
+
+@dataclass
+class Prepared:
+    """A member file, hashed and sorted by row key into ``path`` (a temporary file)."""
+
+    path: Path
+    columns: tuple[str, ...]
+    count: int
+    digest: str  # of the sorted keys: equal files give equal digests
+    bad_rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def schema(self) -> list[str]:
+        return [META_KEYS[c] for c in self.columns]
+
+
+def read_header(path: Path) -> tuple[str, ...]:
+    """The columns a file names, checked; MemberFileError for an unknown or missing one."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MemberFileError(f"cannot read it ({exc})") from None
+    if not header:
+        raise MemberFileError("it is empty; the first line must name the columns (e.g. email,phone,country)")
+    columns = tuple(h.strip().lower() for h in header)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise MemberFileError(f"unknown column {unknown[0]!r} in the header; columns are {', '.join(COLUMNS)}")
+    if len(set(columns)) != len(columns):
+        raise MemberFileError("a column is named twice in the header")
+    if not {"email", "phone"} & set(columns):
+        raise MemberFileError("the header has neither email nor phone; Meta matches people by one of them")
+    return columns
+
+
+def row_key(email_hash: str, phone_hash: str) -> str:
+    """Who a row is: its identifiers. A changed name does not make a new member; a new email does."""
+    return hashlib.sha256(f"{email_hash}\t{phone_hash}".encode()).hexdigest()[:32]
+
+
+def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: Path) -> Prepared:
+    """Hash and sort a member file; bad rows are counted and described (never with their values)."""
+    columns = read_header(path)
+    # A default country is uploaded too (hashed), as Meta matches better with it.
+    upload_columns = columns if hashed or "country" in columns or not default_country else (*columns, "country")
+    problems: list[Problem] = []
+    bad = 0
+    chunks: list[Path] = []
+    buffer: list[str] = []
+
+    def flush() -> None:
+        buffer.sort()
+        fd, name = tempfile.mkstemp(dir=workdir, suffix=".chunk")
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.writelines(buffer)
+        chunks.append(Path(name))
+        buffer.clear()
+
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for cells in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(columns):
+                bad += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append(Problem(line, "-", f"{len(cells)} values for {len(columns)} columns"))
+                continue
+            raw = dict(zip(columns, cells))
+            try:
+                row = check_hashed(raw) if hashed else normalise_row(raw, default_country)
+            except CellError as exc:
+                bad += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append(Problem(line, exc.args[1] if len(exc.args) > 1 else "-", str(exc.args[0])))
+                continue
+            values = [row.get(c, "") for c in upload_columns] if hashed else hashed_row(row, upload_columns)
+            named = dict(zip(upload_columns, values))
+            key = row_key(named.get("email", ""), named.get("phone", ""))
+            buffer.append(key + "\t" + "\t".join(values) + "\n")
+            if len(buffer) >= CHUNK:
+                flush()
+    flush()
+    out_fd, out_name = tempfile.mkstemp(dir=workdir, suffix=".members")
+    digest = hashlib.sha256()
+    count = 0
+    with ExitStack() as stack, os.fdopen(out_fd, "w", encoding="ascii") as out:
+        streams = [stack.enter_context(open(chunk, encoding="ascii")) for chunk in chunks]
+        previous = None
+        for entry in heapq.merge(*streams):
+            key = entry[:32]
+            if key == previous:
+                continue  # the same person twice in the file
+            previous = key
+            out.write(entry)
+            digest.update(key.encode())
+            count += 1
+    for chunk in chunks:
+        chunk.unlink()
+    return Prepared(Path(out_name), upload_columns, count, digest.hexdigest(), bad, problems)
+
+
+# --- the stored last upload ----------------------------------------------------------------------
+
+def store_path(state_path: Path, address: str) -> Path:
+    return state_path.with_name(state_path.name + ".members") / f"{address}.tsv"
+
+
+def stored_entries(path: Path) -> Iterator[tuple[str, str, str]]:
+    """(key, email hash, phone hash) of the last upload, sorted by key; nothing if never uploaded."""
+    try:
+        handle = open(path, encoding="ascii")
+    except FileNotFoundError:
+        return
+    with handle:
+        for line in handle:
+            key, email, phone = line.rstrip("\n").split("\t")
+            yield key, email, phone
+
+
+def _identifiers(prepared: Prepared, line: str) -> tuple[str, str, str]:
+    parts = line.rstrip("\n").split("\t")
+    values = dict(zip(prepared.columns, parts[1:]))
+    return parts[0], values.get("email", ""), values.get("phone", "")
+
+
+def prepared_entries(prepared: Prepared) -> Iterator[tuple[str, list[str]]]:
+    with open(prepared.path, encoding="ascii") as handle:
+        for line in handle:
+            parts = line.rstrip("\n").split("\t")
+            yield parts[0], parts[1:]
+
+
+@dataclass(frozen=True)
+class MemberDiff:
+    add: int
+    remove: int
+    before: int
+    after: int
+
+
+def diff(prepared: Prepared, stored: Path) -> MemberDiff:
+    """Counts of people to add and to remove (a merge of two sorted streams)."""
+    add = remove = before = 0
+    for side, _ in _merge(prepared, stored):
+        if side == "add":
+            add += 1
+        elif side == "remove":
+            remove += 1
+        if side in ("remove", "both"):
+            before += 1
+    return MemberDiff(add, remove, before, prepared.count)
+
+
+def _merge(prepared: Prepared, stored: Path) -> Iterator[tuple[str, object]]:
+    """("add", hashed row) | ("remove", (email, phone)) | ("both", None), in key order."""
+    new = prepared_entries(prepared)
+    old = stored_entries(stored)
+    a, b = next(new, None), next(old, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            yield "add", a[1]
+            a = next(new, None)
+        elif a is None or b[0] < a[0]:
+            yield "remove", (b[1], b[2])
+            b = next(old, None)
+        else:
+            yield "both", None
+            a, b = next(new, None), next(old, None)
+
+
+def additions(prepared: Prepared, stored: Path) -> Iterator[list[str]]:
+    for side, value in _merge(prepared, stored):
+        if side == "add":
+            yield value  # type: ignore[misc]
+
+
+def removals(prepared: Prepared, stored: Path) -> Iterator[tuple[str, str]]:
+    for side, value in _merge(prepared, stored):
+        if side == "remove":
+            yield value  # type: ignore[misc]
+
+
+def write_store(prepared: Prepared, stored: Path) -> None:
+    """Remember this upload (atomically): sorted key, email hash, phone hash."""
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=stored.parent, prefix=".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="ascii") as out, open(prepared.path, encoding="ascii") as source:
+        for line in source:
+            key, email, phone = _identifiers(prepared, line)
+            out.write(f"{key}\t{email}\t{phone}\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, stored)
+
+
+def forget_store(stored: Path) -> None:
+    try:
+        stored.unlink()
+    except FileNotFoundError:
+        pass
+

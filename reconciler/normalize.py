@@ -1,0 +1,196 @@
+"""Customer data normalised by Meta's rules before hashing (meta-api-facts.md §4). Pure.
+
+Meta's rules, not the official SDK's lossy ones: names keep their non-Latin letters, phones get
+their country code and lose leading zeros (the SDK does neither), and empty values stay empty
+instead of becoming sha256("").
+
+Every function takes the raw text of one cell and returns the normalised text ("" when the cell
+is empty) or raises ``CellError`` with a reason that never repeats the value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
+
+import phonenumbers
+
+COLUMNS = ("email", "phone", "fn", "ln", "ct", "st", "zip", "country", "doby", "dobm", "dobd", "gen", "extern_id")
+META_KEYS = {c: c.upper() for c in COLUMNS}  # the upload schema's key for each column
+UNHASHED = frozenset({"extern_id"})  # Meta: EXTERN_ID is sent as it is
+IDENTIFIERS = ("email", "phone")  # every row needs one of them (seeds/004)
+
+US_STATES = {
+    "alabama": "al", "alaska": "ak", "arizona": "az", "arkansas": "ar", "california": "ca", "colorado": "co",
+    "connecticut": "ct", "delaware": "de", "district of columbia": "dc", "florida": "fl", "georgia": "ga",
+    "hawaii": "hi", "idaho": "id", "illinois": "il", "indiana": "in", "iowa": "ia", "kansas": "ks",
+    "kentucky": "ky", "louisiana": "la", "maine": "me", "maryland": "md", "massachusetts": "ma", "michigan": "mi",
+    "minnesota": "mn", "mississippi": "ms", "missouri": "mo", "montana": "mt", "nebraska": "ne", "nevada": "nv",
+    "new hampshire": "nh", "new jersey": "nj", "new mexico": "nm", "new york": "ny", "north carolina": "nc",
+    "north dakota": "nd", "ohio": "oh", "oklahoma": "ok", "oregon": "or", "pennsylvania": "pa",
+    "rhode island": "ri", "south carolina": "sc", "south dakota": "sd", "tennessee": "tn", "texas": "tx",
+    "utah": "ut", "vermont": "vt", "virginia": "va", "washington": "wa", "west virginia": "wv", "wisconsin": "wi",
+    "wyoming": "wy",
+}
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class CellError(ValueError):
+    """Why a cell cannot be used; says nothing of its value."""
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _letters(value: str) -> str:
+    """Lower-case letters (of any script) and combining marks; no punctuation, symbols or spaces."""
+    text = unicodedata.normalize("NFC", value).lower()
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] in ("L", "M"))
+
+
+def email(value: str, row: dict[str, str]) -> str:
+    text = value.strip().lower()
+    if text and not _EMAIL.fullmatch(text):
+        raise CellError("not an email address (expected name@domain)")
+    return text
+
+
+def phone(value: str, row: dict[str, str]) -> str:
+    """E.164 digits: country code added from the row's country (or the default), leading zeros gone."""
+    if not value.strip():
+        return ""
+    region = (row.get("country") or "").upper() or None
+    raw = value.strip()
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        digits = re.sub(r"\D", "", raw).lstrip("0")
+        if not digits:
+            raise CellError("not a phone number (no digits)") from None
+        if region is None and not raw.startswith("+"):
+            raise CellError("has no country code and the row has no country; add a country column or "
+                            "members.default_country") from None
+        code = str(phonenumbers.country_code_for_region(region)) if region and not raw.startswith("+") else ""
+        return digits if digits.startswith(code) else code + digits
+    if not phonenumbers.is_possible_number(number):
+        raise CellError("not a possible phone number for its country")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def name(value: str, row: dict[str, str]) -> str:
+    return _letters(value)
+
+
+def city(value: str, row: dict[str, str]) -> str:
+    return _letters(value)
+
+
+def state(value: str, row: dict[str, str]) -> str:
+    text = " ".join(value.strip().lower().split())
+    if (row.get("country") or "us") == "us" and text in US_STATES:
+        return US_STATES[text]
+    return _letters(text)
+
+
+def zip_code(value: str, row: dict[str, str]) -> str:
+    text = re.sub(r"\s+", "", value.strip().lower())
+    if row.get("country") == "us":
+        match = re.match(r"(\d{5})(-?\d{4})?$", text)
+        if text and match is None:
+            raise CellError("not a US ZIP code (5 digits, or ZIP+4)")
+        return match.group(1) if match else ""
+    return re.sub(r"[^0-9a-z\u00c0-\uffff]", "", text)
+
+
+def country(value: str, row: dict[str, str]) -> str:
+    text = value.strip().lower()
+    if text and not re.fullmatch(r"[a-z]{2}", text):
+        raise CellError("not a 2-letter ISO 3166 country code (e.g. us)")
+    return text
+
+
+def year(value: str, row: dict[str, str]) -> str:
+    text = value.strip()
+    if text and not (re.fullmatch(r"\d{4}", text) and 1900 <= int(text) <= 2100):
+        raise CellError("not a year (YYYY)")
+    return text
+
+
+def _two_digits(low: int, high: int, what: str) -> Callable[[str, dict[str, str]], str]:
+    def normalise(value: str, row: dict[str, str]) -> str:
+        text = value.strip()
+        if not text:
+            return ""
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise CellError(f"not a {what} ({low:02d}-{high:02d})")
+        return f"{int(text):02d}"
+
+    return normalise
+
+
+def gender(value: str, row: dict[str, str]) -> str:
+    text = value.strip().lower()
+    if not text:
+        return ""
+    if text in ("m", "male", "f", "female"):
+        return text[0]
+    raise CellError("not a gender Meta accepts (m or f)")
+
+
+def extern_id(value: str, row: dict[str, str]) -> str:
+    return value.strip()
+
+
+NORMALISERS: dict[str, Callable[[str, dict[str, str]], str]] = {
+    "email": email, "phone": phone, "fn": name, "ln": name, "ct": city, "st": state, "zip": zip_code,
+    "country": country, "doby": year, "dobm": _two_digits(1, 12, "month"), "dobd": _two_digits(1, 31, "day"),
+    "gen": gender, "extern_id": extern_id,
+}
+
+
+def normalise_row(raw: dict[str, str], default_country: str | None) -> dict[str, str]:
+    """The normalised cells of one row (country first: phone, state and zip depend on it).
+
+    Raises ``CellError`` carrying the column in ``args[1]``.
+    """
+    row: dict[str, str] = {}
+    order = ["country"] + [c for c in raw if c != "country"]
+    for column in order:
+        if column not in raw and column != "country":
+            continue
+        value = raw.get(column, "")
+        try:
+            row[column] = NORMALISERS[column](value, row)
+        except CellError as exc:
+            raise CellError(str(exc), column) from None
+        if column == "country" and not row["country"] and default_country:
+            row["country"] = default_country.lower()
+    if not (row.get("email") or row.get("phone")):
+        raise CellError("the row has neither an email nor a phone; Meta needs one of them", "email")
+    return row
+
+
+def hashed_row(row: dict[str, str], columns: tuple[str, ...]) -> list[str]:
+    """The values as uploaded: SHA-256 of each normalised value, empty stays empty, EXTERN_ID as it is."""
+    return [row.get(c, "") if c in UNHASHED else (sha256(row[c]) if row.get(c) else "") for c in columns]
+
+
+def check_hashed(raw: dict[str, str]) -> dict[str, str]:
+    """A row of a ``hashed: true`` file: 64 lower-case hex characters per value (EXTERN_ID as it is)."""
+    row = {}
+    for column, value in raw.items():
+        text = value.strip()
+        if column not in UNHASHED and text:
+            text = text.lower()
+            if not _HEX64.fullmatch(text):
+                raise CellError("not a SHA-256 hex digest (64 hexadecimal characters)", column)
+        row[column] = text
+    if not (row.get("email") or row.get("phone")):
+        raise CellError("the row has neither an email nor a phone; Meta needs one of them", "email")
+    return row

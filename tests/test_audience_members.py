@@ -1,0 +1,151 @@
+"""Audience members end to end on the sandbox: counts in the plan, exact uploads, resumed sessions,
+and no raw email or phone anywhere but in the member file itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler import engine
+from reconciler.cli import cli
+from reconciler.errors import TransientError
+
+from helpers import EXAMPLES
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def h(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture
+def example(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".mmctl"))
+    monkeypatch.chdir(root)
+    return root
+
+
+def users_calls(log: list[dict]) -> list[dict]:
+    return [e for e in log if e["endpoint"] in ("POST <id>/users", "DELETE <id>/users")]
+
+
+def test_examples_upload_members_and_converge(example):
+    applied = run("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert "members: +120 / -0 members (0 → 120)" in applied.stdout
+    assert "audience.vip: members +120 / -0 (now 120)" in applied.stderr
+    assert run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_adding_10_and_removing_3_sends_exactly_those(example, serve):
+    sandbox = serve()
+    env = {"MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "members-test-token-01"}
+    runner = CliRunner(env=env)
+    assert runner.invoke(cli, ["apply", "--auto-approve"]).exit_code == 0
+    csv = example / "data" / "vip.csv"
+    lines = csv.read_text().splitlines()
+    removed = lines[1:4]
+    added = [f"new{n}@example.com,,New,Person,US" for n in range(10)]
+    csv.write_text("\n".join([lines[0], *lines[4:], *added]) + "\n")
+    planned = runner.invoke(cli, ["plan"])
+    assert "members: +10 / -3 members (120 → 127)" in planned.stdout
+    sandbox.control("DELETE", "requests")
+    assert runner.invoke(cli, ["apply", "--auto-approve"]).exit_code == 0
+    calls = users_calls(sandbox.control("GET", "requests")["data"])
+    adds = [c for c in calls if c["params"].get("method") != "DELETE"]
+    removes = [c for c in calls if c["params"].get("method") == "DELETE"]
+    add_rows = json.loads(adds[0]["params"]["payload"])["data"]
+    remove_rows = json.loads(removes[0]["params"]["payload"])["data"]
+    assert len(adds) == 1 and len(removes) == 1
+    assert sorted(r[0] for r in add_rows) == sorted(h(f"new{n}@example.com") for n in range(10))
+    assert sorted(r[0] for r in remove_rows) == sorted(h(line.split(",")[0]) for line in removed)
+    assert json.loads(removes[0]["params"]["payload"])["schema"] == ["EMAIL", "PHONE"]
+    assert runner.invoke(cli, ["plan", "--detailed-exitcode"]).exit_code == 0
+
+
+def test_an_interrupted_upload_resumes_after_the_last_confirmed_batch(example, serve, monkeypatch):
+    rows = [f"person{n}@example.com,,,,US" for n in range(25_000)]
+    (example / "data" / "vip.csv").write_text("email,phone,fn,ln,country\n" + "\n".join(rows) + "\n")
+    sandbox = serve()
+    monkeypatch.setenv("MMCTL_GRAPH_URL", sandbox.url)
+    monkeypatch.setenv("META_ACCESS_TOKEN", "members-test-token-02")
+    original = engine.GraphClient.call
+    seen = {"users": 0}
+
+    def flaky(self, method, path, params, *, kind):
+        if path.endswith("/users"):
+            seen["users"] += 1
+            if seen["users"] == 2:
+                raise TransientError("connection lost (test)", method=method, path=path)
+        return original(self, method, path, params, kind=kind)
+
+    monkeypatch.setattr(engine.GraphClient, "call", flaky)
+    first = run("apply", "--auto-approve")
+    assert first.exit_code == 1 and "member add batch 2/3 failed" in first.stderr
+    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    [pending] = [p for p in state["pending"] if p["operation"] == "members"]
+    assert (pending["phase"], pending["done"]) == ("add", 1)
+    monkeypatch.setattr(engine.GraphClient, "call", original)
+    sandbox.control("DELETE", "requests")
+    second = run("apply", "--auto-approve")
+    assert second.exit_code == 0, second.output
+    sessions = [json.loads(c["params"]["session"]) for c in users_calls(sandbox.control("GET", "requests")["data"])]
+    assert [s["batch_seq"] for s in sessions] == [2, 3]  # batch 1 is not sent again
+    assert {s["session_id"] for s in sessions} == {pending["session"]} and sessions[-1]["last_batch_flag"] is True
+    assert len(sandbox.app.store.world.members[next(iter(sandbox.app.store.world.members))]) == 25_000
+    assert run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_warnings_for_small_audiences_and_skipped_rows(example):
+    (example / "data" / "vip.csv").write_text(
+        "email,phone,fn,ln,country\nok@example.com,,,,US\nbroken,,,,US\n,,,,US\n")
+    out = run("plan").stdout
+    assert "audience.vip: 2 row(s) of data/vip.csv are skipped: line 3, column email: not an email address" in out
+    assert "line 4, column email: the row has neither an email nor a phone" in out
+    assert "audience.vip: 1 member(s); Meta returns no subscription tokens" in out
+    assert "broken" not in out
+
+
+SECRETS = ["sentinel.alice@leak-check.example", "SENTINEL.BOB@LEAK-CHECK.EXAMPLE", "5550100777", "4479110042"]
+
+
+def test_no_raw_email_or_phone_leaves_the_member_file(example, serve):
+    """The whole flow with recognisable people: only their hashes appear anywhere."""
+    (example / "data" / "vip.csv").write_text(
+        "email,phone,fn,ln,country\n"
+        "sentinel.alice@leak-check.example,+1 555 0100 777,Alice,Sentinel,US\n"
+        "SENTINEL.BOB@LEAK-CHECK.EXAMPLE,07911 0042 00,Bob,Sentinel,GB\n"
+        + "".join(f"filler{n}@example.com,,,,US\n" for n in range(150)))
+    sandbox = serve()
+    env = {**os.environ, "MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "members-test-token-03"}
+
+    def mmctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "reconciler", *args, "--verbose"], cwd=example, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    outputs = [mmctl("plan", "--out", "plan.json"), mmctl("plan", "--format", "json"),
+               mmctl("plan", "--format", "markdown"), mmctl("apply", "plan.json"), mmctl("plan")]
+    assert outputs[3].returncode == 0, outputs[3].stderr
+    texts = [o.stdout + o.stderr for o in outputs]
+    texts += [p.read_text() for p in (example / ".mmctl").rglob("*") if p.is_file() and "sandbox" not in p.name]
+    texts.append((example / "plan.json").read_text())
+    log = json.dumps(sandbox.control("GET", "requests"))
+    texts.append(log)
+    texts.append(json.dumps(sandbox.app.store.world.to_dict()))
+    for text in texts:
+        for secret in SECRETS + [s.lower() for s in SECRETS]:
+            assert secret not in text
+    assert h("sentinel.alice@leak-check.example") in log and h("15550100777") in log
+    assert h("447911004200") in log  # the UK number, trunk zero dropped, country code added
