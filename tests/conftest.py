@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from reconciler.errors import ManifestErrors
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.server import make_server
 
-from helpers import PROVIDER
+from helpers import EXAMPLES, PROVIDER
 from sandbox_helpers import Served
 
 
@@ -78,3 +79,12 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def sandbox(serve: Any) -> Served:
     return serve()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of examples/ (without any .mmctl data) as the working directory."""
+    root = tmp_path / "project"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".mmctl"))
+    monkeypatch.chdir(root)
+    return root

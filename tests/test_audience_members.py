@@ -6,19 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from reconciler import engine
 from reconciler.cli import cli
 from reconciler.errors import TransientError
 
-from helpers import EXAMPLES
 
 
 def run(*args: str):
@@ -27,14 +23,6 @@ def run(*args: str):
 
 def h(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def example(tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".mmctl"))
-    monkeypatch.chdir(root)
-    return root
 
 
 def users_calls(log: list[dict]) -> list[dict]:
@@ -149,3 +137,20 @@ def test_no_raw_email_or_phone_leaves_the_member_file(example, serve):
             assert secret not in text
     assert h("sentinel.alice@leak-check.example") in log and h("15550100777") in log
     assert h("447911004200") in log  # the UK number, trunk zero dropped, country code added
+
+
+def test_audience_fields_update_in_place_and_hashed_files(example):
+    assert run("apply", "--auto-approve").exit_code == 0
+    text = (example / "audiences.yaml").read_text()
+    (example / "audiences.yaml").write_text(text.replace("name: VIP customers", "name: VIP customers 2026"))
+    out = run("plan").stdout
+    assert '~ audience.vip  (update: the manifest changed)\n        name: "VIP customers" → "VIP customers 2026"' in out
+    assert run("apply", "--auto-approve").exit_code == 0
+    digests = [h(f"hashed{n}@example.com") for n in range(130)]
+    (example / "data" / "hashed.csv").write_text("email\n" + "".join(f"{d.upper()}\n" for d in digests))
+    text = (example / "audiences.yaml").read_text()
+    (example / "audiences.yaml").write_text(text.replace("file: data/vip.csv", "file: data/hashed.csv\n      hashed: true"))
+    out = run("plan").stdout
+    assert "members: +130 / -120 members (120 → 130)" in out
+    assert run("apply", "--auto-approve").exit_code == 0
+    assert run("plan", "--detailed-exitcode").exit_code == 0

@@ -15,16 +15,9 @@ from reconciler.cli import cli
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 
-from helpers import EXAMPLES, REPO
+from helpers import EXAMPLES, PROVIDER, REPO
 
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
-PROVIDER = """\
-provider:
-  graph: sandbox
-  ad_account: act_100000000000001
-  page_id: "200000000000001"
-  timezone: America/New_York
-"""
 
 
 def run(*args: str):

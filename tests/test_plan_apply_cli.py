@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,28 +12,19 @@ from pathlib import Path
 
 import httpx
 import jsonschema
-import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 
-from helpers import EXAMPLES, REPO
+from helpers import REPO
 
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
 
 
 def run(*args: str, input: str | None = None):
     return CliRunner().invoke(cli, list(args), input=input)
-
-
-@pytest.fixture
-def example(tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns(".mmctl"))
-    monkeypatch.chdir(root)
-    return root
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -45,6 +35,16 @@ def edit(path: Path, old: str, new: str) -> None:
 
 def sandbox_of(root: Path) -> Sandbox:
     return Sandbox(SandboxConfig(), root / ".mmctl" / "sandbox.json")
+
+
+def change_live_daily_budget(root: Path, amount: int) -> str:
+    """Change the winter sale's budget in the sandbox, as someone in Ads Manager would; returns the ad set id."""
+    world = sandbox_of(root)
+    adset = next(o for o in world.store.world.objects.values() if o["type"] == "adset" and o["daily_budget"])
+    with world.store.transaction() as data:
+        data.objects[adset["id"]]["daily_budget"] = amount
+        data.touch()
+    return str(adset["id"])
 
 
 def campaign_rows(root: Path) -> list[dict]:
@@ -107,11 +107,7 @@ def test_a_new_page_replaces_with_its_reason(example):
 
 def test_drift_is_shown_apart_from_intended_changes(example):
     run("apply", "--auto-approve")
-    world = sandbox_of(example)
-    adset = next(o for o in world.store.world.objects.values() if o["type"] == "adset" and o["daily_budget"])
-    with world.store.transaction() as data:
-        data.objects[adset["id"]]["daily_budget"] = 9900
-        data.touch()
+    adset = change_live_daily_budget(example, 9900)
     edit(example / "campaigns.yaml", "name: Spring Launch Teaser", "name: Spring Launch")
     out = run("plan").stdout
     assert ("Changed outside mmctl (drift):\n  campaign.winter-sale\n"
@@ -136,11 +132,7 @@ def test_saved_plans_are_applied_exactly_or_refused_when_stale(example):
     # A live change to an object the plan touches also makes it stale.
     edit(example / "campaigns.yaml", 'daily_budget: "70.00 USD"', 'daily_budget: "80.00 USD"')
     run("plan", "--out", "later.json")
-    world = sandbox_of(example)
-    adset = next(o for o in world.store.world.objects.values() if o["type"] == "adset" and o["daily_budget"])
-    with world.store.transaction() as data:
-        data.objects[adset["id"]]["daily_budget"] = 100
-        data.touch()
+    adset = change_live_daily_budget(example, 100)
     refused = run("apply", "later.json")
     assert refused.exit_code == 1 and "campaign.winter-sale changed since the plan was made" in refused.stderr
     assert "not a valid mmctl plan" in run("apply", str(REPO / "schemas" / "plan.schema.json")).stderr
@@ -236,11 +228,7 @@ def test_two_applies_at_once(serve, example):
 
 def test_refresh_only_records_drift_in_state_and_changes_nothing(example):
     run("apply", "--auto-approve")
-    world = sandbox_of(example)
-    adset = next(o for o in world.store.world.objects.values() if o["type"] == "adset" and o["daily_budget"])
-    with world.store.transaction() as data:
-        data.objects[adset["id"]]["daily_budget"] = 9900
-        data.touch()
+    adset = change_live_daily_budget(example, 9900)
     refresh = run("plan", "--refresh-only", "--out", "refresh.json", "--detailed-exitcode")
     assert refresh.exit_code == 2
     assert "Refresh only: 1 resource(s) changed outside mmctl" in refresh.stdout
@@ -248,7 +236,7 @@ def test_refresh_only_records_drift_in_state_and_changes_nothing(example):
     assert applied.exit_code == 0, applied.output
     state = json.loads((example / ".mmctl" / "state.json").read_text())
     assert state["resources"]["campaign.winter-sale"]["applied"]["daily_budget"] == 9900
-    assert sandbox_of(example).store.world.objects[adset["id"]]["daily_budget"] == 9900  # untouched
+    assert sandbox_of(example).store.world.objects[adset]["daily_budget"] == 9900  # untouched
     # No more drift; the manifest (5000) now differs from what was last seen, an intended change.
     out = run("plan").stdout
     assert "drift" not in out and "daily_budget: 99.00 USD → 50.00 USD" in out
