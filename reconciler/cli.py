@@ -316,7 +316,8 @@ def _report(report: Report, made: Plan) -> int:
               help="Batch requests in flight at once.")
 @click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to wait for the state lock before giving up.")
-@click.option("--no-estimate", is_flag=True, help="Skip Meta's delivery and cost estimates in the plan shown.")
+@click.option("--no-estimate", is_flag=True, help="Skip Meta's delivery and cost estimates in the plan shown for "
+              "approval (with --auto-approve they are skipped anyway: nobody reads them before the changes run).")
 @session_options
 def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], parallelism: int,
           lock_timeout: float, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
@@ -340,7 +341,7 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
                 account = engine.check_saved_plan(session, made)
                 echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
             else:
-                made, account = engine.plan(session, targets=targets, estimate=not no_estimate)
+                made, account = engine.plan(session, targets=targets, estimate=not (no_estimate or auto_approve))
                 echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
                 if not made.changes_pending and not any(a.resolves for a in made.actions):
                     _counters(session, verbose)

@@ -365,12 +365,19 @@ class GraphClient:
                     raise
                 self._pause(wait, throttled=isinstance(error, Throttled))
 
-    def pages(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500) -> Iterator[Any]:
-        """Every object of a listing, following ``paging.next`` until it is absent."""
+    def pages(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500,
+              first: Any = None) -> Iterator[Any]:
+        """Every object of a listing, following ``paging.next`` until it is absent.
+
+        ``first`` is the first page when it was already fetched (say, inside a batch).
+        """
         query: dict[str, Any] = {**(params or {}), "limit": limit}
         url: str | None = None
         while True:
-            body = self.get(path, query) if url is None else self._follow(url)
+            if first is not None:
+                body, first = first, None
+            else:
+                body = self.get(path, query) if url is None else self._follow(url)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise InvalidParameter("a listing answered without a data list", method="GET", path=path,
                                        body=self.credentials.redact(json.dumps(body))[:BODY_LIMIT])

@@ -88,17 +88,15 @@ def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = 
     state = session.store.read()
     provider = session.project.provider
     _check_account(state, provider.ad_account, session.store.location)
-    account, objects = live.read_live(session.client, provider.ad_account)
+    found = live.read_live(session.client, provider.ad_account)
+    account, objects = found.account, found.objects
     desired = desired_state(session.project, account)
     now = int(time.time())
     made = make_plan(desired, state, objects, account=provider.ad_account, graph=session.graph,
                      currency=account.currency, now=now, targets=targets, refresh_only=refresh_only)
     touched = [a for a in made.actions if costs.budget_touched(a)]
-    min_daily = None
-    if touched:  # one request, and only when a budget is set or changed
-        path, params = graphmap.minimum_budgets_read(provider.ad_account)
-        min_daily = graphmap.parse_min_daily(session.client.get(path, params), account.currency)
-    costs.check_rules(made.actions, desired, _limits(session.project, account), min_daily, account.currency, now)
+    costs.check_rules(made.actions, desired, _limits(session.project, account), found.min_daily, account.currency,
+                      now)
     estimates = _estimates(session, touched, now) if estimate and touched else ()
     made = replace(made, spend=costs.spend(made.actions, now), estimates=estimates)
     if not refresh_only:
@@ -213,8 +211,8 @@ def check_saved_plan(session: Session, saved: Plan) -> Account:
             if session.prepared(action.address, audience.members).digest != planned.get("digest"):
                 raise StalePlan(f"the saved plan is stale: the member file of {action.address} changed since the "
                                 "plan was made; run `mmctl plan` again")
-    account, objects = live.read_live(session.client, provider.ad_account)
-    by_id = {obj.id: obj for obj in objects}
+    found = live.read_live(session.client, provider.ad_account)
+    account, by_id = found.account, {obj.id: obj for obj in found.objects}
     for action in saved.actions:
         if not action.mutates or not action.ids or action.action in ("forget",):
             continue
