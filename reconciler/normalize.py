@@ -15,8 +15,6 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-import phonenumbers
-
 COLUMNS = ("email", "phone", "fn", "ln", "ct", "st", "zip", "country", "doby", "dobm", "dobd", "gen", "extern_id")
 META_KEYS = {c: c.upper() for c in COLUMNS}  # the upload schema's key for each column
 UNHASHED = frozenset({"extern_id"})  # Meta: EXTERN_ID is sent as it is
@@ -63,6 +61,8 @@ def phone(value: str, row: dict[str, str]) -> str:
     """E.164 digits: country code added from the row's country (or the default), leading zeros gone."""
     if not value.strip():
         return ""
+    import phonenumbers  # loaded only when a member file has phones: it is a large package
+
     region = (row.get("country") or "").upper() or None
     raw = value.strip()
     if raw.startswith("00"):
