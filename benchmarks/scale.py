@@ -62,12 +62,15 @@ def write_project(root: Path, n: int, changed: int = 0) -> None:
 def measure(args: list[str], cwd: Path, env: dict[str, str], url: str | None) -> dict[str, float | int]:
     before = requests_made(url) if url else 0
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
+    # stderr goes to a file: progress lines for 10,000 campaigns would fill a pipe nobody reads yet.
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env,
+                                stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        errors.seek(0)
+        stderr = errors.read()
     code = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read() if proc.stderr else ""
     if code not in (0, 2):
         raise SystemExit(f"mmctl {' '.join(args)} exited {code}:\n{stderr[-2000:]}")
     return {"seconds": round(seconds, 2), "requests": (requests_made(url) - before) if url else 0,

@@ -301,11 +301,12 @@ class Executor:
         for action, object_id in created:
             self._note(action.address, f"created (id {object_id})")
         if unknown:
-            self._resolve_unknown(kind, unknown, entries)
+            created += self._resolve_unknown(kind, unknown, entries)
         if kind == "campaign":
-            self._after_campaign_create([(a, i) for a, i in created])
+            self._after_campaign_create(created)
 
-    def _resolve_unknown(self, kind: str, actions: Sequence[Action], entries: Mapping[str, Pending]) -> None:
+    def _resolve_unknown(self, kind: str, actions: Sequence[Action],
+                         entries: Mapping[str, Pending]) -> list[tuple[Action, str]]:
         """Creates whose answer was lost: look them up by name; adopt what exists."""
         try:
             found = live.read_kind(self.client, self.account.id, kind)
@@ -313,7 +314,8 @@ class Executor:
             for action in actions:
                 self._fail(action.address, f"the create may or may not have happened, and looking it up failed "
                                            f"({exc}); it stays pending and the next plan resolves it")
-            return
+            return []
+        adopted: list[tuple[Action, str]] = []
         claimed = {r.ids.get("id") for r in self.state.resources.values()}
         state = self.state
         for action in actions:
@@ -328,7 +330,9 @@ class Executor:
                 kind, MappingProxyType({"id": match.id}), _applied(action), action.protect,
             )).without_pending(entries[action.address].id, *action.resolves)
             self._note(action.address, f"created (id {match.id}; found after the answer was lost)")
+            adopted.append((action, match.id))
         self._save(state)
+        return adopted
 
     def _after_campaign_create(self, created: Sequence[tuple[Action, str]]) -> None:
         """``message_campaign`` takes no status: a campaign meant to be PAUSED is paused right after."""
