@@ -76,6 +76,7 @@ class Request:
     host_url: str  # scheme://host, for links to the sandbox itself
     base_url: str  # scheme://host/version/path, for paging links
     in_batch: bool = False
+    proof: str | None = None  # appsecret_proof: the request's own, or its batch's
 
     @property
     def endpoint(self) -> str:
@@ -230,7 +231,7 @@ class Sandbox:
 
     def _request(self, method: str, path: str, query: str, body: bytes, content_type: str,
                  header_token: str | None, host_url: str, *, in_batch: bool = False,
-                 batch_token: str | None = None) -> Request:
+                 batch_token: str | None = None, batch_proof: str | None = None) -> Request:
         segments = [s for s in path.split("/") if s]
         version = self.config.default_version
         if segments and _VERSION.fullmatch(segments[0]):
@@ -251,7 +252,9 @@ class Sandbox:
         token = header_token or (str(params["access_token"]) if "access_token" in params else None) or batch_token
         raw_query = dict(parse_qsl(query, keep_blank_values=True))
         base_url = f"{host_url}/{version}/{'/'.join(segments)}"
-        return Request(method, segments, params, token, raw_query, version, host_url, base_url, in_batch)
+        own_proof = params.get("appsecret_proof")
+        proof = str(own_proof) if own_proof else batch_proof
+        return Request(method, segments, params, token, raw_query, version, host_url, base_url, in_batch, proof)
 
     def _authenticate(self, request: Request) -> None:
         if not request.token:
@@ -263,7 +266,7 @@ class Sandbox:
                              headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" '
                                                           '"Invalid OAuth access token - Cannot parse access token"'})
         if self.config.app_secret is not None:
-            proof = request.params.get("appsecret_proof")
+            proof = request.proof
             if not proof:
                 raise invalid_parameter("API calls from the server require an appsecret_proof argument")
             expected = hmac.new(self.config.app_secret.encode(), request.token.encode(), hashlib.sha256).hexdigest()
@@ -416,7 +419,8 @@ class Sandbox:
             url = urlsplit(batch.substitute(op.relative_url, results))
             body = batch.substitute(op.body, results).encode()
             request = self._request(op.method, url.path, url.query, body, "application/x-www-form-urlencoded",
-                                    None, outer.host_url, in_batch=True, batch_token=outer.token)
+                                    None, outer.host_url, in_batch=True, batch_token=outer.token,
+                                    batch_proof=outer.proof)
             if not request.segments:
                 raise invalid_parameter("A batch request cannot contain another batch")
             self.stats.count("operations", request.endpoint)
