@@ -77,11 +77,6 @@ class Executor:
     def _save(self, state: State) -> None:
         self.report.state = self.store.write(state)
 
-    def _remember(self, address: str, kind: str, ids: Mapping[str, str], applied: Mapping[str, Any],
-                  protect: bool, settled: Sequence[str] = ()) -> State:
-        resource = Resource(kind, MappingProxyType(dict(ids)), applied, protect)
-        return self.state.with_resource(address, resource).without_pending(*settled)
-
     # -- the run
 
     def run(self, plan: Plan) -> Report:
@@ -254,10 +249,13 @@ class Executor:
         settled = self._settle([a for a in actions if a.action == "no-op"])
         if settled is not self.state:
             self._save(settled)
-        for action in adopts:
-            self._save(self._remember(action.address, kind, action.ids, _applied(action, action.before),
-                                      action.protect, action.resolves))
-            self._note(action.address, f"adopted (id {action.ids['id']})")
+        if adopts:
+            adopted = {a.address: Resource(kind, MappingProxyType({"id": a.ids["id"]}), _applied(a, a.before),
+                                           a.protect) for a in adopts}
+            resolved = [p for a in adopts for p in a.resolves]
+            self._save(self.state.with_resources(adopted).without_pending(*resolved))
+            for action in adopts:
+                self._note(action.address, f"adopted (id {action.ids['id']})")
         self._create(kind, creates)
         self._update(kind, updates + [a for a in adopts if a.changes])
 
@@ -281,23 +279,24 @@ class Executor:
         self._save(self.state.with_pending(*entries.values()))
         make = graphmap.campaign_create if kind == "campaign" else graphmap.audience_create
         results = self.client.batch([make(self.account.id, a.after) for a in actions])
-        state = self.state
+        made: dict[str, Resource | None] = {}
+        settled: list[str] = []
         created: list[tuple[Action, str]] = []
         unknown: list[Action] = []
         for action, result in zip(actions, results):
             entry = entries[action.address]
             if result.ok:
                 object_id = graphmap.parse_created_id(result.body)
-                state = state.with_resource(action.address, Resource(
-                    kind, MappingProxyType({"id": object_id}), _applied(action), action.protect,
-                )).without_pending(entry.id, *action.resolves)
+                made[action.address] = Resource(kind, MappingProxyType({"id": object_id}), _applied(action),
+                                                action.protect)
+                settled += [entry.id, *action.resolves]
                 created.append((action, object_id))
             elif isinstance(result.error, OutcomeUnknown):
                 unknown.append(action)
             else:
-                state = state.without_pending(entry.id)
+                settled.append(entry.id)
                 self._fail(action.address, f"create failed: {result.error}")
-        self._save(state)
+        self._save(self.state.with_resources(made).without_pending(*settled))
         for action, object_id in created:
             self._note(action.address, f"created (id {object_id})")
         if unknown:
@@ -374,18 +373,19 @@ class Executor:
         for action, result in zip(owner, results):
             if not result.ok:
                 errors[action.address] = str(result.error)
-        state = self.state
+        resources: dict[str, Resource | None] = {}
+        settled: list[str] = []
         for action in actions:
             entry = entries[action.address]
+            settled.append(entry.id)
             if action.address in errors:
-                state = state.without_pending(entry.id)
                 self._fail(action.address, f"update failed: {errors[action.address]}")
                 continue
-            known = state.resources.get(action.address)
+            known = self.state.resources.get(action.address)
             ids = known.ids if known is not None else MappingProxyType({"id": action.ids["id"]})
-            state = state.with_resource(action.address, Resource(kind, ids, _applied(action), action.protect))
-            state = state.without_pending(entry.id, *action.resolves)
+            resources[action.address] = Resource(kind, ids, _applied(action), action.protect)
+            settled += action.resolves
             if action.action == "update":
                 fields = ", ".join(c.path for c in action.changes)
                 self._note(action.address, f"updated ({fields})")
-        self._save(state)
+        self._save(self.state.with_resources(resources).without_pending(*settled))

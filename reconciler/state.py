@@ -100,12 +100,17 @@ class State:
         return cls()
 
     def with_resource(self, address: str, resource: Resource | None) -> State:
+        return self.with_resources({address: resource})
+
+    def with_resources(self, changes: Mapping[str, Resource | None]) -> State:
+        """Several resources set (or removed, for None) at once: one copy, however many change."""
         resources = dict(self.resources)
-        if resource is None:
-            resources.pop(address, None)
-        else:
-            resources[address] = resource
-        return replace(self, resources=MappingProxyType(dict(sorted(resources.items()))))
+        for address, resource in changes.items():
+            if resource is None:
+                resources.pop(address, None)
+            else:
+                resources[address] = resource
+        return replace(self, resources=MappingProxyType(resources))
 
     def with_pending(self, *entries: Pending) -> State:
         return replace(self, pending=self.pending + entries)
@@ -120,7 +125,7 @@ class State:
             "serial": self.serial,
             "lineage": self.lineage,
             "account": self.account,
-            "resources": {address: r.to_dict() for address, r in self.resources.items()},
+            "resources": {address: self.resources[address].to_dict() for address in sorted(self.resources)},
             "pending": [p.to_dict() for p in self.pending],
         }
 
