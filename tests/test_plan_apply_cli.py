@@ -107,7 +107,7 @@ def test_a_new_page_replaces_with_its_reason(example):
 
 def test_drift_is_shown_apart_from_intended_changes(example):
     run("apply", "--auto-approve")
-    adset = change_live_daily_budget(example, 9900)
+    change_live_daily_budget(example, 9900)
     edit(example / "campaigns.yaml", "name: Spring Launch Teaser", "name: Spring Launch")
     out = run("plan").stdout
     assert ("Changed outside mmctl (drift):\n  campaign.winter-sale\n"
@@ -132,7 +132,7 @@ def test_saved_plans_are_applied_exactly_or_refused_when_stale(example):
     # A live change to an object the plan touches also makes it stale.
     edit(example / "campaigns.yaml", 'daily_budget: "70.00 USD"', 'daily_budget: "80.00 USD"')
     run("plan", "--out", "later.json")
-    adset = change_live_daily_budget(example, 100)
+    change_live_daily_budget(example, 100)
     refused = run("apply", "later.json")
     assert refused.exit_code == 1 and "campaign.winter-sale changed since the plan was made" in refused.stderr
     assert "not a valid mmctl plan" in run("apply", str(REPO / "schemas" / "plan.schema.json")).stderr

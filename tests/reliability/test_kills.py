@@ -53,8 +53,9 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed):
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     state_file = root / ".mmctl" / "state.json"
+    pending_at_kill = 0
     if state_file.exists():
-        json.loads(state_file.read_text())  # never half written
+        pending_at_kill = len(json.loads(state_file.read_text())["pending"])  # never half written
         LocalStateStore(state_file).read()
     rerun = mmctl(root, sandbox.url, "apply", "--auto-approve", "--no-estimate")
     _, err = rerun.communicate(timeout=120)
@@ -69,3 +70,4 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed):
     final = mmctl(root, sandbox.url, "plan", "--detailed-exitcode", "--no-estimate")
     _, err = final.communicate(timeout=60)
     assert final.returncode == 0, err
+    print(f"\nRELIABILITY kill seed={seed} pending_at_kill={pending_at_kill} duplicates=0")
