@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -171,59 +166,6 @@ def test_import_and_state_commands(example):
     again = run("import", "campaign.spring-launch", ident)
     assert again.exit_code == 1 and "already managed" in again.stderr
     assert "not declared in the manifests" in run("import", "campaign.nope", "1").stderr
-
-
-# --- processes: kills and concurrency ----------------------------------------------------------------
-
-def mmctl(*args: str, cwd: Path, url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "MMCTL_GRAPH_URL": url, "META_ACCESS_TOKEN": "process-test-token-000"}
-    return subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
-def test_a_killed_apply_is_adopted_not_duplicated(serve, example):
-    sandbox = serve(fault_rate=1.0, fault_kinds=("slow",), fault_phase="after", slow_ms=400)
-    proc = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
-
-    def created_campaigns() -> bool:
-        return any(e["endpoint"] == "POST act_/message_campaign" for e in sandbox.control("GET", "requests")["data"])
-
-    wait_for(created_campaigns)  # the sandbox carried the creates out; their answers are 400 ms away
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
-    assert {p["address"] for p in state["pending"]} == {"campaign.spring-launch", "campaign.winter-sale"}
-    sandbox.app.reconfigure(fault_rate=0.0)
-    rerun = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
-    out, err = rerun.communicate(timeout=60)
-    assert rerun.returncode == 0, err
-    assert "(adopt: an interrupted apply created it; adopting it instead of creating another)" in out
-    names = [o["name"] for o in sandbox.app.store.world.objects.values() if o["type"] == "campaign"]
-    assert sorted(names) == ["Spring Launch Teaser", "Winter Sale 2026"]  # no duplicate
-    assert json.loads((example / ".mmctl" / "state.json").read_text())["pending"] == []
-
-
-def test_two_applies_at_once(serve, example):
-    sandbox = serve(latency_ms=300)
-    first = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
-    wait_for(lambda: sandbox.stats()["requests"] > 0)
-    second = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
-    _, err = second.communicate(timeout=60)
-    assert second.returncode == 1
-    assert "is locked by mmctl apply (pid" in err and "--lock-timeout" in err
-    out, err = first.communicate(timeout=60)
-    assert first.returncode == 0, err
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
-    assert len(state["resources"]) == 5 and state["pending"] == []
-    waited = mmctl("apply", "--auto-approve", "--lock-timeout", "30", cwd=example, url=sandbox.url)
-    assert waited.wait(timeout=60) == 0
 
 
 def test_refresh_only_records_drift_in_state_and_changes_nothing(example):

@@ -196,13 +196,13 @@ class Sandbox:
         except GraphError as exc:
             return self._error(exc, None)
         self.stats.count("requests", request.endpoint)
-        fault = self.faults.draw(("500", "1", "2", "slow", "drop"))
+        fault = self.faults.draw(("500", "1", "2", "slow", "drop", "throttle"))
         sleep(self.config.latency_ms / 1000)
         if fault is not None:
             self.stats.count("faults", fault.kind)
             if not fault.after:
                 if fault.kind != "slow":
-                    return self._fault(fault.kind, environ)
+                    return self._fault(fault.kind, environ, fault.code)
                 sleep(self.config.slow_ms / 1000)
         outcome = self._execute(request)
         outcome.headers.setdefault("x-fb-trace-id", self._trace_id())
@@ -213,10 +213,10 @@ class Sandbox:
             if fault.kind == "slow":
                 sleep(self.config.slow_ms / 1000)
             else:
-                return self._fault(fault.kind, environ)
+                return self._fault(fault.kind, environ, fault.code)
         return outcome
 
-    def _fault(self, kind: str, environ: Environ) -> Outcome:
+    def _fault(self, kind: str, environ: Environ, code: int = 0) -> Outcome:
         if kind == "drop":
             drop = environ.get("mmctl.sandbox.drop")
             if drop is not None:
@@ -225,7 +225,7 @@ class Sandbox:
         if kind == "500":
             return Outcome(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>",
                            {"Content-Type": "text/html"})
-        return self._error(transient_error(kind), None)
+        return self._error(transient_error(kind, code), None)
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -387,18 +387,18 @@ class Sandbox:
         failed: set[str] = set()
         with self.store.transaction() as world:
             for op in operations:
-                fault = self.faults.draw(("500", "1", "2", "null"))
+                fault = self.faults.draw(("500", "1", "2", "null", "throttle"))
                 if fault is not None:
                     self.stats.count("faults", f"batch:{fault.kind}")
                     if not fault.after:
-                        answers.append(None if fault.kind == "null" else self._op_error(transient_error(fault.kind)))
+                        answers.append(None if fault.kind == "null" else self._op_error(transient_error(fault.kind, fault.code)))
                         if op.name:
                             failed.add(op.name)
                         continue
                 answer: dict[str, Any] | None
                 answer, body, ok = self._operation(world, request, op, results, failed, include_headers)
                 if fault is not None:
-                    answer = None if fault.kind == "null" else self._op_error(transient_error(fault.kind))
+                    answer = None if fault.kind == "null" else self._op_error(transient_error(fault.kind, fault.code))
                     ok = False
                 if op.name:
                     if ok:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-FAULT_KINDS = ("500", "1", "2", "slow", "drop", "null")
+FAULT_KINDS = ("500", "1", "2", "slow", "drop", "null", "throttle")
 DEFAULT_FAULT_KINDS = FAULT_KINDS
 SUPPORTED_VERSIONS = ("v22.0", "v23.0", "v24.0", "v25.0")
 

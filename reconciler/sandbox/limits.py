@@ -26,6 +26,7 @@ THROTTLE_SUBCODE = 2446079
 class Fault:
     kind: str  # one of config.FAULT_KINDS
     after: bool  # the call was carried out before the failure (outcome unknown to the caller)
+    code: int = 0  # for "throttle": which throttling code
 
 
 class FaultInjector:
@@ -43,10 +44,20 @@ class FaultInjector:
             kind = self._rng.choice(allowed)
             phase = self.config.fault_phase
             after = phase == "after" or (phase == "any" and self._rng.random() < 0.5)
-        return Fault(kind, after)
+            code = self._rng.choice(THROTTLE_FAULT_CODES) if kind == "throttle" else 0
+        # Throttling refuses a call before looking at it: it is never "carried out, then failed".
+        return Fault(kind, after and kind != "throttle", code)
 
 
-def transient_error(kind: str) -> GraphError:
+# The throttling codes of the Graph and Marketing APIs (meta-api-facts.md §2), drawn by the "throttle" fault.
+THROTTLE_FAULT_CODES = (4, 17, 32, 341, 613, 80000, 80003, 80004, 80014)
+
+
+def transient_error(kind: str, code: int = 80004) -> GraphError:
+    if kind == "throttle":
+        return GraphError(code, "(sandbox fault) Too many calls; wait a bit and try again.", is_transient=True,
+                          subcode=THROTTLE_SUBCODE if code in (17, 80000, 80003, 80004, 80014) else None,
+                          headers={"Retry-After": "1"})
     if kind == "2":
         return GraphError(2, "An unexpected error has occurred. Please retry your request later.", status=503,
                           is_transient=True)

@@ -16,8 +16,9 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 
-SEEDS = int(os.environ.get("MMCTL_RELIABILITY_SEEDS", "2"))
-KINDS = [("500",), ("1",), ("2",), ("drop",), ("null",), ("slow",), ("500", "1", "2", "drop", "null", "slow")]
+SEEDS = int(os.environ.get("MMCTL_RELIABILITY_SEEDS", "1"))
+KINDS = [("500",), ("1",), ("2",), ("drop",), ("null",), ("slow",), ("throttle",),
+         ("500", "1", "2", "drop", "null", "slow", "throttle")]
 CAMPAIGNS = 30
 
 

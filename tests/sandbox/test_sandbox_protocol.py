@@ -123,6 +123,20 @@ def test_error_faults(serve, kind, status, code):
     assert sandbox.stats()["faults"] == {kind: 1}
 
 
+def test_throttle_faults_draw_every_throttling_code(serve):
+    sandbox = serve(fault_rate=1.0, fault_kinds=("throttle",), fault_phase="after", seed=3)
+    codes = set()
+    for _ in range(60):
+        found = error(sandbox.get(ACCOUNT))
+        assert found["is_transient"] is True
+        codes.add(found["code"])
+    assert codes == {4, 17, 32, 341, 613, 80000, 80003, 80004, 80014}
+    # Throttling refuses before looking: even with phase "after", nothing was created.
+    assert sandbox.post(f"{ACCOUNT}/message_campaign", name="x", page_id=PAGE, daily_budget=500).status_code == 400
+    sandbox.app.reconfigure(fault_rate=0.0)
+    assert sandbox.get(f"{ACCOUNT}/ads").json() == {"data": []}
+
+
 def test_faults_after_the_call_leave_the_outcome_unknown(serve):
     sandbox = serve(fault_rate=1.0, fault_kinds=("500",), fault_phase="after")
     assert sandbox.post(f"{ACCOUNT}/message_campaign", name="x", page_id=PAGE, daily_budget=500).status_code == 500
