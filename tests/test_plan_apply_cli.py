@@ -56,7 +56,7 @@ def test_apply_then_plan_is_empty(example):
     again = run("plan", "--detailed-exitcode")
     assert again.exit_code == 0, again.output
     assert again.stdout.endswith("No changes. The account matches the manifests.\n")
-    assert sorted(r["name"] for r in campaign_rows(example)) == ["Spring Launch Teaser", "Winter Sale 2026"]
+    assert sorted(r["name"] for r in campaign_rows(example)) == ["Spring Launch Teaser", "Winter Sale 2027"]
     state = json.loads((example / ".mmctl" / "state.json").read_text())
     assert state["pending"] == [] and state["resources"]["campaign.winter-sale"]["protect"] is True
 

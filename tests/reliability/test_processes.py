@@ -42,7 +42,7 @@ def test_a_killed_apply_is_adopted_not_duplicated(serve, example):
     assert rerun.returncode == 0, err
     assert "(adopt: an interrupted apply created it; adopting it instead of creating another)" in out
     names = [o["name"] for o in sandbox.app.store.world.objects.values() if o["type"] == "campaign"]
-    assert sorted(names) == ["Spring Launch Teaser", "Winter Sale 2026"]  # no duplicate
+    assert sorted(names) == ["Spring Launch Teaser", "Winter Sale 2027"]  # no duplicate
     assert json.loads((example / ".mmctl" / "state.json").read_text())["pending"] == []
 
 
