@@ -16,19 +16,12 @@ from click.testing import CliRunner
 
 from reconciler.cli import cli
 
+from reliability_project import write_project
+
 SEEDS = int(os.environ.get("MMCTL_RELIABILITY_SEEDS", "1"))
 KINDS = [("500",), ("1",), ("2",), ("drop",), ("null",), ("slow",), ("throttle",),
          ("500", "1", "2", "drop", "null", "slow", "throttle")]
 CAMPAIGNS = 30
-
-
-def write_project(root) -> None:
-    (root / "mmctl.yaml").write_text("provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n"
-                                     "  page_id: \"200000000000001\"\n")
-    (root / "campaigns.yaml").write_text("campaigns:\n" + "".join(
-        f"  c{i}:\n    name: Campaign {i}\n    daily_budget: {500 + i}\n" + ("    status: PAUSED\n" if i % 3 == 0 else "")
-        for i in range(CAMPAIGNS)))
-    (root / "audiences.yaml").write_text("audiences:\n  a:\n    name: Audience A\n    description: d\n")
 
 
 @pytest.mark.parametrize("kinds", KINDS, ids=["+".join(k) for k in KINDS])
@@ -38,7 +31,7 @@ def test_apply_converges_under_faults(serve, tmp_path, monkeypatch, kinds, seed)
     sandbox = serve(fault_rate=rate, fault_kinds=kinds, fault_phase="any", slow_ms=400, seed=seed)
     root = tmp_path / "project"
     root.mkdir()
-    write_project(root)
+    write_project(root, CAMPAIGNS, 3)
     monkeypatch.chdir(root)
     runner = CliRunner(env={"MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "reliability-token-0001"})
     monkeypatch.setattr("reconciler.client.RetryPolicy.timeout", 0.3)  # a slow answer is a timeout

@@ -22,17 +22,10 @@ import pytest
 
 from reconciler.state import LocalStateStore
 
+from reliability_project import write_project
+
 SEEDS = int(os.environ.get("MMCTL_KILL_SEEDS", "6"))
 CAMPAIGNS = 20
-
-
-def write_project(root) -> None:
-    (root / "mmctl.yaml").write_text("provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n"
-                                     "  page_id: \"200000000000001\"\n")
-    (root / "campaigns.yaml").write_text("campaigns:\n" + "".join(
-        f"  c{i}:\n    name: Campaign {i}\n    daily_budget: {500 + i}\n" + ("    status: PAUSED\n" if i % 4 == 0 else "")
-        for i in range(CAMPAIGNS)))
-    (root / "audiences.yaml").write_text("audiences:\n  a:\n    name: Audience A\n    description: d\n")
 
 
 def mmctl(root, url, *args) -> subprocess.Popen[str]:
@@ -47,7 +40,7 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed):
     sandbox = serve(latency_ms=80)
     root = tmp_path / "project"
     root.mkdir()
-    write_project(root)
+    write_project(root, CAMPAIGNS, 4)
     victim = mmctl(root, sandbox.url, "apply", "--auto-approve", "--no-estimate")
     time.sleep(rng.uniform(0.2, 1.4))
     victim.send_signal(signal.SIGKILL)

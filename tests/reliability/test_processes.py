@@ -58,5 +58,7 @@ def test_two_applies_at_once(serve, example):
     assert first.returncode == 0, err
     state = json.loads((example / ".mmctl" / "state.json").read_text())
     assert len(state["resources"]) == 5 and state["pending"] == []
+    campaigns = [o for o in sandbox.app.store.world.objects.values() if o["type"] == "campaign"]
+    assert len(campaigns) == 2  # no double creation
     waited = mmctl("apply", "--auto-approve", "--lock-timeout", "30", cwd=example, url=sandbox.url)
     assert waited.wait(timeout=60) == 0
