@@ -28,13 +28,13 @@ CAMPAIGNS = 30
 @pytest.mark.parametrize("seed", range(SEEDS))
 def test_apply_converges_under_faults(serve, tmp_path, monkeypatch, kinds, seed):
     rate = (0.3, 0.2, 0.1)[seed % 3]
-    sandbox = serve(fault_rate=rate, fault_kinds=kinds, fault_phase="any", slow_ms=400, seed=seed)
+    sandbox = serve(fault_rate=rate, fault_kinds=kinds, fault_phase="any", slow_ms=900, seed=seed)
     root = tmp_path / "project"
     root.mkdir()
     write_project(root, CAMPAIGNS, 3)
     monkeypatch.chdir(root)
     runner = CliRunner(env={"MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "reliability-token-0001"})
-    monkeypatch.setattr("reconciler.client.RetryPolicy.timeout", 0.3)  # a slow answer is a timeout
+    monkeypatch.setattr("reconciler.client.RetryPolicy.timeout", 0.6)  # a slow answer is a timeout
     runs = []
     for _ in range(12):
         result = runner.invoke(cli, ["apply", "--auto-approve", "--no-estimate"])
