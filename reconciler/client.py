@@ -354,13 +354,13 @@ class GraphClient:
     def call(self, method: str, path: str, params: Mapping[str, Any], *, kind: Kind) -> Any:
         """One request, retried as its kind allows; returns the decoded body or raises."""
         started = self._clock()
-        attempt = 0
+        tries: dict[bool, int] = {True: 0, False: 0}  # failures counted apart from throttling
         while True:
-            attempt += 1
             try:
                 return self._once(method, path, params, kind)
             except GraphApiError as error:
-                wait = self._retry_wait(error, kind, attempt, started)
+                tries[isinstance(error, Throttled)] += 1
+                wait = self._retry_wait(error, kind, tries[isinstance(error, Throttled)], started)
                 if wait is None:
                     raise
                 self._pause(wait, throttled=isinstance(error, Throttled))
@@ -410,7 +410,8 @@ class GraphClient:
         """
         results: dict[int, Result] = {}
         pending = list(range(len(operations)))
-        attempts = dict.fromkeys(pending, 0)
+        # Per operation, failures and throttled rounds are counted apart: each has its own budget.
+        tries = {(index, throttled): 0 for index in pending for throttled in (True, False)}
         started = self._clock()
         while pending:
             chunks = [pending[i:i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
@@ -420,10 +421,12 @@ class GraphClient:
                 rounds = list(pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk]), chunks))
             for chunk, outcomes in zip(chunks, rounds):
                 for index, result in zip(chunk, outcomes):
-                    attempts[index] += 1
                     error = result.error
-                    delay = None if error is None else self._retry_wait(error, operations[index].kind,
-                                                                        attempts[index], started)
+                    delay = None
+                    if error is not None:
+                        key = (index, isinstance(error, Throttled))
+                        tries[key] += 1
+                        delay = self._retry_wait(error, operations[index].kind, tries[key], started)
                     if delay is None:
                         if isinstance(error, OutcomeUnknown):
                             with self._lock:

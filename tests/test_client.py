@@ -386,3 +386,17 @@ def test_connect_to_the_in_process_sandbox(tmp_path):
     assert (tmp_path / ".mmctl" / "sandbox.json").exists()
     with pytest.raises(errors.UsageError, match="META_ACCESS_TOKEN"):
         connect("https://graph.facebook.com", "v24.0", root=tmp_path, env={})
+
+
+def test_throttled_rounds_do_not_use_up_the_failure_budget():
+    def answer(request, n):
+        if n <= 5:
+            return envelope(80004)
+        if n == 6:
+            return envelope(2, status=503)
+        return httpx.Response(200, json={"ok": True})
+
+    graph, recorder, _ = client(answer, retry=RetryPolicy(attempts=2, throttled_attempts=10, base_delay=0.001,
+                                                          deadline=30))
+    assert graph.get("act_1") == {"ok": True}
+    assert len(recorder.requests) == 7
