@@ -39,7 +39,6 @@ class Report:
     state: State
     done: list[tuple[str, str]] = field(default_factory=list)  # (address, what happened)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (address, why)
-    untouched: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

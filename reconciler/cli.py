@@ -239,13 +239,17 @@ def _counters(session: engine.Session, verbose: bool) -> None:
              f"{c.retries} retries, {c.throttled_waits} throttled waits", err=True)
 
 
+def _plan_text(made: Plan) -> str:
+    return render_plan.plan_text(made, style=None if _color() is False else click.style)
+
+
 def _show_plan(made: Plan, fmt: str) -> None:
     if fmt == "json":
         echo(render_plan.plan_json_text(made).rstrip("\n"))
     elif fmt == "markdown":
         echo(render_plan.plan_markdown(made))
     else:
-        echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
+        echo(_plan_text(made))
 
 
 @cli.command()
@@ -339,10 +343,10 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
             if plan_files:
                 made = engine.read_saved_plan(plan_files[0])
                 account = engine.check_saved_plan(session, made)
-                echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
+                echo(_plan_text(made))
             else:
                 made, account = engine.plan(session, targets=targets, estimate=not (no_estimate or auto_approve))
-                echo(render_plan.plan_text(made, style=None if _color() is False else click.style))
+                echo(_plan_text(made))
                 if not made.changes_pending and not any(a.resolves for a in made.actions):
                     _counters(session, verbose)
                     return EXIT_OK

@@ -4,7 +4,7 @@ object: a plan with nothing to do costs about one request per 500 campaigns."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +41,7 @@ def read_live(client: GraphClient, ad_account: str) -> Live:
     account = graphmap.parse_account(ad_account, results[0].body)
     ads = client.pages(ads_path, ads_params, limit=PAGE_SIZE, first=results[1].body)
     audiences = client.pages(audiences_path, audiences_params, limit=PAGE_SIZE, first=results[2].body)
-    objects = [graphmap.parse_audience(row) for row in audiences]
-    objects += [obj for obj in (graphmap.parse_campaign(row) for row in ads) if obj is not None]
+    objects = _audiences(audiences) + _campaigns(ads)
     min_daily = graphmap.parse_min_daily(results[3].body, account.currency) if results[3].ok else None
     return Live(account, objects, min_daily)
 
@@ -51,7 +50,15 @@ def read_kind(client: GraphClient, ad_account: str, kind: str) -> list[LiveObjec
     """One kind of object only (to find a create whose answer was lost)."""
     if kind == "campaign":
         path, params = graphmap.campaign_listing(ad_account)
-        found = (graphmap.parse_campaign(row) for row in client.pages(path, params, limit=PAGE_SIZE))
-        return [obj for obj in found if obj is not None]
+        return _campaigns(client.pages(path, params, limit=PAGE_SIZE))
     path, audience_params = graphmap.audience_listing(ad_account)
-    return [graphmap.parse_audience(row) for row in client.pages(path, audience_params, limit=PAGE_SIZE)]
+    return _audiences(client.pages(path, audience_params, limit=PAGE_SIZE))
+
+
+def _campaigns(rows: Iterable[Any]) -> list[LiveObject]:
+    """Marketing-message campaigns among ads rows (other ads are left out)."""
+    return [obj for obj in (graphmap.parse_campaign(row) for row in rows) if obj is not None]
+
+
+def _audiences(rows: Iterable[Any]) -> list[LiveObject]:
+    return [graphmap.parse_audience(row) for row in rows]

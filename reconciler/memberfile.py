@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.atomic import replacing
 from reconciler.normalize import COLUMNS, META_KEYS, CellError, check_hashed, hashed_row, normalise_row
 
 CHUNK = 100_000
@@ -228,15 +229,10 @@ def removals(prepared: Prepared, stored: Path) -> Iterator[tuple[str, str]]:
 
 def write_store(prepared: Prepared, stored: Path) -> None:
     """Remember this upload (atomically): sorted key, email hash, phone hash."""
-    stored.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=stored.parent, prefix=".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="ascii") as out, open(prepared.path, encoding="ascii") as source:
+    with replacing(stored, "ascii") as out, open(prepared.path, encoding="ascii") as source:
         for line in source:
             key, email, phone = _identifiers(prepared, line)
             out.write(f"{key}\t{email}\t{phone}\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, stored)
 
 
 def forget_store(stored: Path) -> None:

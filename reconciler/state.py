@@ -24,7 +24,6 @@ import fcntl
 import json
 import os
 import socket
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -35,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, Any, Protocol
 
+from reconciler.atomic import replacing
 from reconciler.errors import ReconcilerError
 from reconciler.model import freeze, thaw
 
@@ -196,20 +196,10 @@ class LocalStateStore:
         """Write ``state`` with the next serial; the file is replaced whole or not at all."""
         written = replace(state, serial=state.serial + 1, lineage=state.lineage or str(uuid.uuid4()))
         text = json.dumps(written.to_dict(), indent=2, sort_keys=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            with replacing(self.path) as handle:
                 handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-            _fsync_dir(self.path.parent)
         except OSError as exc:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
             raise StateError(f"{self._display}: cannot write the state file ({exc.strerror})") from None
         return written
 
@@ -258,16 +248,3 @@ def _write_holder(handle: IO[str], command: str) -> None:
     handle.write(json.dumps({"command": command, "pid": os.getpid(), "host": socket.gethostname(),
                              "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}))
     handle.flush()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -21,6 +21,7 @@ RANK = {
     "memberfile": 2,
     "checks": 3,
     "money": 1,
+    "atomic": 0,
     "state": 2,
     "render": 3,
     "manifest": 4,
