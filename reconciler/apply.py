@@ -39,6 +39,7 @@ class Report:
     state: State
     done: list[tuple[str, str]] = field(default_factory=list)  # (address, what happened)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (address, why)
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (address, what Meta said: info/warning)
 
     @property
     def ok(self) -> bool:
@@ -55,6 +56,20 @@ def _applied(action: Action, values: Mapping[str, Any] | None = None) -> Mapping
             "end_time", "pixel_id"}
     applied: Mapping[str, Any] = freeze({k: v for k, v in source.items() if k in keys and v is not None})
     return applied
+
+
+def _as_created(kind: str, action: Action, object_id: str,
+                notices: tuple[str, ...] = ()) -> tuple[Resource, Pending | None]:
+    """The resource a confirmed create leaves, as the server has it. ``message_campaign`` takes no
+    status, so a campaign meant to be PAUSED is ACTIVE until the pause is confirmed: state says so,
+    with a pending update for the pause, so an interrupted create-then-pause is finished by the next
+    apply and never shown as somebody else's drift."""
+    applied = _applied(action)
+    pause = None
+    if kind == "campaign" and action.after.get("status") == "PAUSED":
+        applied = freeze({**applied, "status": "ACTIVE"})
+        pause = pending_entry(action.address, "update")
+    return Resource(kind, MappingProxyType({"id": object_id}), applied, action.protect, notices=notices), pause
 
 
 class Executor:
@@ -167,7 +182,9 @@ class Executor:
             resumed = None
         memberfile.write_store(prepared, stored)
         settled = [p.id for p in self.state.pending if p.address == action.address and p.operation == "members"]
-        self._save(self.state.without_pending(*settled))
+        uploaded = replace(self.state.resources[action.address],
+                           members=freeze({"count": planned["count"], "digest": planned["digest"]}))
+        self._save(self.state.with_resource(action.address, uploaded).without_pending(*settled))
         self._note(action.address, f"members +{planned['add']} / -{planned['remove']} (now {planned['count']})")
 
     def _upload(self, action: Action, audience_id: str, prepared: Prepared, phase: str, count: int,
@@ -265,11 +282,15 @@ class Executor:
             known = state.resources.get(action.address)
             applied = _applied(action)
             if known is not None and (known.applied != applied or known.protect != action.protect):
-                state = state.with_resource(action.address, Resource(action.kind, known.ids, applied,
-                                                                     action.protect))
+                state = state.with_resource(action.address, replace(known, applied=applied, protect=action.protect))
             if action.resolves:
                 state = state.without_pending(*action.resolves)
         return state
+
+    def _meta_said(self, address: str, notices: Sequence[str]) -> None:
+        for notice in notices:
+            self.report.notices.append((address, notice))
+            self.progress(f"{address}: Meta says {notice}")
 
     def _create(self, kind: str, actions: Sequence[Action]) -> None:
         if not actions:
@@ -280,14 +301,17 @@ class Executor:
         results = self.client.batch([make(self.account.id, a.after) for a in actions])
         made: dict[str, Resource | None] = {}
         settled: list[str] = []
+        pauses: dict[str, Pending] = {}
         created: list[tuple[Action, str]] = []
         unknown: list[Action] = []
         for action, result in zip(actions, results):
             entry = entries[action.address]
             if result.ok:
                 object_id = graphmap.parse_created_id(result.body)
-                made[action.address] = Resource(kind, MappingProxyType({"id": object_id}), _applied(action),
-                                                action.protect)
+                notices = graphmap.server_notices(result.body)
+                made[action.address], pause = _as_created(kind, action, object_id, notices)
+                if pause is not None:
+                    pauses[action.address] = pause
                 settled += [entry.id, *action.resolves]
                 created.append((action, object_id))
             elif isinstance(result.error, OutcomeUnknown):
@@ -295,16 +319,20 @@ class Executor:
             else:
                 settled.append(entry.id)
                 self._fail(action.address, f"create failed: {result.error}")
-        self._save(self.state.with_resources(made).without_pending(*settled))
+        self._save(self.state.with_resources(made).without_pending(*settled).with_pending(*pauses.values()))
         for action, object_id in created:
             self._note(action.address, f"created (id {object_id})")
+            created_resource = made[action.address]
+            self._meta_said(action.address, created_resource.notices if created_resource is not None else ())
         if unknown:
-            created += self._resolve_unknown(kind, unknown, entries)
+            found, found_pauses = self._resolve_unknown(kind, unknown, entries)
+            created += found
+            pauses.update(found_pauses)
         if kind == "campaign":
-            self._after_campaign_create(created)
+            self._after_campaign_create(created, pauses)
 
-    def _resolve_unknown(self, kind: str, actions: Sequence[Action],
-                         entries: Mapping[str, Pending]) -> list[tuple[Action, str]]:
+    def _resolve_unknown(self, kind: str, actions: Sequence[Action], entries: Mapping[str, Pending],
+                         ) -> tuple[list[tuple[Action, str]], dict[str, Pending]]:
         """Creates whose answer was lost: look them up by name; adopt what exists."""
         try:
             found = live.read_kind(self.client, self.account.id, kind)
@@ -312,8 +340,9 @@ class Executor:
             for action in actions:
                 self._fail(action.address, f"the create may or may not have happened, and looking it up failed "
                                            f"({exc}); it stays pending and the next plan resolves it")
-            return []
+            return [], {}
         adopted: list[tuple[Action, str]] = []
+        pauses: dict[str, Pending] = {}
         claimed = {r.ids.get("id") for r in self.state.resources.values()}
         state = self.state
         for action in actions:
@@ -324,17 +353,21 @@ class Executor:
                                            "pending and the next apply creates it")
                 continue
             claimed.add(match.id)
-            state = state.with_resource(action.address, Resource(
-                kind, MappingProxyType({"id": match.id}), _applied(action), action.protect,
-            )).without_pending(entries[action.address].id, *action.resolves)
+            resource, pause = _as_created(kind, action, match.id)
+            state = state.with_resource(action.address, resource).without_pending(entries[action.address].id,
+                                                                                  *action.resolves)
+            if pause is not None:
+                pauses[action.address] = pause
+                state = state.with_pending(pause)
             self._note(action.address, f"created (id {match.id}; found after the answer was lost)")
             adopted.append((action, match.id))
         self._save(state)
-        return adopted
+        return adopted, pauses
 
-    def _after_campaign_create(self, created: Sequence[tuple[Action, str]]) -> None:
-        """``message_campaign`` takes no status: a campaign meant to be PAUSED is paused right after."""
-        paused = [(a, i) for a, i in created if a.after.get("status") == "PAUSED"]
+    def _after_campaign_create(self, created: Sequence[tuple[Action, str]], pauses: Mapping[str, Pending]) -> None:
+        """``message_campaign`` takes no status: a campaign meant to be PAUSED is paused right after,
+        and state says PAUSED (its pending update settled) only once Meta confirmed the pause."""
+        paused = [(a, i) for a, i in created if a.address in pauses]
         if not paused:
             return
         reads = self.client.batch([graphmap.campaign_ids_read(i) for _, i in paused])
@@ -342,16 +375,24 @@ class Executor:
         owners: list[Action] = []
         for (action, _), result in zip(paused, reads):
             if not result.ok:
-                self._fail(action.address, f"created, but could not read its campaign id to pause it: {result.error}")
+                self._fail(action.address, f"created, but could not read its campaign id to pause it: {result.error}; "
+                                           "it is ACTIVE, and the next apply pauses it")
                 continue
             ids = graphmap.parse_campaign_ids(result.body)
             ops += graphmap.campaign_updates(ids, {"status": "PAUSED"})
             owners.append(action)
+        state = self.state
         for action, result in zip(owners, self.client.batch(ops)):
             if result.ok:
+                known = state.resources[action.address]
+                state = state.with_resource(action.address, replace(known, applied=freeze({**known.applied,
+                                                                                           "status": "PAUSED"})))
+                state = state.without_pending(pauses[action.address].id)
                 self._note(action.address, "paused")
             else:
-                self._fail(action.address, f"created, but pausing it failed: {result.error}; it is ACTIVE")
+                self._fail(action.address, f"created, but pausing it failed: {result.error}; it is ACTIVE, and the "
+                                           "next apply pauses it")
+        self._save(state)
 
     def _update(self, kind: str, actions: Sequence[Action]) -> None:
         if not actions:
@@ -369,9 +410,12 @@ class Executor:
         self._save(self.state.with_pending(*entries.values()))
         results: list[Result] = self.client.batch(ops) if ops else []
         errors: dict[str, str] = {}
+        said: dict[str, tuple[str, ...]] = {}
         for action, result in zip(owner, results):
             if not result.ok:
                 errors[action.address] = str(result.error)
+            else:
+                said[action.address] = said.get(action.address, ()) + graphmap.server_notices(result.body)
         resources: dict[str, Resource | None] = {}
         settled: list[str] = []
         for action in actions:
@@ -381,10 +425,16 @@ class Executor:
                 self._fail(action.address, f"update failed: {errors[action.address]}")
                 continue
             known = self.state.resources.get(action.address)
-            ids = known.ids if known is not None else MappingProxyType({"id": action.ids["id"]})
-            resources[action.address] = Resource(kind, ids, _applied(action), action.protect)
+            notices = said.get(action.address, ())
+            if known is not None:
+                resources[action.address] = replace(known, applied=_applied(action), protect=action.protect,
+                                                    notices=notices or known.notices)
+            else:
+                resources[action.address] = Resource(kind, MappingProxyType({"id": action.ids["id"]}),
+                                                     _applied(action), action.protect, notices=notices)
             settled += action.resolves
             if action.action == "update":
                 fields = ", ".join(c.path for c in action.changes)
                 self._note(action.address, f"updated ({fields})")
+            self._meta_said(action.address, notices)
         self._save(self.state.with_resources(resources).without_pending(*settled))

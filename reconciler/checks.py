@@ -99,7 +99,8 @@ def check_amounts(block: Declared, fields: tuple[str, ...]) -> list[ManifestErro
     return errors
 
 
-def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool) -> list[ManifestError]:
+def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool,
+                   now: datetime | None = None) -> list[ManifestError]:
     """Budgets and schedule of one campaign.
 
     ``zone_known`` is False when the provider block itself is broken; times without an
@@ -127,7 +128,17 @@ def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool) ->
             if zone_known or "provider.timezone" not in str(exc):
                 errors.append(campaign.error(field, str(exc)))
     start, end = instants.get("start_time"), instants.get("end_time")
-    if start is not None and end is not None and end <= start:
+    if end is not None and now is not None and end <= now:
+        # Known offline: Meta refuses it at apply, halfway through; say it before anything is changed.
+        errors.append(
+            campaign.error(
+                "end_time",
+                f"end_time ({_utc(end)}) has passed (it is {_utc(now)}); a campaign cannot be created or "
+                "changed to end in the past. Move end_time into the future, or remove the campaign from "
+                "the manifests once it has finished",
+            )
+        )
+    elif start is not None and end is not None and end <= start:
         errors.append(
             campaign.error(
                 "end_time",

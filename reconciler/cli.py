@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import click
 
-from reconciler import __version__, engine, manifest, render, render_plan
+from reconciler import __version__, engine, manifest, planfile, render, render_plan
 from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
 from reconciler.apply import Report
 from reconciler.plan import Plan
@@ -254,7 +254,8 @@ def _show_plan(made: Plan, fmt: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan (JSON) for `mmctl apply FILE`.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `mmctl apply FILE` (any file name; "
+              "sealed with a digest, and signed when MMCTL_PLAN_KEY is set).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
               help="text for people, json for tools (schemas/plan.schema.json), markdown for a PR comment.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when changes are "
@@ -277,11 +278,9 @@ def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: b
         made, _ = engine.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
         _show_plan(made, fmt)
         if out:
-            try:
-                Path(out).write_text(render_plan.plan_json_text(made), encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"--out {out}: cannot write ({exc.strerror})") from None
-            echo(f"Saved the plan to {out}; apply exactly this plan with `mmctl apply {out}`.", err=True)
+            signed = engine.save_plan(made, Path(out), os.environ)
+            echo(f"Saved the plan to {out}{' (signed with MMCTL_PLAN_KEY)' if signed else ''}; apply exactly this "
+                 f"plan with `mmctl apply {out}`.", err=True)
         _counters(session, verbose)
     finally:
         session.close()
@@ -300,6 +299,10 @@ def _confirm(made: Plan, auto_approve: bool) -> bool:
 
 def _report(report: Report, made: Plan) -> int:
     done = len({address for address, _ in report.done})
+    if report.notices:
+        echo("Meta said:")
+        for address, notice in report.notices:
+            echo(f"  {address}: {notice}")
     if report.ok:
         echo(f"Apply complete: {done} resource(s) changed. State: serial {report.state.serial}.")
         if any(a.kind == "campaign" and a.action in ("create", "replace") for a in made.actions):
@@ -327,22 +330,26 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
           lock_timeout: float, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
     """Make the account match the manifests, or carry out a saved plan.
 
-    `mmctl apply [PATHS]` plans, shows the plan, asks, and applies. `mmctl apply PLAN.json
-    [PATHS]` applies exactly a plan saved by `mmctl plan --out`, after checking that neither
-    the state nor the objects it touches changed since.
+    `mmctl apply [PATHS]` plans, shows the plan, asks, and applies. `mmctl apply PLANFILE
+    [PATHS]` applies a plan saved by `mmctl plan --out` (recognised by its content, whatever
+    its name): it plans again and applies only if every action, id and value equals the saved
+    plan, for the same Graph endpoint, ad account, currency and Page. With MMCTL_PLAN_KEY set,
+    only a plan signed with that key is applied.
     """
-    plan_files = [p for p in paths if p.endswith(".json") and Path(p).is_file()]
+    # A saved plan is recognised by its content, whatever it is called (plan.out, tfplan, reviewed.plan).
+    plan_files = [p for p in paths if planfile.looks_like_plan(Path(p))]
     manifests = tuple(p for p in paths if p not in plan_files)
     if len(plan_files) > 1:
         raise UsageError("give at most one saved plan file")
     if plan_files and targets:
         raise UsageError("--target cannot be used with a saved plan: it applies exactly what it says")
+    saved = engine.read_saved_plan(plan_files[0], os.environ) if plan_files else None
     session = _open(manifests, graph_url, token_file, verbose, parallelism)
     try:
         with session.store.lock("mmctl apply", lock_timeout):
-            if plan_files:
-                made = engine.read_saved_plan(plan_files[0])
-                account = engine.check_saved_plan(session, made)
+            if saved is not None:
+                # What is shown and carried out is the plan made now, which equals the saved one.
+                made, account = engine.replan(session, saved)
                 echo(_plan_text(made))
             else:
                 made, account = engine.plan(session, targets=targets, estimate=not (no_estimate or auto_approve))

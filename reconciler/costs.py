@@ -3,11 +3,15 @@
 - Meta's minimum budgets (seeds/000): a daily budget of at least ``min_daily_budget_imp``, a
   lifetime budget of at least 30 times that.
 - Guardrails from the provider block: ``max_daily_budget``, ``max_lifetime_budget``,
-  ``max_total_daily_budget`` (all campaigns together; a lifetime budget counts as its average
-  per day).
+  ``max_total_daily_budget`` (all campaigns together). They see every campaign's real budget:
+  the manifest's when it writes one, else the live budget (for a campaign created without one,
+  the estimated daily cap Meta set). A plan that creates, adopts, activates or raises a campaign
+  over a guardrail is refused; a campaign already over it and left as it is gives a warning.
 - A start time must be now or within 30 days when a campaign is created.
-- The spend summary: each campaign's daily spend cap before and after, the total, and the
-  weekly cap (Meta: spend in a calendar week never exceeds 7 times the daily budget).
+- The spend summary: each campaign's spend per day at most, before and after. A daily budget is
+  an average (Meta may spend up to 75 % more on one day, and at most 7 times the daily budget in a
+  calendar week: the weekly cap, for daily budgets only); a lifetime budget counts as what is
+  left of it over the days left.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.desired import Desired
 from reconciler.money import format_money
 from reconciler.plan import Action, PlanError, Spend, SpendLine
 
@@ -24,6 +27,9 @@ DAY = 86_400
 MAX_START_AHEAD = 30 * DAY
 START_GRACE = 60  # the API takes "now" as written a moment ago
 BUDGET_FIELDS = frozenset({"daily_budget", "lifetime_budget"})
+SCHEDULE_FIELDS = ("start_time", "end_time")
+ONE_DAY_OVERSPEND = 1.75  # Meta: up to 75 % more than the daily budget on one day
+LIVE_LABEL = " (live, not in the manifest)"
 
 
 @dataclass(frozen=True)
@@ -35,15 +41,54 @@ class Limits:
     max_total_daily: int | None = None
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A campaign's budget as it will be after the plan, and where it comes from."""
+
+    values: Mapping[str, Any]  # daily_budget / lifetime_budget / start_time / end_time / budget_remaining
+    source: str  # manifest | live | meta (no budget anywhere yet: Meta sets an estimated cap at creation)
+
+    @property
+    def kind(self) -> str:
+        if self.values.get("daily_budget"):
+            return "daily"
+        return "lifetime" if self.values.get("lifetime_budget") else "none"
+
+
+def effective_budget(action: Action) -> Budget:
+    """The budget a campaign has after ``action``: the manifest's, else the live one (which, for a
+    campaign created without a budget, is the estimated daily cap Meta set)."""
+    after, live = action.after, (action.before if action.action != "create" else {})
+    written = {k: after[k] for k in BUDGET_FIELDS if after.get(k)}
+    values: dict[str, Any] = {k: after.get(k) or live.get(k) for k in SCHEDULE_FIELDS}
+    if written:
+        values.update(written)
+        source = "manifest"
+    elif any(live.get(k) for k in BUDGET_FIELDS):
+        values.update({k: live[k] for k in BUDGET_FIELDS if live.get(k)})
+        source = "live"
+    else:
+        source = "meta" if action.action in ("create", "replace") else "live"
+    if values.get("lifetime_budget") and live.get("lifetime_budget") and live.get("budget_remaining") is not None:
+        spent = max(0, int(live["lifetime_budget"]) - int(live["budget_remaining"]))
+        values["budget_remaining"] = max(0, int(values["lifetime_budget"]) - spent)
+    return Budget(values, source)
+
+
 def daily_equivalent(values: Mapping[str, Any], now: int) -> int | None:
-    """A campaign's spend per day at most: the daily budget, or the lifetime budget over its days."""
+    """Spend per day at most: the daily budget, or what is left of a lifetime budget over the days left
+    (from ``max(now, start)`` to the end; an ended campaign spends nothing)."""
     if values.get("daily_budget"):
         return int(values["daily_budget"])
     if values.get("lifetime_budget"):
         start = values.get("start_time") or now
         end = values.get("end_time") or start + 30 * DAY  # the server's default end
-        days = max(1, -(-(end - start) // DAY))
-        return -(-int(values["lifetime_budget"]) // days)
+        left = end - max(now, start)
+        if left <= 0:
+            return 0
+        remaining = values.get("budget_remaining")
+        amount = int(values["lifetime_budget"]) if remaining is None else int(remaining)
+        return -(-amount // max(1, -(-left // DAY)))
     return None
 
 
@@ -52,65 +97,115 @@ def budget_touched(action: Action) -> bool:
         action.action in ("create", "replace") or any(c.path in BUDGET_FIELDS for c in action.changes))
 
 
-def check_rules(actions: tuple[Action, ...], desired: Mapping[str, Desired], limits: Limits,
-                min_daily: int | None, currency: str, now: int) -> None:
-    """PlanError naming every breach: minimum budgets, guardrails, the start window of new campaigns."""
+def _adds_spend(action: Action) -> bool:
+    """Whether the plan makes this campaign spend where it did not, or more: created, adopted,
+    activated, or its budget changed."""
+    return (action.action in ("create", "replace", "adopt") or budget_touched(action)
+            or any(c.path == "status" and c.after == "ACTIVE" for c in action.changes))
+
+
+def _campaigns(actions: tuple[Action, ...]) -> list[Action]:
+    return [a for a in actions if a.kind == "campaign" and a.action not in ("delete", "forget")]
+
+
+def check_rules(actions: tuple[Action, ...], limits: Limits, min_daily: int | None, currency: str,
+                now: int) -> tuple[str, ...]:
+    """PlanError naming every breach (minimum budgets, guardrails, the start window of new
+    campaigns); the warnings for campaigns already over a guardrail that the plan leaves alone."""
     problems: list[str] = []
+    warnings: list[str] = []
 
     def money(amount: int) -> str:
         return format_money(amount, currency)
 
-    for action in actions:
-        if action.kind != "campaign" or action.action not in ("create", "replace", "update", "adopt"):
-            continue
-        values = action.after
-        daily, lifetime = values.get("daily_budget"), values.get("lifetime_budget")
-        if budget_touched(action) and min_daily is not None:
-            if daily is not None and daily < min_daily:
-                problems.append(f"{action.address}: daily_budget {money(daily)} is below Meta's minimum of "
-                                f"{money(min_daily)} (min_daily_budget_imp)")
-            if lifetime is not None and lifetime < 30 * min_daily:
-                problems.append(f"{action.address}: lifetime_budget {money(lifetime)} is below Meta's minimum of "
-                                f"{money(30 * min_daily)} (30 days x min_daily_budget_imp {money(min_daily)})")
-        if action.action in ("create", "replace"):
-            start = values.get("start_time")
-            if start is not None and start < now - START_GRACE:
-                problems.append(f"{action.address}: start_time is in the past; a new campaign starts now or within "
-                                "30 days (leave start_time out to start now)")
-            elif start is not None and start > now + MAX_START_AHEAD:
-                problems.append(f"{action.address}: start_time is more than 30 days ahead; Meta accepts a start "
-                                "now or within 30 days")
-    for address, want in desired.items():
-        if want.kind != "campaign":
-            continue
-        daily, lifetime = want.values.get("daily_budget"), want.values.get("lifetime_budget")
-        if limits.max_daily is not None and daily is not None and daily > limits.max_daily:
-            problems.append(f"{address}: daily_budget {money(daily)} exceeds the guardrail max_daily_budget "
-                            f"{money(limits.max_daily)}")
-        if limits.max_lifetime is not None and lifetime is not None and lifetime > limits.max_lifetime:
-            problems.append(f"{address}: lifetime_budget {money(lifetime)} exceeds the guardrail max_lifetime_budget "
-                            f"{money(limits.max_lifetime)}")
+    for action in _campaigns(actions):
+        if action.action != "no-op":
+            problems += _minimums(action, min_daily, money)
+            problems += _start_window(action, now)
+        budget = effective_budget(action)
+        label = LIVE_LABEL if budget.source == "live" else ""
+        breaches = []
+        daily, lifetime = budget.values.get("daily_budget"), budget.values.get("lifetime_budget")
+        if limits.max_daily is not None and daily and daily > limits.max_daily:
+            breaches.append(f"{action.address}: daily_budget {money(daily)}{label} exceeds the guardrail "
+                            f"max_daily_budget {money(limits.max_daily)}")
+        if limits.max_lifetime is not None and lifetime and lifetime > limits.max_lifetime:
+            breaches.append(f"{action.address}: lifetime_budget {money(lifetime)}{label} exceeds the guardrail "
+                            f"max_lifetime_budget {money(limits.max_lifetime)}")
+        if budget.source == "meta" and (limits.max_daily is not None or limits.max_total_daily is not None):
+            problems.append(f"{action.address}: writes no budget, so Meta sets an estimated daily budget cap when it "
+                            "is created, which the guardrails cannot check beforehand; write a daily_budget or "
+                            "lifetime_budget")
+        if _adds_spend(action):
+            problems += [f"{b} ({_why_checked(action)})" if label else b for b in breaches]
+        else:
+            warnings += [f"{b}; this plan does not change it" for b in breaches]
     if limits.max_total_daily is not None:
-        total = sum(daily_equivalent(d.values, now) or 0 for d in desired.values() if d.kind == "campaign")
-        if total > limits.max_total_daily:
-            problems.append(f"all campaigns together would spend up to {money(total)} a day, over the guardrail "
-                            f"max_total_daily_budget {money(limits.max_total_daily)}")
+        found = spend(actions, now)
+        if found.total_after > limits.max_total_daily:
+            text = (f"all campaigns together would spend up to {money(found.total_after)} a day, over the guardrail "
+                    f"max_total_daily_budget {money(limits.max_total_daily)}")
+            if found.total_after > found.total_before or any(_adds_spend(a) for a in _campaigns(actions)):
+                problems.append(text)
+            else:
+                warnings.append(f"{text}; this plan does not add to it")
     if problems:
         raise PlanError("the plan breaks money rules; nothing was changed:\n  " + "\n  ".join(problems))
+    return tuple(warnings)
+
+
+def _why_checked(action: Action) -> str:
+    if action.action == "adopt":
+        return "adopting it puts it under mmctl's guardrails"
+    if any(c.path == "status" and c.after == "ACTIVE" for c in action.changes):
+        return "this plan activates it"
+    return "the manifest writes no budget; write one within the guardrail"
+
+
+def _minimums(action: Action, min_daily: int | None, money: Any) -> list[str]:
+    values = action.after
+    daily, lifetime = values.get("daily_budget"), values.get("lifetime_budget")
+    if not budget_touched(action) or min_daily is None:
+        return []
+    out = []
+    if daily is not None and daily < min_daily:
+        out.append(f"{action.address}: daily_budget {money(daily)} is below Meta's minimum of "
+                   f"{money(min_daily)} (min_daily_budget_imp)")
+    if lifetime is not None and lifetime < 30 * min_daily:
+        out.append(f"{action.address}: lifetime_budget {money(lifetime)} is below Meta's minimum of "
+                   f"{money(30 * min_daily)} (30 days x min_daily_budget_imp {money(min_daily)})")
+    return out
+
+
+def _start_window(action: Action, now: int) -> list[str]:
+    if action.action not in ("create", "replace"):
+        return []
+    start = action.after.get("start_time")
+    if start is not None and start < now - START_GRACE:
+        return [f"{action.address}: start_time is in the past; a new campaign starts now or within 30 days (leave "
+                "start_time out to start now)"]
+    if start is not None and start > now + MAX_START_AHEAD:
+        return [f"{action.address}: start_time is more than 30 days ahead; Meta accepts a start now or within "
+                "30 days"]
+    return []
 
 
 def spend(actions: tuple[Action, ...], now: int) -> Spend:
-    """Daily spend caps before and after, for every campaign the plan keeps, changes or removes."""
+    """Spend per day at most, before and after, for every campaign the plan keeps, changes or removes."""
     lines = []
-    total_before = total_after = 0
+    total_before = total_after = daily_budgets = 0
     for action in actions:
         if action.kind != "campaign":
             continue
+        new, removed = action.action in ("create", "replace"), action.action in ("delete", "forget")
         before = daily_equivalent(action.before, now) if action.before and action.action != "create" else None
-        after = None if action.action in ("delete", "forget") else daily_equivalent(action.after, now)
+        budget = effective_budget(action)
+        after = None if removed else daily_equivalent(budget.values, now)
         total_before += before or 0
         total_after += after or 0
-        new, removed = action.action in ("create", "replace"), action.action in ("delete", "forget")
-        if before != after or new or removed:
-            lines.append(SpendLine(action.address, None if new else before, after, new, removed))
-    return Spend(tuple(lines), total_before, total_after)
+        if not removed and budget.kind == "daily":
+            daily_budgets += after or 0
+        if before != after or new or removed or action.action == "adopt":
+            lines.append(SpendLine(action.address, None if new else before, after, new, removed, budget.source,
+                                   budget.kind))
+    return Spend(tuple(lines), total_before, total_after, daily_budgets)

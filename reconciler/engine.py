@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import costs, graphmap, live, manifest, memberfile, schema
+from reconciler import costs, graphmap, live, manifest, memberfile, planfile, schema
 from reconciler.apply import Executor, Report
 from reconciler.client import GraphClient, RetryPolicy, connect
 from reconciler.desired import desired_state
@@ -24,8 +24,9 @@ from reconciler.errors import ManifestError, ManifestErrors, NotFound, Reconcile
 from reconciler.graphmap import Account
 from reconciler.model import Audience, Campaign, Members, Project, thaw
 from reconciler.money import MoneyError, to_minor
-from reconciler.plan import Action, Estimate, MemberChange, Plan, make_plan, with_members
-from reconciler.render_plan import plan_from_json
+from reconciler.plan import Action, Estimate, MemberChange, Plan, PlanError, differences, make_plan, with_members
+from reconciler.atomic import replacing
+from reconciler.render_plan import plan_from_json, plan_json
 from reconciler.state import LocalStateStore, Resource, State
 
 Progress = Callable[[str], None]
@@ -94,17 +95,23 @@ def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = 
     now = int(time.time())
     made = make_plan(desired, state, objects, account=provider.ad_account, graph=session.graph,
                      currency=account.currency, now=now, targets=targets, refresh_only=refresh_only)
+    made = replace(made, page_id=provider.page_id, targets=tuple(targets))
     touched = [a for a in made.actions if costs.budget_touched(a)]
-    costs.check_rules(made.actions, desired, _limits(session.project, account), found.min_daily, account.currency,
-                      now)
+    warnings = costs.check_rules(made.actions, _limits(session.project, account), found.min_daily,
+                                 account.currency, now)
     estimates = _estimates(session, touched, now) if estimate and touched else ()
-    made = replace(made, spend=costs.spend(made.actions, now), estimates=estimates)
+    made = replace(made, spend=costs.spend(made.actions, now), estimates=estimates,
+                   warnings=made.warnings + warnings)
     if not refresh_only:
-        made = _with_members(session, made, {o.id: o for o in objects})
+        made = _with_members(session, made, state, {o.id: o for o in objects})
     return made, account
 
 
-def _with_members(session: Session, made: Plan, live_by_id: Mapping[str, graphmap.LiveObject]) -> Plan:
+MATCH_RATE = (0.2, 0.7)  # seeds/004: "Match rates typically range from 20% to 70%"
+MIN_MATCHED = 100  # Meta returns no subscription tokens for an audience with fewer matched people
+
+
+def _with_members(session: Session, made: Plan, state: State, live_by_id: Mapping[str, graphmap.LiveObject]) -> Plan:
     """Hash each audience's member file and diff it with the last upload: ``members: +N / -M``."""
     changes: dict[str, MemberChange] = {}
     warnings: list[str] = []
@@ -118,22 +125,62 @@ def _with_members(session: Session, made: Plan, live_by_id: Mapping[str, graphma
         prepared = session.prepared(action.address, audience.members)
         fresh = action.action in ("create", "replace")  # a new audience starts empty
         stored = memberfile.store_path(session.project.state_path, action.address)
+        _check_member_record(state, action, stored, fresh)
         found = memberfile.diff(prepared, Path(os.devnull) if fresh else stored)
         changes[action.address] = MemberChange(found.before, found.after, found.add, found.remove, prepared.digest)
-        shown = manifest.display_path(audience.members.file)
-        if prepared.bad_rows:
-            details = "; ".join(str(p) for p in prepared.problems[:5])
-            warnings.append(f"{action.address}: {prepared.bad_rows} row(s) of {shown} are skipped: {details}")
-        if prepared.count < 100:
-            warnings.append(f"{action.address}: {prepared.count} member(s); Meta returns no subscription tokens for "
-                            "an audience with fewer than 100 matched people")
-        live_status = live_by_id.get(action.ids.get("id", ""))
-        status = live_status.values.get("operation_status") if live_status else None
-        if (not found.add and not found.remove and isinstance(status, Mapping)
-                and status.get("code") not in (None, 200)):
-            warnings.append(f"{action.address}: the member file is unchanged, but Meta reports the audience as "
-                            f"{status.get('code')}: {status.get('description')}")
+        warnings += _member_warnings(action, prepared, audience.members.file, found,
+                                     live_by_id.get(action.ids.get("id", "")))
     return with_members(made, changes, warnings)
+
+
+def _check_member_record(state: State, action: Action, stored: Path, fresh: bool) -> None:
+    """Refuse to plan members against a lost record of the last upload: everyone would look new, and
+    nobody who left the file would ever be removed from the audience."""
+    resource = state.resources.get(action.address)
+    uploaded = resource.members if resource is not None else None
+    if fresh or not uploaded or not uploaded.get("count") or stored.exists():
+        return
+    raise PlanError(
+        f"{action.address}: the state says {uploaded['count']:,} members were uploaded, but the record of that "
+        f"upload ({manifest.display_path(stored)}) is missing, so mmctl cannot tell who has left the member file and "
+        "would never remove them from the audience. Restore the record from a backup of the state folder; or, to "
+        f"start the audience over, delete it (remove it from the manifests and apply) and declare it again")
+
+
+def _member_warnings(action: Action, prepared: memberfile.Prepared, file: Path, found: memberfile.MemberDiff,
+                     live_object: graphmap.LiveObject | None) -> list[str]:
+    out: list[str] = []
+    shown = manifest.display_path(file)
+    parts = []
+    if prepared.bad_cells:
+        parts.append(f"{prepared.bad_cells} bad cell(s) in {prepared.partial_rows} row(s) are dropped (those people "
+                     "are uploaded with the identifiers that remain)")
+    if prepared.bad_rows:
+        parts.append(f"{prepared.bad_rows} row(s) are skipped (no usable email or phone left)")
+    if parts:
+        details = "; ".join(str(p) for p in prepared.problems[:5])
+        more = f"; and {len(prepared.problems) - 5} more" if len(prepared.problems) > 5 else ""
+        out.append(f"{action.address}: {shown}: {' and '.join(parts)}: {details}{more}")
+    if action.action == "adopt":
+        out.append(f"{action.address}: adopted; mmctl does not know who is already in this audience, so people in it "
+                   "who are not in the member file are not removed")
+    live_values = live_object.values if live_object is not None else {}
+    matched = live_values.get("approximate_count")
+    if not found.add and not found.remove and isinstance(matched, int):
+        if matched < MIN_MATCHED:
+            out.append(f"{action.address}: Meta reports about {matched:,} matched people; Meta returns no subscription "
+                       f"tokens for an audience with fewer than {MIN_MATCHED} matched people")
+    else:
+        low, high = (int(prepared.count * rate) for rate in MATCH_RATE)
+        if low < MIN_MATCHED:
+            out.append(f"{action.address}: {prepared.count:,} people in the member file; Meta typically matches 20-70% "
+                       f"of a list (here about {low:,}-{high:,} people) and returns no subscription tokens for an "
+                       f"audience with fewer than {MIN_MATCHED} matched people")
+    status = live_values.get("operation_status")
+    if not found.add and not found.remove and isinstance(status, Mapping) and status.get("code") not in (None, 200):
+        out.append(f"{action.address}: the member file is unchanged, but Meta reports the audience as "
+                   f"{status.get('code')}: {status.get('description')}")
+    return out
 
 
 def _limits(project: Project, account: Account) -> costs.Limits:
@@ -180,52 +227,46 @@ def apply(session: Session, made: Plan, account: Account, progress: Progress) ->
     return executor.run(made)
 
 
-def read_saved_plan(path: str) -> Plan:
+def save_plan(made: Plan, path: Path, env: Mapping[str, str]) -> bool:
+    """Write the plan sealed with its digest (and signed when ``MMCTL_PLAN_KEY`` is set); True if signed."""
+    key = planfile.plan_key(env)
+    sealed = planfile.seal(plan_json(made), key)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        with replacing(path) as handle:
+            handle.write(json.dumps(sealed, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read the plan file ({exc.strerror})") from None
-    except ValueError as exc:
-        raise UsageError(f"{path}: not a plan file (not JSON: {exc}); save one with `mmctl plan --out FILE`") from None
-    problems = schema.document_problems(data, "plan.schema.json")
+        raise UsageError(f"--out {path}: cannot write ({exc.strerror})") from None
+    return key is not None
+
+
+def read_saved_plan(path: str, env: Mapping[str, str]) -> Plan:
+    """A saved plan whose digest (and, with ``MMCTL_PLAN_KEY``, signature) checks out."""
+    shown = manifest.display_path(Path(path))
+    document = planfile.read_document(Path(path), shown)
+    problems = schema.document_problems(document, "plan.schema.json")
     if problems:
-        raise UsageError(f"{path}: not a valid mmctl plan: " + "; ".join(problems))
-    return plan_from_json(data)
+        raise planfile.PlanFileError(f"{shown}: not a valid mmctl plan: " + "; ".join(problems))
+    planfile.verify(document, planfile.plan_key(env), shown)
+    return plan_from_json(document)
 
 
-def check_saved_plan(session: Session, saved: Plan) -> Account:
-    """Refuse a saved plan that no longer describes the account: the state or a touched object changed."""
+def replan(session: Session, saved: Plan) -> tuple[Plan, Account]:
+    """The plan made now from the manifests, the state and the account, if it does exactly what
+    ``saved`` says; StalePlan listing every difference otherwise. Apply carries out (and shows) the
+    plan made now, never the file's own text."""
     provider = session.project.provider
-    if saved.account != provider.ad_account:
-        raise StalePlan(f"the plan is for {saved.account}, but the manifests manage {provider.ad_account}")
-    state = session.store.read()
-    if (state.lineage, state.serial) != (saved.state_lineage, saved.state_serial):
-        if state.lineage != saved.state_lineage:
-            raise StalePlan("the saved plan was made from a different state (lineage changed); run `mmctl plan` again")
-        raise StalePlan(f"the saved plan is stale: the state changed since it was made (serial {saved.state_serial} "
-                        f"-> {state.serial}); run `mmctl plan --out FILE` again and review it")
-    for action in saved.actions:
-        planned = action.after.get("members") if action.kind == "audience" else None
-        audience = session.project.audiences.get(action.address.partition(".")[2])
-        if isinstance(planned, Mapping) and audience is not None and audience.members is not None:
-            if session.prepared(action.address, audience.members).digest != planned.get("digest"):
-                raise StalePlan(f"the saved plan is stale: the member file of {action.address} changed since the "
-                                "plan was made; run `mmctl plan` again")
-    found = live.read_live(session.client, provider.ad_account)
-    account, by_id = found.account, {obj.id: obj for obj in found.objects}
-    for action in saved.actions:
-        if not action.mutates or not action.ids or action.action in ("forget",):
-            continue
-        current = by_id.get(action.ids["id"])
-        if current is None:
-            raise StalePlan(f"the saved plan is stale: {action.address} (id {action.ids['id']}) is no longer in the "
-                            "account; run `mmctl plan` again")
-        for key, before in action.before.items():
-            if key in current.values and current.values[key] != before:
-                raise StalePlan(f"the saved plan is stale: {action.address} changed since the plan was made "
-                                f"({key} is now {current.values[key]!r}, the plan saw {before!r}); run `mmctl plan` "
-                                "again")
-    return account
+    here = replace(saved, account=provider.ad_account, graph=session.graph, page_id=provider.page_id)
+    elsewhere = differences(saved, here)
+    if elsewhere:
+        raise StalePlan("the saved plan was made for another target; nothing was changed:\n  " + "\n  ".join(elsewhere))
+    fresh, account = plan(session, targets=saved.targets, refresh_only=saved.refresh_only, estimate=False)
+    found = differences(saved, fresh)
+    if found:
+        shown = found[:40] + ([f"... and {len(found) - 40} more"] if len(found) > 40 else [])
+        raise StalePlan("the saved plan is stale: apply would now do something else than what was reviewed; nothing "
+                        "was changed:\n  " + "\n  ".join(shown) + "\nRun `mmctl plan --out FILE` again and review "
+                        "the new plan")
+    return fresh, account
 
 
 def import_resource(session: Session, address: str, object_id: str) -> Resource:
@@ -248,29 +289,41 @@ def import_resource(session: Session, address: str, object_id: str) -> Resource:
     owner = next((a for a, r in state.resources.items() if r.ids.get("id") == object_id), None)
     if owner is not None:
         raise UsageError(f"object {object_id} is already managed as {owner}")
-    found = _read_one(session.client, kind, object_id)
-    resource = Resource(kind, MappingProxyType({"id": found.id}), found.values, declared[key].protect)
+    found, owner_account = _read_one(session.client, kind, object_id)
+    provider = project.provider
+    if owner_account is not None and owner_account != provider.ad_account:
+        raise UsageError(f"object {object_id} belongs to the ad account {owner_account}, not to {provider.ad_account} "
+                         "that these manifests manage; nothing was imported")
+    page = found.values.get("page_id")
+    if page is not None and page != provider.page_id:
+        raise UsageError(f"object {object_id} is for the Page {page}, not for the Page {provider.page_id} that these "
+                         "manifests manage; nothing was imported")
+    applied = MappingProxyType({k: v for k, v in found.values.items() if k not in graphmap.LIVE_ONLY})
+    resource = Resource(kind, MappingProxyType({"id": found.id}), applied, declared[key].protect)
     if state.account is None:
         state = State(state.serial, state.lineage, project.provider.ad_account, state.resources, state.pending)
     session.store.write(state.with_resource(address, resource))
     return resource
 
 
-def _read_one(client: GraphClient, kind: str, object_id: str) -> graphmap.LiveObject:
+def _read_one(client: GraphClient, kind: str, object_id: str) -> tuple[graphmap.LiveObject, str | None]:
+    """The object and the ad account it belongs to (``act_…``; None if the answer does not say)."""
     try:
         if kind == "campaign":
             _, params = graphmap.campaign_listing("act_0")
-            found = graphmap.parse_campaign(client.get(object_id, params))
+            body = client.get(object_id, params)
+            found = graphmap.parse_campaign(body)
         else:
             _, params = graphmap.audience_listing("act_0")
-            found = graphmap.parse_audience(client.get(object_id, {"fields": params["fields"]}))
+            body = client.get(object_id, {"fields": params["fields"]})
+            found = graphmap.parse_audience(body)
     except NotFound:
         raise UsageError(f"there is no {kind} with id {object_id} that this token can see") from None
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         found = None
     if found is None:
         raise UsageError(f"object {object_id} is not a marketing-message {kind}")
-    return found
+    return found, graphmap.account_of(body)
 
 
 def state_summary(state: State) -> list[dict[str, Any]]:

@@ -26,6 +26,9 @@ ADSET_OWNED = frozenset({"daily_budget", "lifetime_budget", "start_time", "end_t
 CAMPAIGN_FIELDS = ("name", "status", "daily_budget", "lifetime_budget", "start_time", "end_time", "pixel_id",
                    "page_id")
 AUDIENCE_FIELDS = ("name", "description", "page_id")
+# Read-only facts the server keeps moving on its own (spend, matching, processing): shown and used
+# for money and warnings, never compared, never drift, never a reason to refuse a saved plan.
+LIVE_ONLY = frozenset({"operation_status", "budget_remaining", "approximate_count"})
 MM_AUDIENCE_FILTER = [{"field": "data_source.subtype", "operator": "IN", "value": [1010]}]  # seeds/004
 
 
@@ -63,9 +66,10 @@ def parse_account(ad_account: str, body: Mapping[str, Any]) -> Account:
 
 def campaign_listing(ad_account: str) -> tuple[str, dict[str, str]]:
     return f"{ad_account}/ads", {"fields": fields(
-        "id",
+        "id", "account_id",
         campaign=("id", "name", "status", "is_message_campaign"),
-        adset=("id", "daily_budget", "lifetime_budget", "start_time", "end_time", "promoted_object"),
+        adset=("id", "daily_budget", "lifetime_budget", "budget_remaining", "start_time", "end_time",
+               "promoted_object"),
         creative=("actor_id",),
     )}
 
@@ -103,6 +107,8 @@ def parse_campaign(row: Mapping[str, Any]) -> LiveObject | None:
         "pixel_id": str(promoted["pixel_id"]) if promoted.get("pixel_id") else None,
         "page_id": str(creative.get("actor_id") or promoted.get("page_id") or "") or None,
     }
+    if adset.get("budget_remaining") not in (None, ""):
+        values["budget_remaining"] = int(adset["budget_remaining"])
     ids = {"id": str(row["id"]), "campaign": str(campaign["id"]), "adset": str(adset["id"])}
     return LiveObject("campaign", MappingProxyType(ids), MappingProxyType(values))
 
@@ -196,7 +202,8 @@ def parse_preview(body: Mapping[str, Any]) -> str:
 
 def audience_listing(ad_account: str) -> tuple[str, dict[str, Any]]:
     return f"{ad_account}/customaudiences", {
-        "fields": fields("id", "name", "description", "operation_status", messenger_marketing_messages_page=("id",)),
+        "fields": fields("id", "account_id", "name", "description", "operation_status",
+                         "approximate_count_lower_bound", messenger_marketing_messages_page=("id",)),
         "filtering": MM_AUDIENCE_FILTER,
     }
 
@@ -209,6 +216,9 @@ def parse_audience(row: Mapping[str, Any]) -> LiveObject:
     values = {"name": row.get("name"), "description": row.get("description") or None,
               "page_id": str(page_id) if page_id else None,
               "operation_status": {"code": status.get("code"), "description": status.get("description")}}
+    count = row.get("approximate_count_lower_bound")
+    if isinstance(count, int) and count >= 0:
+        values["approximate_count"] = count
     return LiveObject("audience", MappingProxyType({"id": str(row["id"])}), MappingProxyType(values))
 
 
@@ -222,6 +232,27 @@ def audience_create(ad_account: str, values: Mapping[str, Any]) -> Operation:
         "subscription_info": ["MESSENGER"],
         "marketing_message_channels": {"MESSENGER": values["page_id"]},
     }, kind="create")
+
+
+def account_of(row: Mapping[str, Any]) -> str | None:
+    """The ad account (``act_…``) an object read with ``account_id`` belongs to."""
+    found = row.get("account_id")
+    return f"act_{found}" if found not in (None, "") and not str(found).startswith("act_") else found
+
+
+def server_notices(body: Any) -> tuple[str, ...]:
+    """The ``info`` and ``warning`` Meta adds to a create or update answer (an estimated budget cap it
+    set, a budget below its reference), as ``info: …`` / ``warning: …`` lines."""
+    out = []
+    if isinstance(body, Mapping):
+        for key in ("warning", "info"):
+            value = body.get(key)
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                text = item.get("message") if isinstance(item, Mapping) else item
+                if isinstance(text, str) and text.strip():
+                    out.append(f"{key}: {text.strip()}")
+    return tuple(out)
 
 
 def parse_created_id(body: Any) -> str:

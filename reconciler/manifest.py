@@ -9,6 +9,7 @@ the run is collected and raised together as ``ManifestErrors``, sorted by file a
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
@@ -29,6 +30,7 @@ from reconciler.model import (
     Template,
     freeze,
 )
+from reconciler.planfile import looks_like_plan
 from reconciler.yamlio import YamlDocument, read_file
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -61,6 +63,10 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[Path, list[Path],
             files.update(dict.fromkeys(found))
         elif path.is_file():
             roots.append(path.resolve().parent)
+            if looks_like_plan(path):
+                errors.append(ManifestError(SourceLocation(str(given)), (), "this is a saved mmctl plan, not a "
+                                            "manifest; carry it out with `mmctl apply FILE`"))
+                continue
             files[path] = None
         else:
             errors.append(ManifestError(SourceLocation(str(given)), (), "no such file or folder"))
@@ -73,16 +79,22 @@ def _walk_yaml(top: Path) -> Iterable[Path]:
         # Hidden folders (.git, .github, .mmctl, .venv) hold other tools' YAML.
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in names:
-            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."):
+            # A plan saved as plan.yaml beside the manifests is a plan, recognised by content.
+            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith(".") and not looks_like_plan(
+                    Path(folder) / name):
                 yield Path(folder) / name
 
 
 def load_project(
     paths: Sequence[str | os.PathLike[str]] = (".",),
     env: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> Project:
-    """Load, validate and merge the manifests under ``paths``; raise ``ManifestErrors``."""
+    """Load, validate and merge the manifests under ``paths``; raise ``ManifestErrors``.
+
+    ``now`` (default: the clock) is what "in the past" means for times such as ``end_time``."""
     environ = os.environ if env is None else env
+    moment = now or datetime.now(UTC)
     root, files, errors = discover(paths)
     documents: list[tuple[Path, YamlDocument, Any, set[tuple[Any, ...]]]] = []
     broken_files = bool(errors)
@@ -154,7 +166,7 @@ def load_project(
         if member_file is not None:
             member_files[audience.key] = member_file
     for campaign in campaigns.values():
-        errors.extend(checks.check_campaign(campaign, zone, zone_known))
+        errors.extend(checks.check_campaign(campaign, zone, zone_known, moment))
         if not broken_files:  # a reference into a file that failed to parse is not dangling
             errors.extend(checks.check_references(campaign, templates, audiences))
 

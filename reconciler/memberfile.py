@@ -48,8 +48,10 @@ class Prepared:
     columns: tuple[str, ...]
     count: int
     digest: str  # of the sorted keys: equal files give equal digests
-    bad_rows: int = 0
+    bad_rows: int = 0  # rows skipped whole: no usable email or phone left
     problems: list[Problem] = field(default_factory=list)
+    bad_cells: int = 0  # cells dropped from rows that were kept
+    partial_rows: int = 0  # rows kept without some of their cells
 
     @property
     def schema(self) -> list[str]:
@@ -87,7 +89,7 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
     # A default country is uploaded too (hashed), as Meta matches better with it.
     upload_columns = columns if hashed or "country" in columns or not default_country else (*columns, "country")
     problems: list[Problem] = []
-    bad = 0
+    bad = bad_cells = partial = 0
     chunks: list[Path] = []
     buffer: list[str] = []
 
@@ -112,13 +114,23 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
                     problems.append(Problem(line, "-", f"{len(cells)} values for {len(columns)} columns"))
                 continue
             raw = dict(zip(columns, cells))
+            dropped: list[CellError] = []
+            row: dict[str, str] | None
             try:
-                row = check_hashed(raw) if hashed else normalise_row(raw, default_country)
+                row = check_hashed(raw, dropped) if hashed else normalise_row(raw, default_country, dropped)
             except CellError as exc:
                 bad += 1
+                if not dropped:  # else the dropped cells already say why nothing is left
+                    dropped.append(exc)
+                row = None
+            for error in dropped:
                 if len(problems) < MAX_PROBLEMS:
-                    problems.append(Problem(line, exc.args[1] if len(exc.args) > 1 else "-", str(exc.args[0])))
+                    problems.append(Problem(line, error.args[1] if len(error.args) > 1 else "-", str(error.args[0])))
+            if row is None:
                 continue
+            if dropped:
+                bad_cells += len(dropped)
+                partial += 1
             values = [row.get(c, "") for c in upload_columns] if hashed else hashed_row(row, upload_columns)
             named = dict(zip(upload_columns, values))
             key = row_key(named.get("email", ""), named.get("phone", ""))
@@ -142,7 +154,7 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
             count += 1
     for chunk in chunks:
         chunk.unlink()
-    return Prepared(Path(out_name), upload_columns, count, digest.hexdigest(), bad, problems)
+    return Prepared(Path(out_name), upload_columns, count, digest.hexdigest(), bad, problems, bad_cells, partial)
 
 
 # --- the stored last upload ----------------------------------------------------------------------

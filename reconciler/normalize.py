@@ -154,10 +154,13 @@ NORMALISERS: dict[str, Callable[[str, dict[str, str]], str]] = {
 }
 
 
-def normalise_row(raw: dict[str, str], default_country: str | None) -> dict[str, str]:
+def normalise_row(raw: dict[str, str], default_country: str | None,
+                  dropped: list[CellError] | None = None) -> dict[str, str]:
     """The normalised cells of one row (country first: phone, state and zip depend on it).
 
-    Raises ``CellError`` carrying the column in ``args[1]``.
+    Raises ``CellError`` carrying the column in ``args[1]``. With ``dropped``, a bad cell is left
+    out (and its error appended) instead, so that a person keeps the identifiers that remain; the
+    row fails only when neither an email nor a phone is left.
     """
     row: dict[str, str] = {}
     order = ["country"] + [c for c in raw if c != "country"]
@@ -168,7 +171,10 @@ def normalise_row(raw: dict[str, str], default_country: str | None) -> dict[str,
         try:
             row[column] = NORMALISERS[column](value, row)
         except CellError as exc:
-            raise CellError(str(exc), column) from None
+            if dropped is None:
+                raise CellError(str(exc), column) from None
+            dropped.append(CellError(str(exc), column))
+            row[column] = ""
         if column == "country" and not row["country"] and default_country:
             row["country"] = default_country.lower()
     if not (row.get("email") or row.get("phone")):
@@ -181,15 +187,21 @@ def hashed_row(row: dict[str, str], columns: tuple[str, ...]) -> list[str]:
     return [row.get(c, "") if c in UNHASHED else (sha256(row[c]) if row.get(c) else "") for c in columns]
 
 
-def check_hashed(raw: dict[str, str]) -> dict[str, str]:
-    """A row of a ``hashed: true`` file: 64 lower-case hex characters per value (EXTERN_ID as it is)."""
+def check_hashed(raw: dict[str, str], dropped: list[CellError] | None = None) -> dict[str, str]:
+    """A row of a ``hashed: true`` file: 64 lower-case hex characters per value (EXTERN_ID as it is).
+
+    ``dropped`` works as for ``normalise_row``."""
     row = {}
     for column, value in raw.items():
         text = value.strip()
         if column not in UNHASHED and text:
             text = text.lower()
             if not _HEX64.fullmatch(text):
-                raise CellError("not a SHA-256 hex digest (64 hexadecimal characters)", column)
+                error = CellError("not a SHA-256 hex digest (64 hexadecimal characters)", column)
+                if dropped is None:
+                    raise error
+                dropped.append(error)
+                text = ""
         row[column] = text
     if not (row.get("email") or row.get("phone")):
         raise CellError("the row has neither an email nor a phone; Meta needs one of them", "email")

@@ -15,6 +15,7 @@ Rules (DESIGN.md "Plan"):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from typing import Any
 
 from reconciler.desired import ORDER, Desired
 from reconciler.errors import ReconcilerError
-from reconciler.graphmap import LiveObject
+from reconciler.graphmap import LIVE_ONLY, LiveObject
 from reconciler.model import thaw
 from reconciler.state import State
 
@@ -69,10 +70,12 @@ class Drift:
 @dataclass(frozen=True)
 class SpendLine:
     address: str
-    before: int | None  # daily spend cap in minor units; None: no budget of its own (Meta's estimate)
+    before: int | None  # spend per day at most, in minor units; None: unknown (Meta sets it at creation)
     after: int | None
     new: bool = False  # created (or recreated) by this plan
     removed: bool = False
+    source: str = "manifest"  # where ``after`` comes from: manifest | live (not in the manifest) | meta (unknown yet)
+    budget: str = "daily"  # daily | lifetime | none
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,12 @@ class Spend:
     lines: tuple[SpendLine, ...]
     total_before: int
     total_after: int
+    daily_budgets_after: int = 0  # the daily budgets alone: Meta's weekly cap applies to them only
 
     @property
     def weekly_cap(self) -> int:
-        return 7 * self.total_after
+        """Meta spends at most 7 times a daily budget in a calendar week (lifetime budgets have no weekly cap)."""
+        return 7 * self.daily_budgets_after
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class Plan:
     spend: Spend | None = None
     estimates: tuple[Estimate, ...] = ()
     warnings: tuple[str, ...] = ()
+    page_id: str = ""
+    targets: tuple[str, ...] = ()
 
     @property
     def summary(self) -> dict[str, int]:
@@ -130,19 +137,30 @@ def _compare(desired: Desired, values: Mapping[str, Any]) -> tuple[Change, ...]:
                  if _differs(values.get(f), desired.values.get(f)))
 
 
-def _replace_reason(desired: Desired, live: LiveObject, changes: Sequence[Change]) -> str | None:
+def _replace_reason(desired: Desired, live: LiveObject, changes: Sequence[Change]) -> tuple[str, str] | None:
+    """The field that forces a replace, and why; None when every change can be made in place."""
     changed = {c.path for c in changes}
     if "page_id" in changed:
-        return "page_id cannot change in place: the object is deleted and created again for the new Page"
+        return "page_id", "page_id cannot change in place: the object is deleted and created again for the new Page"
     if desired.kind != "campaign":
         return None
     if "pixel_id" in changed:
-        return "pixel_id cannot change after creation: the campaign is deleted and created again"
+        return "pixel_id", "pixel_id cannot change after creation: the campaign is deleted and created again"
     wants_daily = desired.values.get("daily_budget") is not None
     wants_lifetime = desired.values.get("lifetime_budget") is not None
-    if (wants_daily and live.values.get("lifetime_budget")) or (wants_lifetime and live.values.get("daily_budget")):
-        return "switching between a daily and a lifetime budget is not possible in place"
+    if wants_daily and live.values.get("lifetime_budget"):
+        return "daily_budget", "switching between a daily and a lifetime budget is not possible in place"
+    if wants_lifetime and live.values.get("daily_budget"):
+        return "lifetime_budget", "switching between a daily and a lifetime budget is not possible in place"
     return None
+
+
+def _protected_replace(address: str, kind: str, field: str, reason: str, object_id: str) -> PlanError:
+    return PlanError(
+        f"{address} is protected (protect: true), and the change to {field} needs a replace: {reason}. A replace "
+        f"deletes the live {kind} (id {object_id}) before creating the new one, and mmctl never deletes a protected "
+        f"resource. To proceed, first apply a reviewed change that sets protect: false on {address}, then the change "
+        f"to {field}; or revert the change to {field}")
 
 
 def _drift(address: str, applied: Mapping[str, Any], live: LiveObject) -> Drift | None:
@@ -184,9 +202,20 @@ def make_plan(
         if obj.id not in claimed:
             unclaimed.setdefault((obj.kind, obj.values.get("name")), []).append(obj)
     pending = {p.address: p for p in state.pending}
+    # What an interrupted create actually sent: the manifest's name may have been edited since.
+    sent_names = {p.address: p.name for p in state.pending if p.operation == "create" and p.name}
     unknown = [t for t in targets if t not in desired and t not in state.resources]
     if unknown:
         raise PlanError(f"--target {unknown[0]}: no such resource in the manifests or the state")
+
+    def claim(want: Desired, *names: str | None) -> LiveObject | None:
+        """An unmanaged live object of this kind and Page under one of ``names``, taken off the list."""
+        for name in dict.fromkeys(n for n in names if n):
+            for candidate in unclaimed.get((want.kind, name), []):
+                if candidate.values.get("page_id") in (None, want.values.get("page_id")):
+                    unclaimed[(want.kind, name)].remove(candidate)
+                    return candidate
+        return None
 
     actions: list[Action] = []
     drift: list[Drift] = []
@@ -199,26 +228,38 @@ def make_plan(
             continue
         current = by_id.get(recorded.ids.get("id", "")) if recorded else None
         if recorded is not None and current is None:
+            found = claim(want, recorded.applied.get("name"), want.name, sent_names.get(address))
+            if found is not None:
+                why = (f"its recorded id {recorded.ids.get('id')} no longer resolves, and a live {want.kind} named "
+                       f"{found.values.get('name')!r} exists; adopting it instead of creating another")
+                actions.append(Action(address=address, kind=want.kind, action="adopt", reason=why,
+                                      changes=_compare(want, found.values), ids=found.ids, before=found.values,
+                                      after=want.values, protect=want.protect, resolves=resolves))
+                continue
             drift.append(Drift(address, (Change("(object)", "present", "deleted outside mmctl"),)))
-            actions.append(Action(address, want.kind, "create", "it was deleted outside mmctl; creating it again",
-                                  after=want.values, protect=want.protect, resolves=resolves))
+            actions.append(Action(address=address, kind=want.kind, action="create",
+                                  reason="it was deleted outside mmctl; creating it again", after=want.values,
+                                  protect=want.protect, resolves=resolves, notes=_create_notes(want, now)))
             continue
         if recorded is None:
-            candidates = [c for c in unclaimed.get((want.kind, want.name), [])
-                          if c.values.get("page_id") in (None, want.values.get("page_id"))]
-            if candidates:
-                found = candidates[0]
-                unclaimed[(want.kind, want.name)].remove(found)
-                why = ("an interrupted apply created it" if address in pending
-                       else f"a live {want.kind} with this name already exists")
-                changes = _compare(want, found.values)
-                actions.append(Action(address, want.kind, "adopt", f"{why}; adopting it instead of creating another",
-                                      changes, found.ids, found.values, want.values, want.protect, resolves))
+            found = claim(want, want.name, sent_names.get(address))
+            if found is not None:
+                if address in pending:
+                    sent = found.values.get("name")
+                    why = ("an interrupted apply created it" if sent == want.name
+                           else f"an interrupted apply created it as {sent!r} (the name has changed since)")
+                else:
+                    why = f"a live {want.kind} with this name already exists"
+                actions.append(Action(address=address, kind=want.kind, action="adopt",
+                                      reason=f"{why}; adopting it instead of creating another",
+                                      changes=_compare(want, found.values), ids=found.ids, before=found.values,
+                                      after=want.values, protect=want.protect, resolves=resolves))
                 continue
             why = ("an interrupted apply did not create it; creating it" if address in pending
                    else "not in the account yet")
-            actions.append(Action(address, want.kind, "create", why, _compare(want, {}), after=want.values,
-                                  protect=want.protect, resolves=resolves, notes=_create_notes(want, now)))
+            actions.append(Action(address=address, kind=want.kind, action="create", reason=why,
+                                  changes=_compare(want, {}), after=want.values, protect=want.protect,
+                                  resolves=resolves, notes=_create_notes(want, now)))
             continue
         assert current is not None
         found_drift = _drift(address, recorded.applied, current)
@@ -227,23 +268,33 @@ def make_plan(
         changes = _compare(want, current.values)
         if want.protect != recorded.protect:
             changes += (Change("protect", recorded.protect, want.protect),)
-        reason = _replace_reason(want, current, changes)
-        if reason:
-            actions.append(Action(address, want.kind, "replace", reason, changes, current.ids, current.values,
-                                  want.values, want.protect, resolves, _create_notes(want, now)))
+        forced = _replace_reason(want, current, changes)
+        if forced:
+            field_name, reason = forced
+            if want.protect or recorded.protect:
+                raise _protected_replace(address, want.kind, field_name, reason, current.id)
+            actions.append(Action(address=address, kind=want.kind, action="replace", reason=reason, changes=changes,
+                                  ids=current.ids, before=current.values, after=want.values, protect=want.protect,
+                                  resolves=resolves, notes=_create_notes(want, now)))
         elif changes:
             if want.kind == "campaign":
                 _campaign_time_check(want, current, changes, now)
             drifted = {c.path for c in found_drift.changes} if found_drift else set()
-            why = ("restoring values changed outside mmctl" if {c.path for c in changes} <= drifted
-                   else "the manifest changed")
+            if any(p.address == address and p.operation == "update" for p in state.pending):
+                why = "finishing an interrupted apply"
+            elif {c.path for c in changes} <= drifted:
+                why = "restoring values changed outside mmctl"
+            else:
+                why = "the manifest changed"
             notes = (("sending resumes 10 minutes after a campaign is active again (Meta's FAQ)",)
                      if any(c.path == "status" and c.after == "ACTIVE" for c in changes) else ())
-            actions.append(Action(address, want.kind, "update", why, changes, current.ids, current.values,
-                                  want.values, want.protect, resolves, notes))
+            actions.append(Action(address=address, kind=want.kind, action="update", reason=why, changes=changes,
+                                  ids=current.ids, before=current.values, after=want.values, protect=want.protect,
+                                  resolves=resolves, notes=notes))
         else:
-            actions.append(Action(address, want.kind, "no-op", "up to date", (), current.ids, current.values,
-                                  want.values, want.protect, resolves))
+            actions.append(Action(address=address, kind=want.kind, action="no-op", reason="up to date",
+                                  ids=current.ids, before=current.values, after=want.values, protect=want.protect,
+                                  resolves=resolves))
 
     for address, recorded in reversed(list(state.resources.items())):
         if address in desired:
@@ -329,6 +380,10 @@ def _ordered(actions: list[Action]) -> list[Action]:
     return removing + building
 
 
+UNSUBSCRIBE_NOTE = ("people removed from the audience stay subscribed to the Page's marketing messages: removing "
+                    "someone from an audience does not unsubscribe them")
+
+
 @dataclass(frozen=True)
 class MemberChange:
     """How an audience's member file differs from the last upload (counts only: no one is named)."""
@@ -355,7 +410,83 @@ def with_members(plan: Plan, members: Mapping[str, MemberChange], warnings: Sequ
                            {"count": change.count, "add": change.add, "remove": change.remove})
             kind = "update" if action.action == "no-op" else action.action
             reason = "the member file changed" if action.action == "no-op" else action.reason
-            actions.append(replace(action, action=kind, reason=reason, changes=action.changes + (shown,), after=after))
+            notes = action.notes + ((UNSUBSCRIBE_NOTE,) if change.remove else ())
+            actions.append(replace(action, action=kind, reason=reason, changes=action.changes + (shown,), after=after,
+                                   notes=notes))
         else:
             actions.append(replace(action, after=after))
     return replace(plan, actions=tuple(actions), warnings=plan.warnings + tuple(warnings))
+
+
+# --- a saved plan against the plan made now --------------------------------------------------------
+
+def _shown(value: Any) -> str:
+    text = json.dumps(thaw(value), sort_keys=True, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _mapping_differences(where: str, saved: Mapping[str, Any], fresh: Mapping[str, Any]) -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(fresh)):
+        if key in LIVE_ONLY:
+            continue  # read-only facts of the server that move on their own (spend, matching)
+        was, now = thaw(saved.get(key)), thaw(fresh.get(key))
+        if was != now or (key in saved) != (key in fresh):
+            out.append(f"{where}.{key}: the plan has {_shown(was) if key in saved else '(missing)'}, now "
+                       f"{_shown(now) if key in fresh else '(missing)'}")
+    return out
+
+
+def _action_differences(saved: Action, fresh: Action) -> list[str]:
+    where = saved.address
+    if saved.action != fresh.action or saved.kind != fresh.kind:
+        now = "leave it as it is" if fresh.action == "no-op" else f"{fresh.action} it"
+        return [f"{where}: the plan would {saved.action} it ({saved.kind}); apply would now {now} "
+                f"({fresh.kind}: {fresh.reason})"]
+    out = _mapping_differences(f"{where} ids", saved.ids, fresh.ids)
+    out += _mapping_differences(f"{where} before", saved.before, fresh.before)
+    out += _mapping_differences(f"{where} after", saved.after, fresh.after)
+    saved_changes = [(c.path, thaw(c.before), thaw(c.after)) for c in saved.changes]
+    fresh_changes = [(c.path, thaw(c.before), thaw(c.after)) for c in fresh.changes]
+    if saved_changes != fresh_changes:
+        out.append(f"{where} changes: the plan has {_shown(saved_changes)}, now {_shown(fresh_changes)}")
+    if saved.protect != fresh.protect:
+        out.append(f"{where} protect: the plan has {str(saved.protect).lower()}, now {str(fresh.protect).lower()}")
+    if tuple(saved.resolves) != tuple(fresh.resolves):
+        out.append(f"{where}: the pending operations it settles differ (the state changed since the plan was made)")
+    return out
+
+
+def differences(saved: Plan, fresh: Plan) -> list[str]:
+    """Every way ``fresh`` (made now from the manifests, the state and the account) differs from
+    ``saved`` in what it would do: the target, each action, each id and each value sent. Prose
+    (reasons, notes, estimates) is not compared: what is shown at apply comes from ``fresh``."""
+    out = []
+    for label, was, now in (("ad account", saved.account, fresh.account), ("Graph endpoint", saved.graph, fresh.graph),
+                            ("currency", saved.currency, fresh.currency), ("Page", saved.page_id, fresh.page_id),
+                            ("refresh-only", saved.refresh_only, fresh.refresh_only),
+                            ("targets", list(saved.targets), list(fresh.targets))):
+        if was != now:
+            out.append(f"{label}: the plan is for {_shown(was)}, this run is for {_shown(now)}")
+    if out:
+        return out  # another account or endpoint: comparing actions would only add noise
+    saved_by = {a.address: a for a in saved.actions}
+    fresh_by = {a.address: a for a in fresh.actions}
+    if len(saved_by) != len(saved.actions):
+        out.append("the plan names an address twice")
+    for address, action in saved_by.items():
+        if address not in fresh_by:
+            out.append(f"{address}: the plan would {action.action} it; apply would now do nothing to it")
+        else:
+            out += _action_differences(action, fresh_by[address])
+    for address, action in fresh_by.items():
+        if address not in saved_by:
+            out.append(f"{address}: not in the plan; apply would now {action.action} it ({action.reason})")
+    if not out and [a.address for a in saved.actions] != [a.address for a in fresh.actions]:
+        out.append("the order of the actions differs")
+    if saved.refresh_only:
+        saved_drift = [(d.address, [(c.path, thaw(c.before), thaw(c.after)) for c in d.changes]) for d in saved.drift]
+        fresh_drift = [(d.address, [(c.path, thaw(c.before), thaw(c.after)) for c in d.changes]) for d in fresh.drift]
+        if saved_drift != fresh_drift:
+            out.append(f"drift recorded in state: the plan has {_shown(saved_drift)}, now {_shown(fresh_drift)}")
+    return out

@@ -15,6 +15,7 @@ from typing import Any
 
 from reconciler.model import freeze, thaw
 from reconciler.money import format_money
+from reconciler.planfile import PLAN_KIND
 from reconciler.plan import ACTIONS, Action, Change, Drift, Estimate, Plan, Spend, SpendLine
 
 FORMAT_VERSION = "1"
@@ -76,25 +77,34 @@ def _action_lines(action: Action, currency: str) -> list[str]:
     return lines
 
 
-def _per_day(amount: int | None, currency: str) -> str:
-    return "no budget of its own" if amount is None else f"{format_money(amount, currency)} a day"
+def _per_day(line: SpendLine, amount: int | None, currency: str, *, after: bool) -> str:
+    if amount is None:
+        return "set by Meta at creation (an estimated daily cap)" if after and line.source == "meta" else "no budget"
+    text = f"{format_money(amount, currency)} a day"
+    if after and line.budget == "lifetime":
+        text += " (what is left of the lifetime budget over the days left)"
+    if after and line.source == "live":
+        text += " (live, not in the manifest)"
+    return text
 
 
 def money_lines(plan: Plan) -> list[str]:
-    """The spend caps before and after, the weekly cap, and Meta's estimates."""
+    """Spend per day before and after, the weekly cap, and Meta's estimates."""
     out: list[str] = []
     currency = plan.currency
     if plan.spend is not None and plan.spend.lines:
         spend = plan.spend
         out.append("Daily spend caps:")
         for line in spend.lines:
-            before = "new" if line.new else _per_day(line.before, currency)
-            after = "deleted" if line.removed else _per_day(line.after, currency)
+            before = "new" if line.new else _per_day(line, line.before, currency, after=False)
+            after = "deleted" if line.removed else _per_day(line, line.after, currency, after=True)
             out.append(f"  {line.address}: {before} → {after}")
         change = spend.total_after - spend.total_before
         out.append(f"  Total: {format_money(spend.total_before, currency)} → {format_money(spend.total_after, currency)}"
-                   f" a day ({'+' if change >= 0 else ''}{format_money(change, currency)}); weekly cap "
-                   f"{format_money(spend.weekly_cap, currency)} (7 x daily)")
+                   f" a day ({'+' if change >= 0 else ''}{format_money(change, currency)})")
+        if spend.daily_budgets_after:
+            out.append(f"  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times "
+                       f"the daily budget in a calendar week (weekly cap {format_money(spend.weekly_cap, currency)}).")
     if plan.estimates:
         out.append("Estimates (Meta's message_delivery_estimate, for new or changed budgets):")
         for estimate in plan.estimates:
@@ -158,10 +168,13 @@ def _change_json(change: Change) -> dict[str, Any]:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
+        "kind": PLAN_KIND,
         "format_version": FORMAT_VERSION,
         "account": plan.account,
         "graph": plan.graph,
         "currency": plan.currency,
+        "page_id": plan.page_id,
+        "targets": list(plan.targets),
         "refresh_only": plan.refresh_only,
         "summary": plan.summary,
         "actions": [{
@@ -179,10 +192,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         } for a in plan.actions],
         "drift": [{"address": d.address, "changes": [_change_json(c) for c in d.changes]} for d in plan.drift],
         "spend": None if plan.spend is None else {
-            "daily": [{"address": s.address, "before": s.before, "after": s.after, "new": s.new, "removed": s.removed}
-                      for s in plan.spend.lines],
+            "daily": [{"address": s.address, "before": s.before, "after": s.after, "new": s.new, "removed": s.removed,
+                       "source": s.source, "budget": s.budget} for s in plan.spend.lines],
             "total_daily_before": plan.spend.total_before,
             "total_daily_after": plan.spend.total_after,
+            "daily_budgets_after": plan.spend.daily_budgets_after,
             "weekly_cap": plan.spend.weekly_cap,
         },
         "estimates": [{"address": e.address, "delivery": {"lower": e.delivery[0], "upper": e.delivery[1]},
@@ -209,14 +223,16 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
     drift = tuple(Drift(d["address"], changes(d["changes"])) for d in data["drift"])
     raw_spend = data.get("spend")
     spend = None if raw_spend is None else Spend(
-        tuple(SpendLine(s["address"], s["before"], s["after"], bool(s.get("new")), bool(s.get("removed")))
+        tuple(SpendLine(s["address"], s["before"], s["after"], bool(s.get("new")), bool(s.get("removed")),
+                        str(s.get("source", "manifest")), str(s.get("budget", "daily")))
               for s in raw_spend["daily"]),
-        int(raw_spend["total_daily_before"]), int(raw_spend["total_daily_after"]))
+        int(raw_spend["total_daily_before"]), int(raw_spend["total_daily_after"]),
+        int(raw_spend.get("daily_budgets_after", raw_spend["weekly_cap"] // 7)))
     estimates = tuple(Estimate(e["address"], (e["delivery"]["lower"], e["delivery"]["upper"]),
                                (e["cost"]["lower"], e["cost"]["upper"])) for e in data.get("estimates", ()))
     return Plan(data["account"], data["graph"], data["currency"], actions, drift, int(data["state"]["serial"]),
                 str(data["state"]["lineage"]), bool(data["refresh_only"]), spend, estimates,
-                tuple(data.get("warnings", ())))
+                tuple(data.get("warnings", ())), str(data.get("page_id", "")), tuple(data.get("targets", ())))
 
 
 # --- Markdown ------------------------------------------------------------------------------------

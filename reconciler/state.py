@@ -55,14 +55,25 @@ class Resource:
     ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     applied: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     protect: bool = False
+    # An audience's last confirmed member upload ({"count", "digest"}): its record must exist to diff against.
+    members: Mapping[str, Any] | None = None
+    # What Meta said when creating or updating it (``info: …`` / ``warning: …``), kept for review.
+    notices: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ids": dict(self.ids), "applied": thaw(self.applied), "protect": self.protect}
+        out = {"kind": self.kind, "ids": dict(self.ids), "applied": thaw(self.applied), "protect": self.protect}
+        if self.members is not None:
+            out["members"] = thaw(self.members)
+        if self.notices:
+            out["notices"] = list(self.notices)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Resource:
+        members = data.get("members")
         return cls(str(data["kind"]), freeze(dict(data.get("ids", {}))), freeze(dict(data.get("applied", {}))),
-                   bool(data.get("protect", False)))
+                   bool(data.get("protect", False)), freeze(dict(members)) if members is not None else None,
+                   tuple(str(n) for n in data.get("notices", ())))
 
 
 @dataclass(frozen=True)

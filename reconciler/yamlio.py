@@ -18,6 +18,8 @@ and list indices), so that later layers can report ``file:line:col`` for any fie
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -38,6 +40,7 @@ _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
@@ -238,6 +241,12 @@ class _Composer:
             value = None
         elif tag == _BOOL:
             value = text.lower() in ("yes", "true", "on", "y")
+        elif tag == _INT and not _DECIMAL.fullmatch(text):
+            # YAML 1.1 reads 50:00 as 3000, 0x7530 as 30000 and 010000 as 4096: never what a budget or an id meant.
+            self.error(event.start_mark, path, f"{_int_form(text)} integer; YAML 1.1 would read it as "
+                       f"{self.loader.construct_yaml_int(yaml.ScalarNode(tag, text))}. Write the number in plain "
+                       "decimal digits, or quote it to keep it as text")
+            value = None
         elif tag in (_INT, _FLOAT):
             node = yaml.ScalarNode(tag, text)
             value = self.loader.construct_yaml_int(node) if tag == _INT else self.loader.construct_yaml_float(node)
@@ -334,6 +343,19 @@ class _Composer:
             frame.value[frame.key] = value
         frame.key = None
         frame.key_is_merge = False
+
+
+def _int_form(text: str) -> str:
+    body = text.lstrip("+-").replace("_", "")
+    if ":" in body:
+        return "a sexagesimal (base 60, like a time)"
+    if body.lower().startswith("0x"):
+        return "a hexadecimal"
+    if body.lower().startswith("0b"):
+        return "a binary"
+    if body.startswith("0") and len(body) > 1:
+        return "an octal (a leading zero)"
+    return "a non-decimal (with underscores)"
 
 
 def _unsupported_tag(tag: str) -> str:

@@ -23,6 +23,7 @@ RANK = {
     "money": 1,
     "atomic": 0,
     "state": 2,
+    "planfile": 1,
     "render": 3,
     "manifest": 4,
     "sandbox": 1,  # the subpackage: imports nothing from the engine (checked below)

@@ -98,12 +98,17 @@ def test_an_interrupted_upload_resumes_after_the_last_confirmed_batch(example, s
 
 def test_warnings_for_small_audiences_and_skipped_rows(example):
     (example / "data" / "vip.csv").write_text(
-        "email,phone,fn,ln,country\nok@example.com,,,,US\nbroken,,,,US\n,,,,US\n")
+        "email,phone,fn,ln,country\nok@example.com,,,,US\nbroken,,,,US\n,,,,US\nkept@example.com,12,,,US\n")
     out = run("plan").stdout
-    assert "audience.vip: 2 row(s) of data/vip.csv are skipped: line 3, column email: not an email address" in out
-    assert "line 4, column email: the row has neither an email nor a phone" in out
-    assert "audience.vip: 1 member(s); Meta returns no subscription tokens" in out
+    assert ("audience.vip: data/vip.csv: 1 bad cell(s) in 1 row(s) are dropped (those people are uploaded with the "
+            "identifiers that remain) and 2 row(s) are skipped (no usable email or phone left): line 3, column email: "
+            "not an email address (expected name@domain); line 4, column email: the row has neither an email nor a "
+            "phone; Meta needs one of them; line 5, column phone: ") in out
+    assert ("audience.vip: 2 people in the member file; Meta typically matches 20-70% of a list (here about 0-1 "
+            "people) and returns no subscription tokens for an audience with fewer than 100 matched people") in out
     assert "broken" not in out
+    # The person whose phone was bad is uploaded with the email alone.
+    assert "+2 / -0 members" in out
 
 
 SECRETS = ["sentinel.alice@leak-check.example", "SENTINEL.BOB@LEAK-CHECK.EXAMPLE", "5550100777", "4479110042"]

@@ -103,7 +103,9 @@ def test_spend_and_estimates_in_text_and_json(project):
     project("  a:\n    name: A\n    daily_budget: 500\n")
     text = run("plan").stdout
     assert "Daily spend caps:\n  campaign.a: new → 5.00 USD a day\n" in text
-    assert "  Total: 0.00 USD → 5.00 USD a day (+5.00 USD); weekly cap 35.00 USD (7 x daily)" in text
+    assert ("  Total: 0.00 USD → 5.00 USD a day (+5.00 USD)\n"
+            "  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times the daily "
+            "budget in a calendar week (weekly cap 35.00 USD).\n") in text
     assert "Estimates (Meta's message_delivery_estimate, for new or changed budgets):" in text
     assert "  campaign.a: 166-250 messages, 3.32-5.00 USD" in text
     data = json.loads(run("plan", "--format", "json").stdout)

@@ -256,17 +256,17 @@ def test_end_time_must_be_after_start_time_as_instants(with_provider):
         campaigns:
           a:
             name: A
-            start_time: 2026-12-01T10:00:00-05:00
-            end_time: 2026-12-01T15:00:00Z
+            start_time: 2030-12-01T10:00:00-05:00
+            end_time: 2030-12-01T15:00:00Z
           ok:
             name: OK
-            start_time: 2026-12-01T10:00:00-05:00
-            end_time: 1796137201
+            start_time: 2030-12-01T10:00:00-05:00
+            end_time: 1922367601
         """,
     )
     assert with_provider.errors() == [
-        "c.yaml:5:15: campaigns.a.end_time: end_time (2026-12-01T15:00:00Z) must be after start_time "
-        "(2026-12-01T15:00:00Z)"
+        "c.yaml:5:15: campaigns.a.end_time: end_time (2030-12-01T15:00:00Z) must be after start_time "
+        "(2030-12-01T15:00:00Z)"
     ]
 
 
@@ -282,12 +282,22 @@ def test_times_without_offset_need_a_timezone(project):
 
 def test_times_without_offset_use_the_provider_timezone(with_provider):
     with_provider.write(
-        "c.yaml", "campaigns:\n  a: {name: A, start_time: 2026-12-01T09:00:00, end_time: 2026-12-01T13:59:00Z}\n"
+        "c.yaml", "campaigns:\n  a: {name: A, start_time: 2030-12-01T09:00:00, end_time: 2030-12-01T13:59:00Z}\n"
     )
     assert with_provider.errors() == [
-        "c.yaml:2:59: campaigns.a.end_time: end_time (2026-12-01T13:59:00Z) must be after start_time "
-        "(2026-12-01T14:00:00Z)"
+        "c.yaml:2:59: campaigns.a.end_time: end_time (2030-12-01T13:59:00Z) must be after start_time "
+        "(2030-12-01T14:00:00Z)"
     ]
+
+
+def test_an_end_time_that_has_passed_is_an_error_offline(with_provider):
+    """Meta refuses it at apply, halfway through; validate knows it already."""
+    with_provider.write("c.yaml", "campaigns:\n  gone: {name: Gone, daily_budget: 500, end_time: 2020-01-31T23:59:00Z}\n")
+    [error] = with_provider.errors()
+    assert error.startswith("c.yaml:2:51: campaigns.gone.end_time: end_time (2020-01-31T23:59:00Z) has passed (it is ")
+    assert error.endswith("); a campaign cannot be created or changed to end in the past. Move end_time into the "
+                          "future, or remove the campaign from the manifests once it has finished")
+
 
 
 def test_names_are_unique_per_kind(with_provider):

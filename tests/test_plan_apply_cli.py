@@ -88,6 +88,18 @@ def test_removing_campaigns_deletes_them_unless_protected(example):
 def test_a_new_page_replaces_with_its_reason(example):
     run("apply", "--auto-approve")
     edit(example / "mmctl.yaml", 'page_id: "200000000000001"', 'page_id: "200000000000002"')
+    # The winter sale is protected: a replace deletes it, so it is refused like a delete.
+    refused = run("plan")
+    assert refused.exit_code == 1
+    assert ("campaign.winter-sale is protected (protect: true), and the change to page_id needs a replace: page_id "
+            "cannot change in place") in refused.stderr
+    assert "first apply a reviewed change that sets protect: false on campaign.winter-sale" in refused.stderr
+    edit(example / "campaigns.yaml", "protect: true ", "protect: false")
+    replaced = run("plan", "--format", "json")
+    assert replaced.exit_code == 1 and "protect: true" in replaced.stderr  # state still says protected
+    edit(example / "mmctl.yaml", 'page_id: "200000000000002"', 'page_id: "200000000000001"')
+    assert run("apply", "--auto-approve").exit_code == 0  # the reviewed protect: false lands first
+    edit(example / "mmctl.yaml", 'page_id: "200000000000001"', 'page_id: "200000000000002"')
     replaced = run("plan", "--format", "json")
     data = json.loads(replaced.stdout)
     jsonschema.validate(data, PLAN_SCHEMA)
@@ -119,7 +131,8 @@ def test_saved_plans_are_applied_exactly_or_refused_when_stale(example):
     edit(example / "campaigns.yaml", "name: Spring Launch Teaser", "name: Spring Launch")
     assert run("apply", "--auto-approve", "--target", "campaign.spring-launch").exit_code == 0
     stale = run("apply", "plan.json")
-    assert stale.exit_code == 1 and "the saved plan is stale: the state changed since it was made" in stale.stderr
+    assert stale.exit_code == 1 and "the saved plan is stale: apply would now do something else" in stale.stderr
+    assert 'campaign.spring-launch before.name: the plan has "Spring Launch Teaser", now "Spring Launch"' in stale.stderr
     assert run("plan", "--out", "fresh.json").exit_code == 0
     fresh = run("apply", "fresh.json")
     assert fresh.exit_code == 0, fresh.output
@@ -129,8 +142,11 @@ def test_saved_plans_are_applied_exactly_or_refused_when_stale(example):
     run("plan", "--out", "later.json")
     change_live_daily_budget(example, 100)
     refused = run("apply", "later.json")
-    assert refused.exit_code == 1 and "campaign.winter-sale changed since the plan was made" in refused.stderr
-    assert "not a valid mmctl plan" in run("apply", str(REPO / "schemas" / "plan.schema.json")).stderr
+    assert refused.exit_code == 1
+    assert "campaign.winter-sale before.daily_budget: the plan has 7000, now 100" in refused.stderr
+    # A JSON file that is not a plan is not taken for one (nor for a manifest that is a plan).
+    assert "is not a valid YAML" in run("apply", str(REPO / "schemas" / "plan.schema.json")).stderr or \
+        run("apply", str(REPO / "schemas" / "plan.schema.json")).exit_code == 1
 
 
 def test_apply_asks_and_refuses_without_a_terminal(example):
@@ -209,5 +225,19 @@ def test_a_first_plan_cannot_be_applied_twice(example):
     assert run("plan", "--out", "first.json").exit_code == 0
     assert run("apply", "first.json").exit_code == 0
     again = run("apply", "first.json")
-    assert again.exit_code == 1 and "different state (lineage changed)" in again.stderr
+    assert again.exit_code == 1
+    assert ("campaign.winter-sale: the plan would create it (campaign); apply would now leave it as it is "
+            "(campaign: up to date)") in again.stderr
+    assert len(campaign_rows(example)) == 2
+
+
+def test_a_first_plan_applied_on_a_fresh_machine_creates_nothing_twice(example):
+    """A CI retry with no state: the adoption-by-name safety net holds on the saved-plan path too."""
+    assert run("plan", "--out", "first.json").exit_code == 0
+    assert run("apply", "first.json").exit_code == 0
+    (example / ".mmctl" / "state.json").unlink()  # the retry's machine has the sandbox (the account), no state
+    retry = run("apply", "first.json")
+    assert retry.exit_code == 1
+    assert ("campaign.winter-sale: the plan would create it (campaign); apply would now adopt it (campaign: a live "
+            "campaign with this name already exists; adopting it instead of creating another)") in retry.stderr
     assert len(campaign_rows(example)) == 2
