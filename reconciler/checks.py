@@ -214,3 +214,29 @@ def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestErr
     except memberfile.MemberFileError as exc:
         return [audience.error(field, f"member file {json.dumps(written)}: {exc}")], None
     return [], resolved
+
+
+# Template fields where Meta accepts http:// as well as https:// (buttons and default_action are https only).
+PLAIN_HTTP_FIELDS = frozenset({"image_url", "order_url", "url"})
+
+
+def check_template_urls(template: Declared) -> list[ManifestError]:
+    """Warnings for http:// URLs Meta accepts (images, a receipt's order page): fetched or opened
+    without encryption. The schema already refuses them where Meta does (buttons)."""
+    found: list[ManifestError] = []
+
+    def walk(value: Any, path: NodePath) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if (key in PLAIN_HTTP_FIELDS and isinstance(item, str) and item.lower().startswith("http://")
+                        and value.get("type") != "web_url"):
+                    found.append(template.error(path + (key,), f"{key} uses plain http://; Meta accepts it here, "
+                                                "but it is fetched or opened without encryption; use https://"))
+                else:
+                    walk(item, path + (key,))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, path + (index,))
+
+    walk(template.data.get("message"), ("message",))
+    return found

@@ -28,6 +28,7 @@ from reconciler.state import LocalStateStore
 from reconciler.sandbox import Sandbox, SandboxConfig, SandboxDataError
 from reconciler.sandbox.config import FAULT_KINDS
 from reconciler.sandbox.server import serve as serve_sandbox
+from reconciler.timeparse import TimeError, parse_duration
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -107,20 +108,24 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="text for people (errors on stderr); json for tools (on stdout).",
 )
-def validate(paths: tuple[str, ...], fmt: str) -> int:
+@click.option("--strict", is_flag=True, help="Treat warnings (e.g. an http:// image URL Meta accepts) as errors.")
+def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
     """Check manifests offline: schemas, references and semantic rules.
 
     PATHS are manifest files or folders (default: the current folder); every *.yaml and
     *.yml file under a folder is read. Makes no network calls. Exits 0 when valid, 1 when not.
+    Warnings go to stderr and do not fail validation unless --strict is given.
     """
     try:
-        project = manifest.load_project(paths or (".",))
+        project = manifest.load_project(paths or (".",), strict=strict)
     except ManifestErrors as exc:
         if fmt == "json":
             echo(render.validation_json(None, exc.errors))
         else:
             echo_error(render.validation_errors_text(exc.errors))
         return EXIT_ERROR
+    if project.warnings and fmt == "text":
+        echo(click.style(render.warnings_text(project), fg="yellow"), err=True)
     echo(render.validation_json(project, ()) if fmt == "json" else render.validation_ok_text(project))
     return EXIT_OK
 
@@ -131,11 +136,13 @@ def sandbox() -> None:
 
 
 @sandbox.command()
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on; 0 picks a free one (printed on start).")
-@click.option("--data", "data", default=".mmctl/sandbox.json", show_default=True, type=click.Path(dir_okay=False),
-              help="JSON file the sandbox keeps its objects in; it survives restarts.")
+@click.option("--data", "data", default=None, type=click.Path(dir_okay=False),
+              help="JSON file the sandbox keeps its objects in; it survives restarts. Default: the file `graph: "
+                   "sandbox` uses for the project in PATHS (or the current folder): ROOT/.mmctl/sandbox.json.")
 @click.option("--ephemeral", is_flag=True, help="Keep everything in memory; --data is not read or written.")
 @click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(0), help="Delay every request.")
 @click.option("--fault-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
@@ -165,17 +172,22 @@ def sandbox() -> None:
 @click.option("--timezone", "timezone_name", default="America/Los_Angeles", show_default=True,
               help="Time zone of ad accounts created on first use.")
 @click.option("--access-log", is_flag=True, help="Print a line per request on stderr.")
-def serve(host: str, port: int, data: str, ephemeral: bool, latency_ms: int, fault_rate: float, fault_kinds: str,
+def serve(paths: tuple[str, ...], host: str, port: int, data: str | None, ephemeral: bool, latency_ms: int, fault_rate: float, fault_kinds: str,
           fault_phase: str, slow_ms: int, seed: int, now: str | None, freeze_clock: bool, token: str | None,
           quota: int, user_quota: int, quota_window: float, match_rate: float, currency: str, timezone_name: str,
           access_log: bool) -> int:
     """Serve the Graph API emulator over HTTP until interrupted (Ctrl-C or SIGTERM).
 
     Prints `listening on http://HOST:PORT`; point mmctl at it with --graph-url or
-    MMCTL_GRAPH_URL. The API is under /v{version}/, controls and counters under /__sandbox/
-    (see the README).
+    MMCTL_GRAPH_URL (and any token in META_ACCESS_TOKEN: a served sandbox, like the real API,
+    needs one). It serves the objects that `graph: sandbox` made for the project in PATHS
+    (default: the current folder). The API is under /v{version}/, controls and counters under
+    /__sandbox/ (see the README).
     """
     kinds = tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
+    if data is None and not ephemeral:
+        data = str(manifest.sandbox_data_path(paths or (".",)))
+    echo("data: in memory (--ephemeral)" if ephemeral else f"data: {data}", err=True)
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"Warning: listening on {host}; the sandbox accepts any token and has no TLS.", err=True)
     try:
@@ -186,7 +198,7 @@ def serve(host: str, port: int, data: str, ephemeral: bool, latency_ms: int, fau
             quota_window_s=quota_window, match_rate=match_rate, default_currency=currency,
             default_timezone=timezone_name,
         )
-        app = Sandbox(config, None if ephemeral else Path(data))
+        app = Sandbox(config, None if ephemeral or data is None else Path(data))
         if now is not None or freeze_clock:
             app.set_clock(now, freeze=freeze_clock or None)
         return serve_sandbox(app, host, port, access_log=access_log, announce=lambda line: echo(line))
@@ -209,10 +221,23 @@ def session_options(command: Callable[..., Any]) -> Callable[..., Any]:
                                 "request counters, on stderr.")(command)
     command = click.option("--token-file", type=click.Path(dir_okay=False),
                            help="Read the access token from this file instead of META_ACCESS_TOKEN.")(command)
+    command = click.option("--max-wait", envvar="MMCTL_MAX_WAIT", metavar="DURATION", callback=_duration,
+                           help="When Meta throttles and says access returns later than a call may wait, wait up to "
+                                "this long instead of stopping (e.g. 30m, 2h; env MMCTL_MAX_WAIT). Default: stop "
+                                "and say when access returns.")(command)
     command = click.option("--graph-url", envvar="MMCTL_GRAPH_URL", metavar="URL",
                            help="Use this Graph API root instead of provider.graph, e.g. a served sandbox "
                                 "(env MMCTL_GRAPH_URL).")(command)
     return command
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float:
+    if value is None:
+        return 0.0
+    try:
+        return parse_duration(value)
+    except TimeError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _logging(verbose: bool) -> None:
@@ -226,9 +251,9 @@ def _logging(verbose: bool) -> None:
 
 
 def _open(paths: tuple[str, ...], graph_url: str | None, token_file: str | None, verbose: bool,
-          parallelism: int = 4) -> engine.Session:
+          parallelism: int = 4, max_wait: float = 0.0) -> engine.Session:
     _logging(verbose)
-    options = engine.Options(graph_url=graph_url, token_file=token_file, parallelism=parallelism)
+    options = engine.Options(graph_url=graph_url, token_file=token_file, parallelism=parallelism, max_wait=max_wait)
     return engine.open_session(paths, os.environ, options)
 
 
@@ -268,12 +293,13 @@ def _show_plan(made: Plan, fmt: str) -> None:
               "campaigns whose budget is new or changed).")
 @session_options
 def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, targets: tuple[str, ...],
-         refresh_only: bool, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
+         refresh_only: bool, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool,
+         max_wait: float) -> int:
     """Show what apply would change, reading the live account. Changes nothing.
 
     PATHS are manifest files or folders (default: the current folder).
     """
-    session = _open(paths, graph_url, token_file, verbose)
+    session = _open(paths, graph_url, token_file, verbose, max_wait=max_wait)
     try:
         made, _ = engine.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
         _show_plan(made, fmt)
@@ -327,7 +353,8 @@ def _report(report: Report, made: Plan) -> int:
               "approval (with --auto-approve they are skipped anyway: nobody reads them before the changes run).")
 @session_options
 def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], parallelism: int,
-          lock_timeout: float, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool) -> int:
+          lock_timeout: float, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool,
+         max_wait: float) -> int:
     """Make the account match the manifests, or carry out a saved plan.
 
     `mmctl apply [PATHS]` plans, shows the plan, asks, and applies. `mmctl apply PLANFILE
@@ -344,7 +371,7 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
     if plan_files and targets:
         raise UsageError("--target cannot be used with a saved plan: it applies exactly what it says")
     saved = engine.read_saved_plan(plan_files[0], os.environ) if plan_files else None
-    session = _open(manifests, graph_url, token_file, verbose, parallelism)
+    session = _open(manifests, graph_url, token_file, verbose, parallelism, max_wait)
     try:
         with session.store.lock("mmctl apply", lock_timeout):
             if saved is not None:
@@ -374,12 +401,12 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
 @click.option("--lock-timeout", default=0.0, type=click.FloatRange(0), help="Seconds to wait for the state lock.")
 @session_options
 def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: float, graph_url: str | None,
-            token_file: str | None, verbose: bool) -> int:
+            token_file: str | None, verbose: bool, max_wait: float) -> int:
     """Adopt an existing live object as ADDR (declared in the manifests) without changing it.
 
     Example: mmctl import campaign.winter-sale 120210000000000004
     """
-    session = _open(paths, graph_url, token_file, verbose)
+    session = _open(paths, graph_url, token_file, verbose, max_wait=max_wait)
     try:
         with session.store.lock("mmctl import", lock_timeout):
             resource = engine.import_resource(session, address, object_id)
@@ -396,13 +423,13 @@ def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: 
 @click.option("--campaign", metavar="NAME", help="Preview the template this campaign uses.")
 @session_options
 def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, graph_url: str | None,
-            token_file: str | None, verbose: bool) -> int:
+            token_file: str | None, verbose: bool, max_wait: float) -> int:
     """Render a message template with Meta's generatepreviews and print the preview.
 
     Prints the preview URL, then the iframe HTML Meta returns. Example:
     mmctl preview winter-carousel examples/
     """
-    session = _open(paths, graph_url, token_file, verbose)
+    session = _open(paths, graph_url, token_file, verbose, max_wait=max_wait)
     try:
         key, iframe = engine.preview(session, template, campaign)
         found = re.search(r'src="([^"]+)"', iframe)

@@ -22,6 +22,7 @@ import ipaddress
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -41,10 +42,13 @@ from reconciler.errors import (
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
+    PolicyRefused,
+    RecipientError,
     Throttled,
     TransientError,
     UsageError,
 )
+from reconciler.model import SANDBOX_DATA
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 
@@ -155,6 +159,7 @@ class RetryPolicy:
     max_delay: float = 30.0
     deadline: float = 300.0  # seconds for one call (a batch run counts as one call)
     timeout: float = 30.0  # per HTTP request
+    max_wait: float = 0.0  # --max-wait: how long a throttled call may wait for Meta, past its deadline
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Exponential with full jitter between half and all of the step."""
@@ -188,31 +193,117 @@ class Answer:
     text: str
 
 
-def _usage_wait(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("x-business-use-case-usage")
+def _json_header(headers: Mapping[str, str], name: str) -> Any:
+    raw = headers.get(name)
     if not raw:
         return None
     try:
-        usage = json.loads(raw)
-        minutes = max((int(entry.get("estimated_time_to_regain_access", 0))
-                       for entries in usage.values() for entry in entries), default=0)
-    except (ValueError, AttributeError, TypeError):
+        return json.loads(raw)
+    except ValueError:
         return None
-    return minutes * 60.0 if minutes else None
 
 
-def wait_hint(error: GraphApiError, headers: Mapping[str, str]) -> float | None:
-    """How long Meta asked us to wait: Retry-After, then error_data.remaining_seconds, then BUC."""
+def _usage_wait(headers: Mapping[str, str]) -> float | None:
+    """``x-business-use-case-usage``: the longest ``estimated_time_to_regain_access`` (minutes)."""
+    usage = _json_header(headers, "x-business-use-case-usage")
+    try:
+        minutes = max((float(entry.get("estimated_time_to_regain_access") or 0)
+                       for entries in usage.values() for entry in entries), default=0.0)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return minutes * 60.0 if minutes > 0 else None
+
+
+def _ad_account_wait(headers: Mapping[str, str]) -> float | None:
+    """``x-ad-account-usage``: ``reset_time_duration`` (seconds) once the account is at 100 %."""
+    usage = _json_header(headers, "x-ad-account-usage")
+    if not isinstance(usage, Mapping):
+        return None
+    try:
+        full = float(usage.get("acc_id_util_pct") or 0) >= 100
+        seconds = float(usage.get("reset_time_duration") or 0)
+    except (TypeError, ValueError):
+        return None
+    return seconds if full and seconds > 0 else None
+
+
+def wait_hint(error: GraphApiError, headers: Mapping[str, str]) -> tuple[float, str] | None:
+    """How long Meta asked us to wait, and which hint said so. Several hints: the longest wins."""
+    hints: list[tuple[float, str]] = []
     retry_after = headers.get("retry-after")
     if retry_after:
         try:
-            return max(0.0, float(retry_after))
+            hints.append((max(0.0, float(retry_after)), f"Retry-After: {retry_after}"))
         except ValueError:
             pass
     remaining = error.error_data.get("remaining_seconds")
     if isinstance(remaining, (int, float)) and not isinstance(remaining, bool):
-        return max(0.0, float(remaining))
-    return _usage_wait(headers)
+        hints.append((max(0.0, float(remaining)), f"error_data.remaining_seconds: {remaining}"))
+    usage = _usage_wait(headers)
+    if usage is not None:
+        hints.append((usage, f"x-business-use-case-usage estimated_time_to_regain_access: {usage / 60:g} minutes"))
+    account = _ad_account_wait(headers)
+    if account is not None:
+        hints.append((account, f"x-ad-account-usage reset_time_duration: {account:g} seconds"))
+    return max(hints, key=lambda hint: hint[0]) if hints else None
+
+
+# Families of Graph and Messenger codes, for the advice a user reads (errors.py says what each means).
+MESSENGER_TEMPORARY_CODES = frozenset({1200})  # "Temporary send message failure"
+TOKEN_CODES = frozenset({102, 104, 190})
+RECIPIENT_CODES = frozenset({551, 2300004, 2300052, 1893047})
+RECIPIENT_SUBCODES = frozenset({1545041, 2018001, 2018108})  # Messenger: unavailable, no matching user
+POLICY_CODES = frozenset({368, 2300013, 2300018, 2300019, 2300030, 2300031, 2300032})
+POLICY_SUBCODES = frozenset({2018065, 2018278})  # Messenger: outside the allowed messaging window
+MISSING_TOKEN_ADVICE = "No access token was sent: set META_ACCESS_TOKEN or pass --token-file."
+
+
+def _family(code: int | None, subcode: int | None, message: str, status: int,
+            transient: bool | None) -> type[GraphApiError]:
+    """The error class of an envelope: Meta's ``is_transient`` first, then the code's family."""
+    if code in THROTTLE_CODES and transient is not False:
+        return Throttled
+    if transient is True:
+        return TransientError
+    if code in TOKEN_CODES:
+        return AuthenticationError
+    if code in RECIPIENT_CODES or subcode in RECIPIENT_SUBCODES:
+        return RecipientError
+    if code in POLICY_CODES or subcode in POLICY_SUBCODES:
+        return PolicyRefused
+    if code is not None and code in MARKETING_MESSAGES_CODES:
+        return MarketingMessagesError
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        return PermissionDenied
+    if transient is not False and (code in TRANSIENT_CODES or code in MESSENGER_TEMPORARY_CODES or status >= 500):
+        return TransientError
+    if (code == 100 and (subcode == 33 or "does not exist" in message)) or code == 803:
+        return NotFound
+    return InvalidParameter
+
+
+def _said(envelope: Mapping[str, Any]) -> str:
+    """What Meta said, for people: ``error_user_msg`` and the developer ``message`` when they differ."""
+    user = str(envelope.get("error_user_msg") or "").strip()
+    developer = str(envelope.get("message") or "").strip()
+    if user and developer and developer not in user and user not in developer:
+        return f"{user} [{developer}]"
+    return user or developer or "unknown error"
+
+
+def _bodiless(answer: Answer, method: str, path: str, text: str, credentials: Credentials) -> GraphApiError:
+    """A failure without a Graph error body: what ``WWW-Authenticate`` and ``x-fb-trace-id`` say."""
+    trace = answer.headers.get("x-fb-trace-id") or None
+    challenge = answer.headers.get("www-authenticate", "")
+    if challenge:
+        said = [part for part in re.findall(r'"([^"]*)"', challenge) if part and part != "Facebook Platform"]
+        message = credentials.redact(": ".join(said) or challenge)
+        cls: type[GraphApiError] = AuthenticationError if answer.status == 401 or "token" in challenge else \
+            PermissionDenied
+        return cls(message, method=method, path=path, status=answer.status, fbtrace_id=trace, body=text)
+    cls = TransientError if answer.status >= 500 or answer.status == 429 else InvalidParameter
+    return cls(f"HTTP {answer.status} without a Graph error body", method=method, path=path, status=answer.status,
+               fbtrace_id=trace, body=text)
 
 
 def error_from(answer: Answer, method: str, path: str, credentials: Credentials) -> GraphApiError:
@@ -220,31 +311,25 @@ def error_from(answer: Answer, method: str, path: str, credentials: Credentials)
     text = credentials.redact(answer.text)[:BODY_LIMIT]
     envelope = answer.body.get("error") if isinstance(answer.body, dict) else None
     if not isinstance(envelope, dict):
-        cls = TransientError if answer.status >= 500 or answer.status == 429 else InvalidParameter
-        return cls(f"HTTP {answer.status} without a Graph error body", method=method, path=path,
-                   status=answer.status, body=text)
+        return _bodiless(answer, method, path, text, credentials)
     raw_code, raw_subcode = envelope.get("code"), envelope.get("error_subcode")
-    code: int | None = raw_code if isinstance(raw_code, int) else None
-    subcode: int | None = raw_subcode if isinstance(raw_subcode, int) else None
-    message = str(envelope.get("error_user_msg") or envelope.get("message") or "unknown error")
+    code: int | None = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+    subcode: int | None = raw_subcode if isinstance(raw_subcode, int) and not isinstance(raw_subcode, bool) else None
+    transient = envelope.get("is_transient") if isinstance(envelope.get("is_transient"), bool) else None
+    message = credentials.redact(_said(envelope))
+    title = envelope.get("error_user_title")
     data = envelope.get("error_data") if isinstance(envelope.get("error_data"), dict) else None
-    kwargs: dict[str, Any] = {"method": method, "path": path, "status": answer.status, "code": code,
-                              "subcode": subcode, "fbtrace_id": str(envelope.get("fbtrace_id") or "") or None,
-                              "body": text, "error_data": data}
-    message = credentials.redact(message)
-    if code is not None and code in MARKETING_MESSAGES_CODES and code not in THROTTLE_CODES:
-        return MarketingMessagesError(message, name=MARKETING_MESSAGES_CODES[code], **kwargs)
-    if code in THROTTLE_CODES:
-        return Throttled(message, name=MARKETING_MESSAGES_CODES.get(code or 0), **kwargs)
-    if code == 190 or code == 102:
-        return AuthenticationError(message, **kwargs)
-    if code == 10 or (code is not None and 200 <= code <= 299):
-        return PermissionDenied(message, **kwargs)
-    if code in TRANSIENT_CODES or answer.status >= 500 or envelope.get("is_transient") is True:
-        return TransientError(message, **kwargs)
-    if (code == 100 and subcode == 33) or code == 803:
-        return NotFound(message, **kwargs)
-    return InvalidParameter(message, **kwargs)
+    cls = _family(code, subcode, str(envelope.get("message") or ""), answer.status, transient)
+    trace = str(envelope.get("fbtrace_id") or answer.headers.get("x-fb-trace-id") or "") or None
+    return cls(message, method=method, path=path, status=answer.status, code=code, subcode=subcode,
+               fbtrace_id=trace, body=text, error_data=data, name=MARKETING_MESSAGES_CODES.get(code or 0),
+               title=credentials.redact(str(title)) if isinstance(title, str) and title else None,
+               is_transient=transient, advice=MISSING_TOKEN_ADVICE if code == 104 else None)
+
+
+def _is_error(body: Any) -> bool:
+    """Graph sometimes answers HTTP 200 with an error envelope: an error all the same."""
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
 
 
 def _encode(params: Mapping[str, Any]) -> dict[str, str]:
@@ -310,6 +395,7 @@ class GraphClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.base_url = check_base_url(base_url)
         self.api_version = api_version
@@ -319,6 +405,7 @@ class GraphClient:
         self.counters = Counters()
         self._sleep = sleep
         self._clock = clock
+        self._wall = wall
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._http = httpx.Client(transport=transport, timeout=self.retry.timeout,
@@ -389,16 +476,25 @@ class GraphClient:
                 return  # an empty page may still have a next; only its absence ends the listing
 
     def _follow(self, url: str) -> Any:
-        """A ``next`` link, checked to stay on our Graph host (it carries our token)."""
+        """A ``next`` link, followed as given (whatever API version it names) when it stays on our
+        Graph host: it would carry our token anywhere else."""
         parts, ours = urlsplit(url), urlsplit(self.base_url)
         if (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc):
             raise InvalidParameter("a paging link points to another host; not following it", method="GET",
                                    path=parts.path)
         query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
                  if k not in ("access_token", "appsecret_proof")}
-        path = parts.path.lstrip("/")
-        version_prefix = f"{self.api_version}/"
-        return self.get(path.removeprefix(version_prefix), query)
+        link = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        started, attempt = self._clock(), 0
+        while True:
+            try:
+                return self._once("GET", parts.path, query, "read", url=link)
+            except GraphApiError as error:
+                attempt += 1
+                wait = self._retry_wait(error, "read", attempt, started)
+                if wait is None:
+                    raise
+                self._pause(wait, throttled=isinstance(error, Throttled))
 
     # -- batches
 
@@ -479,11 +575,10 @@ class GraphClient:
             except ValueError:
                 body = None
             answer = Answer(int(raw.get("code") or 0), body, headers, text)
-            if 200 <= answer.status < 300:
+            if 200 <= answer.status < 300 and not _is_error(body):
                 out.append(Result(op, body=body))
             else:
-                failed = error_from(answer, op.method, path, self.credentials)
-                failed.retry_after = wait_hint(failed, headers)
+                failed = _hinted(error_from(answer, op.method, path, self.credentials), headers)
                 if op.kind == "create" and type(failed) is TransientError:
                     failed = _unknown(failed)
                 out.append(Result(op, error=failed))
@@ -497,16 +592,19 @@ class GraphClient:
             cls = TransientError  # a read, update or delete may safely run again
         else:
             cls = type(error)
-        return cls(error.message, method=op.method, path=_bare(op.path), status=error.status, code=error.code,
-                   subcode=error.subcode, fbtrace_id=error.fbtrace_id, body=error.body,
-                   error_data=error.error_data, name=error.name, retry_after=error.retry_after, sent=error.sent)
+        made = cls(error.message, **{**error.details(), "method": op.method, "path": _bare(op.path)})
+        made.hint_source = error.hint_source
+        return made
 
     # -- the wire
 
-    def _once(self, method: str, path: str, params: Mapping[str, Any], kind: str) -> Any:
-        """One HTTP request: the decoded body, or a typed error (OutcomeUnknown for a create sent blind)."""
+    def _once(self, method: str, path: str, params: Mapping[str, Any], kind: str, *, url: str | None = None) -> Any:
+        """One HTTP request: the decoded body, or a typed error (OutcomeUnknown for a create sent blind).
+
+        ``url``, when given, is a full URL on our host (a paging link) requested as it is."""
         path = _bare(path)
-        url = f"{self.base_url}/{self.api_version}/{path}"
+        if url is None:
+            url = f"{self.base_url}/{self.api_version}/{path}"
         data = _encode(params)
         proof = self.credentials.proof()
         if proof:
@@ -536,21 +634,26 @@ class GraphClient:
         except ValueError:
             body = None
         answer = Answer(response.status_code, body, {k.lower(): v for k, v in response.headers.items()}, text)
-        if 200 <= response.status_code < 300 and body is not None:
+        if 200 <= response.status_code < 300 and body is not None and not _is_error(body):
             return body
-        error = error_from(answer, method, path, self.credentials)
-        error.retry_after = wait_hint(error, answer.headers)
+        error = _hinted(error_from(answer, method, path, self.credentials), answer.headers)
         raise (_unknown(error) if kind == "create" and type(error) is TransientError else error)
 
     def _retry_wait(self, error: GraphApiError, kind: str, attempt: int, started: float) -> float | None:
-        """Seconds to wait before trying again, or None when this error is final."""
+        """Seconds to wait before trying again, or None when this error is final.
+
+        A throttle whose regain time is longer than the call may still wait (its deadline, or
+        ``--max-wait`` when longer) is final at once, and says when access returns."""
         if isinstance(error, OutcomeUnknown) or not isinstance(error, (Throttled, TransientError)):
             return None
         limit = self.retry.throttled_attempts if isinstance(error, Throttled) else self.retry.attempts
         if attempt >= limit:
             return None
         wait = max(error.retry_after or 0.0, self.retry.backoff(attempt, self._rng))
-        if self._clock() - started + wait > self.retry.deadline:
+        allowed = max(self.retry.deadline - (self._clock() - started), self.retry.max_wait)
+        if wait > allowed:
+            if error.retry_after and error.hint_source and error.retry_after > allowed:
+                error.regain_at = self._wall() + error.retry_after
             return None
         return wait
 
@@ -573,9 +676,15 @@ def _bare(path: str) -> str:
 
 
 def _unknown(error: GraphApiError) -> OutcomeUnknown:
-    return OutcomeUnknown(error.message, method=error.method, path=error.path, status=error.status,
-                          code=error.code, subcode=error.subcode, fbtrace_id=error.fbtrace_id, body=error.body,
-                          error_data=error.error_data, retry_after=error.retry_after)
+    return OutcomeUnknown(error.message, **error.details())
+
+
+def _hinted(error: GraphApiError, headers: Mapping[str, str]) -> GraphApiError:
+    """The error with Meta's wait hint (the longest one), and which header or field gave it."""
+    hint = wait_hint(error, headers)
+    if hint is not None:
+        error.retry_after, error.hint_source = hint
+    return error
 
 
 def connect(graph: str, api_version: str, *, root: Path, env: Mapping[str, str], token_file: str | None = None,
@@ -583,7 +692,7 @@ def connect(graph: str, api_version: str, *, root: Path, env: Mapping[str, str],
     """The client for ``provider.graph``: ``sandbox`` runs the emulator in-process (no token needed,
     data in ``<root>/.mmctl/sandbox.json``); anything else is a Graph URL and needs a token."""
     if graph == "sandbox":
-        app = Sandbox(SandboxConfig(), root / ".mmctl" / "sandbox.json")
+        app = Sandbox(SandboxConfig(), root / SANDBOX_DATA)
         return GraphClient("http://localhost", api_version, Credentials(SANDBOX_TOKEN), transport=SandboxTransport(app),
                            retry=retry, concurrency=concurrency)
     return GraphClient(graph, api_version, Credentials.load(env, token_file), retry=retry, concurrency=concurrency)

@@ -42,6 +42,7 @@ class Options:
     token_file: str | None = None
     parallelism: int = 4
     lock_timeout: float = 0.0
+    max_wait: float = 0.0  # --max-wait: seconds a throttled call may wait for Meta past its deadline
 
 
 @dataclass
@@ -78,7 +79,7 @@ def open_session(paths: Sequence[str], env: Mapping[str, str], options: Options)
     project = manifest.load_project(paths or (".",), env=env)
     graph = options.graph_url or project.provider.graph
     client = connect(graph, project.provider.api_version, root=project.root, env=env, token_file=options.token_file,
-                     retry=RetryPolicy(), concurrency=options.parallelism)
+                     retry=RetryPolicy(max_wait=options.max_wait), concurrency=options.parallelism)
     store = LocalStateStore(project.state_path, manifest.display_path(project.state_path))
     return Session(project, store, client, graph)
 
@@ -101,7 +102,7 @@ def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = 
                                  account.currency, now)
     estimates = _estimates(session, touched, now) if estimate and touched else ()
     made = replace(made, spend=costs.spend(made.actions, now), estimates=estimates,
-                   warnings=made.warnings + warnings)
+                   warnings=tuple(str(w) for w in session.project.warnings) + made.warnings + warnings)
     if not refresh_only:
         made = _with_members(session, made, state, {o.id: o for o in objects})
     return made, account

@@ -8,20 +8,26 @@ class once, prints it and exits 1. Anything else reaching the CLI is a bug (exit
     ├── ManifestErrors         all problems of one load, sorted by file and line
     ├── UsageError             bad command-line input (a path that does not exist, ...)
     └── GraphApiError          the Graph API refused or failed a call (client.py maps the envelope)
-        ├── AuthenticationError      190: the token is missing, invalid or expired
+        ├── AuthenticationError      104, 190, 102: the token is missing, invalid or expired
         ├── PermissionDenied         10, 200-299: the token may not do this
+        ├── PolicyRefused            368, terms of service, regions, Messenger's messaging rules
+        ├── RecipientError           this recipient cannot be messaged (unavailable, bad token)
         ├── InvalidParameter         100 and other refusals of the request itself
-        │   └── NotFound             100/33, 803: no such object (or not visible)
-        ├── MarketingMessagesError   a MARKETING_MESSAGES_DIRECT code, with its name
+        │   └── NotFound             100/33, "does not exist", 803: no such object (or not visible)
+        ├── MarketingMessagesError   another MARKETING_MESSAGES_DIRECT code, with its name
         ├── Throttled                4, 17, 32, 341, 613, 80000-80014, 2300080: too many calls
-        └── TransientError           1, 2, HTTP 5xx, timeouts, dropped connections
+        └── TransientError           1, 2, 1200, is_transient, HTTP 5xx, timeouts, dropped connections
             └── OutcomeUnknown       a create was sent but its result is unknown
+
+The family decides the advice a user reads; ``is_transient`` in Meta's envelope, when present,
+decides whether a call is retried.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from datetime import UTC, datetime
+from typing import Any, Iterable
 
 NodePath = tuple[object, ...]
 
@@ -115,7 +121,8 @@ class GraphApiError(ReconcilerError):
     def __init__(self, message: str, *, method: str, path: str, status: int | None = None,
                  code: int | None = None, subcode: int | None = None, fbtrace_id: str | None = None,
                  body: str = "", error_data: dict[str, object] | None = None, name: str | None = None,
-                 retry_after: float | None = None, sent: bool = True) -> None:
+                 retry_after: float | None = None, sent: bool = True, title: str | None = None,
+                 is_transient: bool | None = None, advice: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
@@ -130,6 +137,20 @@ class GraphApiError(ReconcilerError):
         # How long the API asked us to wait, when it said; and whether the request may have reached it.
         self.retry_after = retry_after
         self.sent = sent
+        self.title = title  # error_user_title: Meta's short, user-facing name of the problem
+        self.is_transient = is_transient  # Meta's own word on retrying, when it gave one
+        if advice is not None:
+            self.advice = advice
+        # Set when throttling outlasted what mmctl may wait: which hint said so, and when access returns.
+        self.hint_source: str | None = None
+        self.regain_at: float | None = None
+
+    def details(self) -> dict[str, Any]:
+        """The constructor's keywords, to make an error of another class from this one."""
+        return {"method": self.method, "path": self.path, "status": self.status, "code": self.code,
+                "subcode": self.subcode, "fbtrace_id": self.fbtrace_id, "body": self.body,
+                "error_data": self.error_data, "name": self.name, "retry_after": self.retry_after,
+                "sent": self.sent, "title": self.title, "is_transient": self.is_transient}
 
     def __str__(self) -> str:
         facts = [f"HTTP {self.status}" if self.status is not None else "no response"]
@@ -138,7 +159,13 @@ class GraphApiError(ReconcilerError):
                          + (f" {self.name}" if self.name else ""))
         if self.fbtrace_id:
             facts.append(f"fbtrace_id {self.fbtrace_id}")
-        return f"{self.method} {self.path}: {self.message} ({', '.join(facts)}). {self.advice}"
+        said = f"{self.title}: {self.message}" if self.title and self.title not in self.message else self.message
+        text = f"{self.method} {self.path}: {said} ({', '.join(facts)}). {self.advice}"
+        if self.regain_at is not None:
+            when = datetime.fromtimestamp(self.regain_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            text += (f" Access returns at about {when} ({self.hint_source}); run again then, or give --max-wait "
+                     "to wait for it")
+        return text
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(method={self.method!r}, path={self.path!r}, status={self.status!r}, "
@@ -148,6 +175,16 @@ class GraphApiError(ReconcilerError):
 
 class AuthenticationError(GraphApiError):
     advice = "Check META_ACCESS_TOKEN (or --token-file): it is missing, invalid or expired."
+
+
+class PolicyRefused(GraphApiError):
+    advice = ("A Meta policy refused the call (terms of service, a region the API does not serve, Messenger's "
+              "messaging rules, or a block): no retry helps; the message says what the business must do.")
+
+
+class RecipientError(GraphApiError):
+    advice = ("Meta will not deliver to this recipient (unavailable, unsubscribed, or an invalid or expired "
+              "subscription token); nothing in the manifests or the token is wrong.")
 
 
 class PermissionDenied(GraphApiError):
@@ -168,7 +205,7 @@ class MarketingMessagesError(GraphApiError):
 
 
 class Throttled(GraphApiError):
-    advice = "Meta's rate limit for this account or app was reached; retry later."
+    advice = "Meta's rate limit for this account or app was reached."
 
 
 class TransientError(GraphApiError):

@@ -9,6 +9,7 @@ the run is collected and raised together as ``ManifestErrors``, sorted by file a
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -19,6 +20,7 @@ from reconciler.checks import Declared
 from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
 from reconciler.interpolate import interpolate
 from reconciler.model import (
+    SANDBOX_DATA,
     DEFAULT_API_VERSION,
     DEFAULT_GRAPH,
     DEFAULT_STATE_PATH,
@@ -74,6 +76,13 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[Path, list[Path],
     return root, list(files), errors
 
 
+def sandbox_data_path(paths: Sequence[str | os.PathLike[str]]) -> Path:
+    """Where ``graph: sandbox`` keeps its objects for the project under ``paths``: beside the
+    manifests root (the current folder when there are no manifests)."""
+    root, files, _ = discover(paths)
+    return (root if files else Path.cwd()) / SANDBOX_DATA
+
+
 def _walk_yaml(top: Path) -> Iterable[Path]:
     for folder, subfolders, names in os.walk(top):
         # Hidden folders (.git, .github, .mmctl, .venv) hold other tools' YAML.
@@ -89,10 +98,13 @@ def load_project(
     paths: Sequence[str | os.PathLike[str]] = (".",),
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    strict: bool = False,
 ) -> Project:
     """Load, validate and merge the manifests under ``paths``; raise ``ManifestErrors``.
 
-    ``now`` (default: the clock) is what "in the past" means for times such as ``end_time``."""
+    ``now`` (default: the clock) is what "in the past" means for times such as ``end_time``.
+    Warnings (things Meta accepts that a reviewer should see) are kept in ``Project.warnings``;
+    with ``strict`` they are errors."""
     environ = os.environ if env is None else env
     moment = now or datetime.now(UTC)
     root, files, errors = discover(paths)
@@ -170,10 +182,14 @@ def load_project(
         if not broken_files:  # a reference into a file that failed to parse is not dangling
             errors.extend(checks.check_references(campaign, templates, audiences))
 
+    warnings = [w for template in templates.values() for w in checks.check_template_urls(template)]
+    if strict:
+        errors.extend(warnings)
     if errors:
         raise ManifestErrors(errors)
     assert provider is not None
-    return _build(root, files, provider, merged["state"], templates, audiences, campaigns, member_files)
+    built = _build(root, files, provider, merged["state"], templates, audiences, campaigns, member_files)
+    return replace(built, warnings=tuple(sorted(warnings, key=ManifestError.sort_key)))
 
 
 def _field_of(node_path: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -12,11 +12,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
-from reconciler.errors import SourceLocation
+from reconciler.errors import ManifestError, SourceLocation
 
 DEFAULT_GRAPH = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v24.0"
 DEFAULT_STATE_PATH = ".mmctl/state.json"
+SANDBOX_DATA = Path(".mmctl") / "sandbox.json"  # where `graph: sandbox` keeps its objects, beside the manifests
 
 Money = int | str  # minor units, or "50.00 USD" (converted once the account currency is known)
 Time = int | str  # Unix seconds, or ISO 8601 as written
@@ -122,3 +123,5 @@ class Project:
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     audiences: Mapping[str, Audience] = field(default_factory=lambda: MappingProxyType({}))
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: MappingProxyType({}))
+    # What Meta accepts but a reviewer should see (an http:// image): ManifestErrors used as warnings.
+    warnings: tuple[ManifestError, ...] = ()

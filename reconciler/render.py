@@ -22,6 +22,10 @@ def validation_errors_text(errors: Sequence[ManifestError]) -> str:
     return "\n".join(lines)
 
 
+def warnings_text(project: Project) -> str:
+    return "\n".join(f"Warning: {w}" for w in project.warnings)
+
+
 def validation_ok_text(project: Project) -> str:
     return (
         f"Valid: {_plural(len(project.files), 'file')}, {_plural(len(project.templates), 'template')}, "
@@ -39,6 +43,7 @@ def validation_json(project: Project | None, errors: Sequence[ManifestError]) ->
         "errors": [e.to_dict() for e in errors],
     }
     if project is not None:
+        document["warnings"] = [w.to_dict() for w in project.warnings]
         document["account"] = project.provider.ad_account
         document["files"] = list(project.files)
         document["resources"] = {

@@ -7,6 +7,7 @@ compared in UTC.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,3 +59,17 @@ def _parse_iso(value: str) -> datetime:
         raise TimeError(
             f"{value!r} is not an ISO 8601 time; expected e.g. 2026-12-01T09:00:00-05:00"
         ) from None
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``15m``, ``2h``, ``1h30m`` -> seconds; TimeError otherwise."""
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return float(value)
+    parts = _DURATION_PART.findall(value)
+    if not value or "".join(n + u for n, u in parts) != value:
+        raise TimeError(f"{text!r} is not a duration; expected e.g. 90s, 15m, 2h or 1h30m")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)

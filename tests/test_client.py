@@ -123,8 +123,8 @@ def test_allowed_urls(url):
         (lambda: envelope(100, "(#100) Invalid parameter"), errors.InvalidParameter, None),
         (lambda: envelope(100, "Unsupported get request", subcode=33), errors.NotFound, None),
         (lambda: envelope(803, "Some of the aliases you requested do not exist"), errors.NotFound, None),
-        (lambda: envelope(2300004, "token"), errors.MarketingMessagesError, "INVALID_MESSENGER_SUBSCRIPTION_TOKEN"),
-        (lambda: envelope(2300013, "tos"), errors.MarketingMessagesError, "TERM_OF_SERVICE_NOT_ACCEPTED"),
+        (lambda: envelope(2300004, "token"), errors.RecipientError, "INVALID_MESSENGER_SUBSCRIPTION_TOKEN"),
+        (lambda: envelope(2300013, "tos"), errors.PolicyRefused, "TERM_OF_SERVICE_NOT_ACCEPTED"),
     ],
 )
 def test_final_errors_are_typed_and_not_retried(response, cls, name):

@@ -208,8 +208,10 @@ def test_one_failed_action_keeps_the_others(example):
     result = run("apply", "--auto-approve")
     assert result.exit_code == 1
     assert "Apply incomplete: 4 resource(s) changed, 1 failed:" in result.stderr
-    assert ("campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: The pixel must be "
-            "active and accessible by the ad account or business.") in result.stderr
+    # Meta's title, its message for people and its message for developers all reach the user.
+    assert ("campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: Invalid pixel: The "
+            "pixel must be active and accessible by the ad account or business. [(#100) Pixel 399 is not active or "
+            "not accessible by this ad account] (HTTP 400, code 100, fbtrace_id ") in result.stderr
     assert "What succeeded is recorded in state" in result.stderr
     state = json.loads((example / ".mmctl" / "state.json").read_text())
     assert sorted(state["resources"]) == ["audience.vip", "campaign.winter-sale", "template.spring-preview",
@@ -241,3 +243,10 @@ def test_a_first_plan_applied_on_a_fresh_machine_creates_nothing_twice(example):
     assert ("campaign.winter-sale: the plan would create it (campaign); apply would now adopt it (campaign: a live "
             "campaign with this name already exists; adopting it instead of creating another)") in retry.stderr
     assert len(campaign_rows(example)) == 2
+
+
+def test_max_wait_takes_a_duration(example):
+    refused = run("plan", "--max-wait", "soon")
+    assert refused.exit_code == 1
+    assert "Invalid value for '--max-wait': 'soon' is not a duration; expected e.g. 90s, 15m, 2h or 1h30m" in refused.stderr
+    assert run("plan", "--max-wait", "2h").exit_code == 0

@@ -65,8 +65,8 @@ CASES = [
     ("text or attachment", {"text": "Hi"}, {"quick_replies": [text_reply()]},
      ": a message needs text or an attachment (quick replies alone are not a message)"),
     ("not both", {"text": "Hi"}, {"text": "Hi", **generic(element())}, ": a message has text or an attachment, not both"),
-    ("no unknown message fields", {"text": "Hi"}, {"text": "Hi", "metadata": "x"},
-     'metadata: unknown field "metadata"; expected one of: attachment, quick_replies, text'),
+    ("no unknown message fields", {"text": "Hi"}, {"text": "Hi", "tag": "x"},
+     'tag: unknown field "tag"; expected one of: attachment, metadata, quick_replies, text'),
     ("attachment is a template", generic(element()),
      {"attachment": {"type": "image", "payload": {"template_type": "generic", "elements": [element()]}}},
      'attachment.type: attachment.type must be "template" for marketing messages (images and videos go in the media '
@@ -248,3 +248,54 @@ def test_template_errors_point_at_the_yaml_line(with_provider):
     assert with_provider.errors() == [
         "t.yaml:6:9: templates.winter.message.quick_replies: 14 quick replies; Messenger allows at most 13"
     ]
+
+
+# --- what Meta documents is accepted (issue: accept what Meta accepts) ------------------------------
+
+@pytest.mark.parametrize("message", [
+    generic(element(), sharable=True, image_aspect_ratio="square"),
+    buttons_payload() | {"metadata": "campaign=winter"},
+    {"attachment": {"type": "template", "payload": {"template_type": "button", "text": "Pick", "buttons": [WEB],
+                                                    "sharable": False}}},
+    {"text": "Hi", "metadata": "x" * 1000},
+    generic(element(image_url="http://shop.example.com/coats.jpg")),  # Meta accepts http:// for images
+    {"text": "Pick", "quick_replies": [{"content_type": "text", "title": "A", "payload": "A",
+                                        "image_url": "http://shop.example.com/a.png"}]},
+], ids=["generic sharable", "metadata", "button sharable", "metadata 1000", "http image", "http quick reply image"])
+def test_fields_meta_documents_are_accepted(message):
+    assert problems(message) == []
+
+
+def test_buttons_and_default_actions_stay_https_only():
+    plain = "http://shop.example.com/x"
+    assert problems(generic(element(buttons=[{**WEB, "url": plain}]))) == [
+        f'attachment.payload.elements[0].buttons[0].url: expected an https:// URL; found "{plain}"']
+    assert problems(generic(element(default_action={"type": "web_url", "url": plain}))) == [
+        f'attachment.payload.elements[0].default_action.url: expected an https:// URL; found "{plain}"']
+    assert problems({"text": "Hi", "metadata": "x" * 1001}) == [
+        "metadata: metadata is 1001 characters; Messenger allows at most 1000"]
+
+
+def test_plain_http_urls_meta_accepts_are_warnings_and_strict_makes_them_errors(with_provider):
+    with_provider.write("t.yaml", """\
+        templates:
+          receipt:
+            message:
+              attachment:
+                type: template
+                payload:
+                  template_type: generic
+                  elements:
+                    - title: Coats
+                      image_url: http://shop.example.com/coats.jpg
+                      buttons: [{type: web_url, url: "https://shop.example.com/c", title: Shop}]
+        """)
+    project = with_provider.load()
+    assert [str(w) for w in project.warnings] == [
+        "t.yaml:10:26: templates.receipt.message.attachment.payload.elements[0].image_url: image_url uses plain "
+        "http://; Meta accepts it here, but it is fetched or opened without encryption; use https://"]
+    from reconciler import manifest
+    from reconciler.errors import ManifestErrors
+    with pytest.raises(ManifestErrors) as strict:
+        manifest.load_project([str(with_provider.root)], env={}, strict=True)
+    assert [str(e) for e in strict.value.errors] == [str(w) for w in project.warnings]

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from reconciler.timeparse import TimeError, has_offset, load_zone, parse_instant
+from reconciler.timeparse import TimeError, has_offset, load_zone, parse_duration, parse_instant
 
 NY = load_zone("America/New_York")
 
@@ -49,3 +49,15 @@ def test_unreadable_times_say_why(written, message):
 def test_unknown_zones_are_refused():
     with pytest.raises(TimeError, match="unknown time zone 'Nowhere/Land'"):
         load_zone("Nowhere/Land")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0),
+                                               ("1h30m", 5400.0), ("1.5h", 5400.0)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "1d", "m5", "5 m", "-3s"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(TimeError, match="is not a duration; expected e.g. 90s, 15m, 2h or 1h30m"):
+        parse_duration(text)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .config import SandboxConfig
 from .errors import (
     AD_ACCOUNT_REGION_NOT_SUPPORTED,
+    GraphError,
     TERM_OF_SERVICE_NOT_ACCEPTED,
     invalid_parameter,
     marketing_messages,
@@ -139,3 +140,23 @@ def format_money(amount: int, currency: str) -> str:
         return f"{amount} {currency}"
     return f"{amount / 10 ** digits:.{digits}f} {currency}"
 
+
+
+# What happened to an access token -> Graph's code 190 subcode and wording (access-token error handling).
+TOKEN_STATES = {"expired": 463, "invalidated": 460, "deauthorized": 458, "logged_out": 467}
+
+
+def token_error(state: str, since: float, now: float) -> GraphError:
+    subcode = TOKEN_STATES[state]
+    stamp = "%A, %d-%b-%y %H:%M:%S UTC"
+    messages = {
+        463: f"Error validating access token: Session has expired on {datetime.fromtimestamp(since, tz=UTC).strftime(stamp)}"
+             f". The current time is {datetime.fromtimestamp(now, tz=UTC).strftime(stamp)}.",
+        460: "Error validating access token: The session has been invalidated because the user changed their password "
+             "or Facebook has changed the session for security reasons.",
+        458: "Error validating access token: The user has not authorized application.",
+        467: "Error validating access token: The session is invalid because the user logged out.",
+    }
+    return GraphError(190, messages[subcode], subcode=subcode, status=400,
+                      headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" '
+                                                   f'"{messages[subcode]}"'})

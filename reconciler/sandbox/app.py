@@ -13,6 +13,8 @@
 - ``POST /__sandbox/pages/<id>/activity``: ``{"subscription_token", "at"}`` organic thread activity;
 - ``POST /__sandbox/faults``: ``{"rate", "kinds", "phase", "latency_ms", "slow_ms", "seed", "quota",
   "user_quota", "quota_window_s"}``;
+- ``POST /__sandbox/access_tokens``: ``{"token", "state"}`` marks a token expired, invalidated,
+  deauthorized or logged_out: calls with it get code 190 and Graph's subcode (463, 460, 458, 467);
 - ``POST /__sandbox/reset``: forget everything; ``GET /__sandbox/preview?d=…``: a rendered preview.
 """
 
@@ -258,9 +260,12 @@ class Sandbox:
 
     def _authenticate(self, request: Request) -> None:
         if not request.token:
-            raise GraphError(190, "An access token is required to request this resource.", status=400,
+            raise GraphError(104, "An access token is required to request this resource.", status=400,
                              headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_request" '
                                                           '"An access token is required to request this resource."'})
+        revoked = self.store.world.access_tokens.get(hashlib.sha256(request.token.encode()).hexdigest())
+        if revoked is not None:
+            raise accounts.token_error(revoked["state"], revoked["since"], self.store.world.now())
         if self.config.token is not None and not hmac.compare_digest(request.token, self.config.token):
             raise GraphError(190, "Invalid OAuth access token - Cannot parse access token", status=400,
                              headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" '
@@ -505,6 +510,15 @@ class Sandbox:
                     token["last_activity"] = parse_time(at, "at", "UTC") if at is not None else world.now()
                     world.touch()
                     return {"success": True}
+            if route == "access_tokens" and method == "POST":
+                state = params.text("state", required=True) or ""
+                if state not in accounts.TOKEN_STATES:
+                    raise invalid_parameter(f"state must be one of {', '.join(sorted(accounts.TOKEN_STATES))}")
+                revoked = params.text("token", required=True) or ""
+                world.access_tokens[hashlib.sha256(revoked.encode()).hexdigest()] = {"state": state,
+                                                                                     "since": world.now()}
+                world.touch()
+                return {"success": True}
             if route == "reset" and method == "POST":
                 keep_clock = world.clock
                 fresh = World()

@@ -96,8 +96,9 @@ def node_types(world: World) -> dict[str, NodeType]:
         "lifetime_budget": lambda o: str(o.get("lifetime_budget") or 0),
         "budget_remaining": remaining,
         "bid_amount": lambda o: o.get("bid_amount"),
-        "start_time": lambda o: format_time(o["start"]),
-        "end_time": lambda o: format_time(o["end"]) if o.get("end") else None,
+        # The send guide: "start_time – When the campaign started (UNIX timestamp)"; strings, like budgets.
+        "start_time": lambda o: str(int(o["start"])),
+        "end_time": lambda o: str(int(o["end"])) if o.get("end") else None,
         "promoted_object": promoted,
         "targeting": lambda o: {"publisher_platforms": ["messenger"], "messenger_positions": ["marketing_messages"]},
     })

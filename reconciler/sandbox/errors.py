@@ -58,8 +58,10 @@ class GraphError(Exception):
 
 def invalid_parameter(message: str, *, user_title: str | None = None, user_msg: str | None = None,
                       subcode: int | None = None) -> GraphError:
-    """Graph's code 100: a parameter is missing, malformed or not allowed."""
-    return GraphError(100, f"(#100) {message}", user_title=user_title, user_msg=user_msg, subcode=subcode)
+    """Graph's code 100: a parameter is missing, malformed or not allowed (the Marketing API says
+    ``is_transient: false`` with these)."""
+    return GraphError(100, f"(#100) {message}", user_title=user_title, user_msg=user_msg, subcode=subcode,
+                      is_transient=False)
 
 
 def required(name: str) -> GraphError:
@@ -88,8 +90,11 @@ def unknown_path(components: str) -> GraphError:
 
 def marketing_messages(code: int, name: str, message: str, *, error_data: dict[str, Any] | None = None,
                        status: int = 400) -> GraphError:
-    """A MARKETING_MESSAGES_DIRECT error from the API reference's table (seeds/001)."""
-    return GraphError(code, message, user_title=name, user_msg=message, error_data=error_data, status=status)
+    """A MARKETING_MESSAGES_DIRECT error from the API reference's table (seeds/001): Graph's
+    ``(#code) `` prefix and the table's description. The table gives no user-facing title, so none
+    is invented; ``name`` is the table's name for the code (the client knows it by the code)."""
+    del name  # kept at the call sites: it says which row of the table each refusal is
+    return GraphError(code, f"(#{code}) {message}", error_data=error_data, status=status)
 
 
 # The MARKETING_MESSAGES_DIRECT codes the sandbox produces, as the API reference names them.

@@ -55,13 +55,28 @@ THROTTLE_FAULT_CODES = (4, 17, 32, 341, 613, 80000, 80003, 80004, 80014)
 
 def transient_error(kind: str, code: int = 80004) -> GraphError:
     if kind == "throttle":
-        return GraphError(code, "(sandbox fault) Too many calls; wait a bit and try again.", is_transient=True,
-                          subcode=THROTTLE_SUBCODE if code in (17, 80000, 80003, 80004, 80014) else None,
-                          headers={"Retry-After": "1"})
+        # Meta sends no Retry-After; a throttle without usage headers leaves the client to its backoff.
+        return GraphError(code, f"(#{code}) {THROTTLE_WORDING.get(code, THROTTLE_WORDING[4])}", is_transient=True,
+                          subcode=THROTTLE_SUBCODE if code in (17, 80000, 80003, 80004, 80014) else None)
     if kind == "2":
-        return GraphError(2, "An unexpected error has occurred. Please retry your request later.", status=503,
-                          is_transient=True)
-    return GraphError(1, "An unknown error occurred", status=500, is_transient=True)
+        return GraphError(2, "An unexpected error has occurred. Please retry your request later.", status=503)
+    return GraphError(1, "An unknown error occurred", status=500)
+
+
+# Each throttling code's own wording (Graph error handling; Marketing API rate limiting).
+THROTTLE_WORDING = {
+    4: "Application request limit reached",
+    17: "User request limit reached",
+    32: "Page request limit reached",
+    341: "Application limit reached",
+    613: "Calls to this api have exceeded the rate limit.",
+    80000: "There have been too many calls from this ad-account. Wait a bit and try again.",
+    80003: "There have been too many calls to this ad-account. Wait a bit and try again. For more info, please refer "
+           "to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#custom-audience.",
+    80004: "There have been too many calls to this ad-account. Wait a bit and try again. For more info, please refer "
+           "to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.",
+    80014: "There have been too many calls for the batch uploads to this ad-account. Wait a bit and try again.",
+}
 
 
 class Quotas:
@@ -96,7 +111,7 @@ class Quotas:
             raise GraphError(SUBSCRIPTION_TOKENS_RATE_LIMIT, "Subscription Tokens API rate limit reached.",
                              user_title="SUBSCRIPTION_TOKENS_RATE_LIMIT", is_transient=True,
                              user_msg=f"At most {limit} requests an hour per Page.",
-                             headers={"Retry-After": str(math.ceil(start + 3600 - now))})
+                             error_data={"remaining_seconds": math.ceil(start + 3600 - now)})
 
     def check(self, account: str | None, use_case: str, token_key: str) -> dict[str, str]:
         """Count a call; raise the throttling error when over a quota, else return usage headers."""
@@ -104,9 +119,9 @@ class Quotas:
         if config.user_quota:
             calls, left = self._count(("token", token_key), config.user_quota)
             if calls > config.user_quota:
-                raise GraphError(17, "User request limit reached", subcode=THROTTLE_SUBCODE, is_transient=True,
-                                 user_title="Too many calls", user_msg="Wait a bit and try again.",
-                                 headers={"Retry-After": str(math.ceil(left))})
+                raise GraphError(17, f"(#17) {THROTTLE_WORDING[17]}", subcode=THROTTLE_SUBCODE, is_transient=True,
+                                 headers={"X-App-Usage": json.dumps({"call_count": 100, "total_cputime": 100,
+                                                                     "total_time": 100})})
         headers: dict[str, str] = {}
         if account is None:
             return headers
@@ -120,19 +135,17 @@ class Quotas:
             "call_count": pct,
             "total_cputime": pct // 2,
             "total_time": pct // 2,
-            "estimated_time_to_regain_access": math.ceil(left / 60) if over else 0,
+            # Whole minutes, as Meta reports it; a wait under a minute is in x-ad-account-usage's seconds.
+            "estimated_time_to_regain_access": math.ceil(left / 60) if over and left >= 60 else 0,
             "ads_api_access_tier": "standard_access",
         }]}
         headers["X-Business-Use-Case-Usage"] = json.dumps(usage, separators=(",", ":"))
+        headers["X-Ad-Account-Usage"] = json.dumps({"acc_id_util_pct": pct, "reset_time_duration": math.ceil(left),
+                                                    "ads_api_access_tier": "standard_access"}, separators=(",", ":"))
         if over:
             code = THROTTLE_CODES.get(use_case, 80004)
-            headers["Retry-After"] = str(math.ceil(left))
-            raise GraphError(
-                code,
-                f"There have been too many calls from this ad-account. Wait a bit and try again. For more info, "
-                f"please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#{use_case.replace('_', '-')}.",
-                subcode=THROTTLE_SUBCODE, is_transient=True, headers=headers,
-                user_title="Too many calls", user_msg="There have been too many calls from this ad account.")
+            raise GraphError(code, f"(#{code}) {THROTTLE_WORDING[code]}", subcode=THROTTLE_SUBCODE, is_transient=True,
+                             headers=headers)
         return headers
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from .errors import invalid_parameter
+from .errors import GraphError, invalid_parameter
 
 T = TypeVar("T")
 
@@ -25,13 +25,18 @@ def encode_cursor(key: int) -> str:
     return base64.urlsafe_b64encode(f"sbx:{key}".encode()).decode().rstrip("=")
 
 
+def invalid_cursor() -> GraphError:
+    """What Graph answers for a cursor it did not make (or one that no longer means anything)."""
+    return GraphError(2642, "(#2642) Invalid cursors values")
+
+
 def decode_cursor(cursor: str, name: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise invalid_parameter(f"The {name} cursor is invalid") from None
+        raise invalid_cursor() from None
     if not text.startswith("sbx:") or not text[4:].isdigit():
-        raise invalid_parameter(f"The {name} cursor is invalid")
+        raise invalid_cursor()
     return int(text[4:])
 
 

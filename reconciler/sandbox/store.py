@@ -41,6 +41,8 @@ class World:
         self.members: dict[str, dict[str, list[str]]] = data.get("members", {})
         self.tokens: dict[str, dict[str, Any]] = data.get("tokens", {})
         self.sessions: dict[str, dict[str, Any]] = data.get("sessions", {})
+        # SHA-256 of an access token -> what happened to it (expired, invalidated, ...): Graph's 190 subcodes.
+        self.access_tokens: dict[str, dict[str, Any]] = data.get("access_tokens", {})
         self.dirty = False
         # Ids of each type per account, ascending: listings page through these.
         self.index: dict[tuple[str, str], list[int]] = {}
@@ -58,6 +60,7 @@ class World:
             "members": self.members,
             "tokens": self.tokens,
             "sessions": self.sessions,
+            "access_tokens": self.access_tokens,
         }
 
     def touch(self) -> None:

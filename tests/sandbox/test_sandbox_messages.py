@@ -35,7 +35,7 @@ def test_warm_up_then_send_then_cooldown(sandbox):
     ad = sandbox.campaign()
     [token] = sandbox.control("POST", f"pages/{PAGE}/subscribers", {"count": 1})["tokens"]
     early = error(send(sandbox, ad, token))
-    assert (early["code"], early["error_user_title"]) == (2300003, "INACTIVE_MESSAGE")
+    assert early["code"] == 2300003 and early["message"].startswith("(#2300003) ") and "error_user_title" not in early
     assert early["error_data"] == {"remaining_seconds": HOUR}
     sandbox.advance(HOUR)
     sent = send(sandbox, ad, token)
@@ -119,7 +119,7 @@ def test_conversation_gap(ready):
     sandbox.control("POST", f"pages/{PAGE}/activity", {"subscription_token": token})
     sandbox.advance(300)
     gap = error(send(sandbox, ad, token, min_conversation_gap_seconds=600))
-    assert (gap["code"], gap["message"]) == (2300052, "This person is not available right now.")
+    assert (gap["code"], gap["message"]) == (2300052, "(#2300052) This person is not available right now.")
     assert error(send(sandbox, ad, token, min_conversation_gap_seconds=0))["code"] == 100
     assert send(sandbox, ad, token, min_conversation_gap_seconds=60).status_code == 200
 

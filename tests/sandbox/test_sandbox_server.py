@@ -17,6 +17,7 @@ import pytest
 from reconciler.sandbox import Sandbox, SandboxConfig, SandboxDataError
 from reconciler.sandbox.transport import SandboxTransport
 
+from helpers import EXAMPLES
 from sandbox_helpers import ACCOUNT, PAGE
 
 AUTH = {"Authorization": "Bearer t"}
@@ -60,6 +61,26 @@ def test_serve_stops_cleanly_and_keeps_its_data(tmp_path):
         assert httpx.get(f"{again.url}/__sandbox/clock").json()["now"].startswith("2026-11-22T12:0")
     finally:
         assert again.stop(signal.SIGINT) == 0
+
+
+def test_serve_without_data_serves_what_graph_sandbox_made_for_the_project(tmp_path):
+    """`graph: sandbox` then `serve` + --graph-url: the same objects, whatever folder the project is in."""
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLES, project, ignore=shutil.ignore_patterns(".mmctl"))
+    applied = subprocess.run([sys.executable, "-m", "reconciler", "apply", "project", "--auto-approve"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert applied.returncode == 0, applied.stderr
+    server = Process("project", cwd=tmp_path)
+    try:
+        assert server.proc.stderr is not None
+        assert server.proc.stderr.readline() == f"data: {project / '.mmctl' / 'sandbox.json'}\n"
+        planned = subprocess.run([sys.executable, "-m", "reconciler", "plan", "project", "--graph-url", server.url,
+                                  "--detailed-exitcode"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                                 env={**os.environ, "META_ACCESS_TOKEN": "any-token"})
+        assert planned.returncode == 0, planned.stdout + planned.stderr
+        assert planned.stdout.endswith("No changes. The account matches the manifests.\n")
+    finally:
+        server.stop()
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
