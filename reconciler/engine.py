@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler import costs, graphmap, live, manifest, memberfile, planfile, schema
 from reconciler.apply import Executor, Report
+from reconciler.atomic import replacing
 from reconciler.client import GraphClient, RetryPolicy, connect
 from reconciler.desired import desired_state
 from reconciler.errors import ManifestError, ManifestErrors, NotFound, ReconcilerError, SourceLocation, UsageError
@@ -25,7 +26,6 @@ from reconciler.graphmap import Account
 from reconciler.model import Audience, Campaign, Members, Project, thaw
 from reconciler.money import MoneyError, to_minor
 from reconciler.plan import Action, Estimate, MemberChange, Plan, PlanError, differences, make_plan, with_members
-from reconciler.atomic import replacing
 from reconciler.render_plan import plan_from_json, plan_json
 from reconciler.state import LocalStateStore, Resource, State
 

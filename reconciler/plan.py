@@ -9,8 +9,12 @@ Rules (DESIGN.md "Plan"):
 - live values that differ from what mmctl last applied are reported as drift, apart from the
   intended changes;
 - a live object that state does not know but that has the same name (and Page) as a new
-  resource is adopted, never duplicated; objects state does not know are never deleted;
-- ``protect`` (kept in state) blocks a delete even after the resource left the manifests.
+  resource is adopted, never duplicated: the name an interrupted create actually sent (kept in
+  its pending entry) counts too, and a recorded id that no longer resolves is looked up by name
+  before anything is created again; objects state does not know are never deleted;
+- ``protect`` (kept in state) blocks a delete and a replace alike, even after the resource left
+  the manifests;
+- ``differences`` compares a saved plan with the plan made again at apply time.
 """
 
 from __future__ import annotations

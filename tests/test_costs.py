@@ -8,10 +8,8 @@ from types import MappingProxyType
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
 from reconciler import costs
-from reconciler.cli import cli
 from reconciler.plan import Action, Change, PlanError
 from reconciler.render_plan import money_lines
 from reconciler.plan import Plan
@@ -19,6 +17,7 @@ from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 
 from helpers import PROVIDER
+from test_campaign_plans import project, run  # noqa: F401 - the campaigns project fixture, shared
 
 NOW = 1_800_000_000
 DAY = 86_400
@@ -112,22 +111,6 @@ def test_the_weekly_cap_is_for_daily_budgets_only():
 
 
 # --- through the CLI, on the sandbox ------------------------------------------------------------------
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-
-    def write(campaigns: str, provider: str = PROVIDER) -> None:
-        (tmp_path / "mmctl.yaml").write_text(provider)
-        (tmp_path / "campaigns.yaml").write_text("campaigns:\n" + campaigns)
-
-    write.root = tmp_path  # type: ignore[attr-defined]
-    return write
-
 
 def control(root, method: str, path: str, body: dict) -> httpx.Response:
     app = Sandbox(SandboxConfig(), root / ".mmctl" / "sandbox.json")
