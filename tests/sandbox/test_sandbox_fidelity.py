@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from reconciler import errors
-from reconciler.client import Credentials, GraphClient, Operation, RetryPolicy
+from reconciler.client import Credentials, GraphClient, RetryPolicy
 
 from sandbox_helpers import ACCOUNT, PAGE
 from test_graph_answers import PRODUCTION
