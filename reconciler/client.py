@@ -438,13 +438,15 @@ class GraphClient:
     def delete(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.call("DELETE", path, params or {}, kind="delete")
 
-    def call(self, method: str, path: str, params: Mapping[str, Any], *, kind: Kind) -> Any:
-        """One request, retried as its kind allows; returns the decoded body or raises."""
+    def call(self, method: str, path: str, params: Mapping[str, Any], *, kind: Kind, url: str | None = None) -> Any:
+        """One request, retried as its kind allows; returns the decoded body or raises.
+
+        ``url``, when given, is a full URL on our host requested as it is (a paging link)."""
         started = self._clock()
         tries: dict[bool, int] = {True: 0, False: 0}  # failures counted apart from throttling
         while True:
             try:
-                return self._once(method, path, params, kind)
+                return self._once(method, path, params, kind, url=url)
             except GraphApiError as error:
                 tries[isinstance(error, Throttled)] += 1
                 wait = self._retry_wait(error, kind, tries[isinstance(error, Throttled)], started)
@@ -485,16 +487,7 @@ class GraphClient:
         query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
                  if k not in ("access_token", "appsecret_proof")}
         link = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        started, attempt = self._clock(), 0
-        while True:
-            try:
-                return self._once("GET", parts.path, query, "read", url=link)
-            except GraphApiError as error:
-                attempt += 1
-                wait = self._retry_wait(error, "read", attempt, started)
-                if wait is None:
-                    raise
-                self._pause(wait, throttled=isinstance(error, Throttled))
+        return self.call("GET", parts.path, query, kind="read", url=link)
 
     # -- batches
 

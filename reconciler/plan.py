@@ -159,6 +159,13 @@ def _replace_reason(desired: Desired, live: LiveObject, changes: Sequence[Change
     return None
 
 
+def _adopt(want: Desired, found: LiveObject, reason: str, resolves: tuple[str, ...]) -> Action:
+    """Take an unmanaged live object under ``want``'s address; its differences become updates."""
+    return Action(address=want.address, kind=want.kind, action="adopt", reason=reason,
+                  changes=_compare(want, found.values), ids=found.ids, before=found.values, after=want.values,
+                  protect=want.protect, resolves=resolves)
+
+
 def _protected_replace(address: str, kind: str, field: str, reason: str, object_id: str) -> PlanError:
     return PlanError(
         f"{address} is protected (protect: true), and the change to {field} needs a replace: {reason}. A replace "
@@ -236,9 +243,7 @@ def make_plan(
             if found is not None:
                 why = (f"its recorded id {recorded.ids.get('id')} no longer resolves, and a live {want.kind} named "
                        f"{found.values.get('name')!r} exists; adopting it instead of creating another")
-                actions.append(Action(address=address, kind=want.kind, action="adopt", reason=why,
-                                      changes=_compare(want, found.values), ids=found.ids, before=found.values,
-                                      after=want.values, protect=want.protect, resolves=resolves))
+                actions.append(_adopt(want, found, why, resolves))
                 continue
             drift.append(Drift(address, (Change("(object)", "present", "deleted outside mmctl"),)))
             actions.append(Action(address=address, kind=want.kind, action="create",
@@ -254,10 +259,7 @@ def make_plan(
                            else f"an interrupted apply created it as {sent!r} (the name has changed since)")
                 else:
                     why = f"a live {want.kind} with this name already exists"
-                actions.append(Action(address=address, kind=want.kind, action="adopt",
-                                      reason=f"{why}; adopting it instead of creating another",
-                                      changes=_compare(want, found.values), ids=found.ids, before=found.values,
-                                      after=want.values, protect=want.protect, resolves=resolves))
+                actions.append(_adopt(want, found, f"{why}; adopting it instead of creating another", resolves))
                 continue
             why = ("an interrupted apply did not create it; creating it" if address in pending
                    else "not in the account yet")
