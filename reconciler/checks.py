@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from reconciler import memberfile, money
+from reconciler import memberfile, money, urls
+from reconciler.discovery import check_regular
 from reconciler.errors import ManifestError, SourceLocation
 from reconciler.timeparse import TimeError, load_zone, parse_instant
 
@@ -35,6 +36,8 @@ class Declared:
     locate_key: Callable[[NodePath], SourceLocation]
     # Every field written, including those left out of ``data`` for failing the schema.
     written: frozenset[str] = frozenset()
+    # Fields (paths below the block) whose values came from ${env:...}.
+    from_env: frozenset[NodePath] = frozenset()
 
     @property
     def address(self) -> str:
@@ -61,8 +64,16 @@ def check_provider(provider: Declared) -> tuple[list[ManifestError], tzinfo | No
     errors: list[ManifestError] = []
     graph = provider.data.get("graph")
     if isinstance(graph, str) and graph != "sandbox":
-        url = urlsplit(graph)
-        if url.scheme not in ("http", "https") or not url.hostname:
+        try:
+            url = urlsplit(graph)
+            url.port  # noqa: B018 - a port that is not a number raises here
+        except ValueError:
+            url = urlsplit("invalid:")
+        if "@" in url.netloc:
+            errors.append(provider.error("graph", "the URL has a user name or password in it (not shown); mmctl "
+                                                  "authenticates with META_ACCESS_TOKEN, never with credentials in "
+                                                  "the URL"))
+        elif url.scheme not in ("http", "https") or not url.hostname:
             errors.append(provider.error("graph", f"expected \"sandbox\" or an http(s) URL; found {json.dumps(graph)}"))
         elif url.scheme == "http" and not is_loopback_host(url.hostname):
             errors.append(
@@ -194,49 +205,55 @@ def check_references(
 
 
 def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestError], Path | None]:
-    """The member file must exist and lie inside the manifests root."""
+    """The member file must be a regular file inside the manifests root, or, with
+    ``outside_root: true``, at an absolute path or one that came from the environment."""
     members = audience.data.get("members")
     if not isinstance(members, Mapping) or not isinstance(members.get("file"), str):
         return [], None
     written = members["file"]
-    resolved = (audience.file.parent / written).resolve()
     field = ("members", "file")
+    explicit = ("members", "file") in audience.from_env or Path(written).is_absolute()
+    shown = "the path from the environment" if ("members", "file") in audience.from_env else json.dumps(written)
+    candidate = audience.file.parent / written
+    if not candidate.exists() and not candidate.is_symlink():
+        return [audience.error(field, f"member file {shown} does not exist")], None
+    problem = check_regular(candidate, shown)  # before resolving: a symlink loop is reported, not followed
+    if problem is not None:
+        return [audience.error(field, f"member file {problem}")], None
+    resolved = candidate.resolve()
     if not resolved.is_relative_to(root.resolve()):
-        message = (
-            f"{json.dumps(written)} is outside the manifests root {root}; member files must "
-            "live beside the manifests"
-        )
-        return [audience.error(field, message)], None
-    if not resolved.is_file():
-        return [audience.error(field, f"member file {json.dumps(written)} does not exist")], None
+        if not members.get("outside_root"):
+            message = (f"{shown} is outside the manifests root {root}; member files live beside the manifests, "
+                       "or, for a customer list kept out of git, set members.outside_root: true and give an "
+                       "absolute path or one from the environment (file: ${env:VIP_MEMBERS})")
+            return [audience.error(field, message)], None
+        if not explicit:
+            message = (f"{shown} leads outside the manifests root with a relative path; with outside_root: true "
+                       "write an absolute path or take it from the environment (file: ${env:VIP_MEMBERS}), so "
+                       "that it never points outside by accident")
+            return [audience.error(field, message)], None
     try:
         memberfile.read_header(resolved)
     except memberfile.MemberFileError as exc:
-        return [audience.error(field, f"member file {json.dumps(written)}: {exc}")], None
+        return [audience.error(field, f"member file {shown}: {exc}")], None
     return [], resolved
 
 
-# Template fields where Meta accepts http:// as well as https:// (buttons and default_action are https only).
-PLAIN_HTTP_FIELDS = frozenset({"image_url", "order_url", "url"})
-
-
-def check_template_urls(template: Declared) -> list[ManifestError]:
-    """Warnings for http:// URLs Meta accepts (images, a receipt's order page): fetched or opened
-    without encryption. The schema already refuses them where Meta does (buttons)."""
-    found: list[ManifestError] = []
-
-    def walk(value: Any, path: NodePath) -> None:
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                if (key in PLAIN_HTTP_FIELDS and isinstance(item, str) and item.lower().startswith("http://")
-                        and value.get("type") != "web_url"):
-                    found.append(template.error(path + (key,), f"{key} uses plain http://; Meta accepts it here, "
-                                                "but it is fetched or opened without encryption; use https://"))
-                else:
-                    walk(item, path + (key,))
-        elif isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                walk(item, path + (index,))
-
-    walk(template.data.get("message"), ("message",))
-    return found
+def check_template_urls(template: Declared) -> tuple[list[ManifestError], list[ManifestError]]:
+    """(errors, warnings) for the links of a template (``urls.judge``), and warnings for http://
+    URLs Meta accepts (images, a receipt's order page): fetched or opened without encryption.
+    The schema already refuses http:// where Meta does (buttons)."""
+    errors: list[ManifestError] = []
+    warnings: list[ManifestError] = []
+    for path, url, button in urls.message_urls(template.data.get("message"), ("message",)):
+        refused, warning = urls.judge(url, button)
+        key = path[-1]
+        if refused is not None:
+            errors.append(template.error(path, f"{key} {refused}"))
+            continue
+        if warning is not None:
+            warnings.append(template.error(path, f"{key}: {warning}"))
+        if url.lower().startswith("http://"):
+            warnings.append(template.error(path, f"{key} uses plain http://; Meta accepts it here, but it is "
+                                                 "fetched or opened without encryption; use https://"))
+    return errors, warnings

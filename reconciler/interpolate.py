@@ -3,16 +3,22 @@
 ``$${`` writes a literal ``${``. Any other ``${...}`` is an error rather than text, so that a
 typo such as ``${ENV:X}`` cannot reach Meta as a campaign name. Access tokens and app
 secrets are refused outright: they never belong in manifests.
+
+Manifests arrive in pull requests, and CI machines hold secrets in their environment: a
+campaign named ``${env:DEPLOY_KEY}`` would carry that key into a plan and a PR comment. So a
+variable whose name looks like a secret (``*TOKEN*``, ``*SECRET*``, ``*KEY*``, ``*PASSWORD*``,
+``*CREDENTIAL*``) is refused unless the provider block lists it in ``allow_env``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _ENV = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 SECRET_VARIABLES = frozenset({"META_ACCESS_TOKEN", "META_APP_SECRET"})
+SECRET_LOOKING = ("TOKEN", "SECRET", "KEY", "PASSWORD", "CREDENTIAL")
 
 NodePath = tuple[Any, ...]
 
@@ -24,25 +30,48 @@ class Interpolated:
         self.problems: list[tuple[NodePath, str]] = []
         # Paths whose value came (partly) from the environment: never echo them in errors.
         self.from_env: set[NodePath] = set()
+        # (path, variable, value) of every substitution, so that errors can hide the values.
+        self.values: list[tuple[NodePath, str, str]] = []
 
 
-def interpolate(data: Any, env: Mapping[str, str]) -> tuple[Any, Interpolated]:
-    """Replace ``${env:NAME}`` in every string value of ``data`` (keys are left alone)."""
+def looks_secret(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in SECRET_LOOKING)
+
+
+def allowed_names(documents: Iterable[Any]) -> frozenset[str]:
+    """The variables ``provider.allow_env`` lists (read as written, before any interpolation)."""
+    names: set[str] = set()
+    for data in documents:
+        provider = data.get("provider") if isinstance(data, dict) else None
+        listed = provider.get("allow_env") if isinstance(provider, dict) else None
+        if isinstance(listed, list):
+            names.update(n for n in listed if isinstance(n, str))
+    return frozenset(names)
+
+
+def interpolate(data: Any, env: Mapping[str, str],
+                allowed: frozenset[str] = frozenset()) -> tuple[Any, Interpolated]:
+    """Replace ``${env:NAME}`` in every string value of ``data`` (keys are left alone).
+
+    ``allowed`` are the secret-looking names the provider block lets manifests read."""
     result = Interpolated()
-    return _walk(data, (), env, result), result
+    return _walk(data, (), env, allowed, result), result
 
 
-def _walk(value: Any, path: NodePath, env: Mapping[str, str], result: Interpolated) -> Any:
+def _walk(value: Any, path: NodePath, env: Mapping[str, str], allowed: frozenset[str],
+          result: Interpolated) -> Any:
     if isinstance(value, dict):
-        return {k: _walk(v, path + (k,), env, result) for k, v in value.items()}
+        return {k: _walk(v, path + (k,), env, allowed, result) for k, v in value.items()}
     if isinstance(value, list):
-        return [_walk(v, path + (i,), env, result) for i, v in enumerate(value)]
+        return [_walk(v, path + (i,), env, allowed, result) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
-        return _substitute(value, path, env, result)
+        return _substitute(value, path, env, allowed, result)
     return value
 
 
-def _substitute(text: str, path: NodePath, env: Mapping[str, str], result: Interpolated) -> str:
+def _substitute(text: str, path: NodePath, env: Mapping[str, str], allowed: frozenset[str],
+                result: Interpolated) -> str:
     def replace(match: re.Match[str]) -> str:
         whole = match.group(0)
         if whole == "$${":
@@ -64,12 +93,20 @@ def _substitute(text: str, path: NodePath, env: Mapping[str, str], result: Inter
                        "mmctl reads them from the environment itself")
             )
             return ""
+        if looks_secret(name) and name not in allowed:
+            result.problems.append(
+                (path, f"${{env:{name}}}: the name looks like a secret (it has "
+                       f"{next(w for w in SECRET_LOOKING if w in name.upper())} in it), and a manifest value ends "
+                       "up in plans and PR comments; list it in provider.allow_env if it really is not one")
+            )
+            return ""
         if name not in env:
             result.problems.append(
                 (path, f"environment variable {name} is not set (set it, or change ${{env:{name}}})")
             )
             return ""
         result.from_env.add(path)
+        result.values.append((path, name, env[name]))
         return env[name]
 
     return _TOKEN.sub(replace, text)

@@ -8,6 +8,7 @@ the run is collected and raised together as ``ManifestErrors``, sorted by file a
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,10 +16,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, Sequence
 
-from reconciler import checks, schema
+from reconciler import checks, discovery, schema
 from reconciler.checks import Declared
 from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
-from reconciler.interpolate import interpolate
+from reconciler.discovery import Filters, display_path
+from reconciler.interpolate import Interpolated, allowed_names, interpolate
 from reconciler.model import (
     SANDBOX_DATA,
     DEFAULT_API_VERSION,
@@ -32,66 +34,23 @@ from reconciler.model import (
     Template,
     freeze,
 )
-from reconciler.planfile import looks_like_plan
 from reconciler.yamlio import YamlDocument, read_file
 
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 SECTIONS = {"templates": "template", "audiences": "audience", "campaigns": "campaign"}
 
 
-def display_path(path: Path, cwd: Path | None = None) -> str:
-    """How a file is named in messages: relative to the working directory when inside it."""
-    base = cwd or Path.cwd()
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(path)
-
-
-def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[Path, list[Path], list[ManifestError]]:
+def discover(paths: Sequence[str | os.PathLike[str]],
+             filters: Filters = Filters()) -> tuple[Path, list[Path], list[ManifestError]]:
     """The manifests root and the manifest files under ``paths``, in a stable order."""
-    errors: list[ManifestError] = []
-    files: dict[Path, None] = {}
-    roots: list[Path] = []
-    for given in paths or ["."]:
-        path = Path(given)
-        if path.is_dir():
-            roots.append(path.resolve())
-            found = sorted(_walk_yaml(path))
-            if not found:
-                errors.append(
-                    ManifestError(SourceLocation(str(given)), (), "no *.yaml or *.yml files in this folder")
-                )
-            files.update(dict.fromkeys(found))
-        elif path.is_file():
-            roots.append(path.resolve().parent)
-            if looks_like_plan(path):
-                errors.append(ManifestError(SourceLocation(str(given)), (), "this is a saved mmctl plan, not a "
-                                            "manifest; carry it out with `mmctl apply FILE`"))
-                continue
-            files[path] = None
-        else:
-            errors.append(ManifestError(SourceLocation(str(given)), (), "no such file or folder"))
-    root = Path(os.path.commonpath(roots)) if roots else Path.cwd()
-    return root, list(files), errors
+    found = discovery.discover(paths, filters)
+    return found.root, list(found.files), list(found.errors)
 
 
-def sandbox_data_path(paths: Sequence[str | os.PathLike[str]]) -> Path:
+def sandbox_data_path(paths: Sequence[str | os.PathLike[str]], filters: Filters = Filters()) -> Path:
     """Where ``graph: sandbox`` keeps its objects for the project under ``paths``: beside the
     manifests root (the current folder when there are no manifests)."""
-    root, files, _ = discover(paths)
+    root, files, _ = discover(paths, filters)
     return (root if files else Path.cwd()) / SANDBOX_DATA
-
-
-def _walk_yaml(top: Path) -> Iterable[Path]:
-    for folder, subfolders, names in os.walk(top):
-        # Hidden folders (.git, .github, .mmctl, .venv) hold other tools' YAML.
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        for name in names:
-            # A plan saved as plan.yaml beside the manifests is a plan, recognised by content.
-            if name.endswith(MANIFEST_SUFFIXES) and not name.startswith(".") and not looks_like_plan(
-                    Path(folder) / name):
-                yield Path(folder) / name
 
 
 def load_project(
@@ -99,16 +58,25 @@ def load_project(
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
     strict: bool = False,
+    filters: Filters = Filters(),
 ) -> Project:
     """Load, validate and merge the manifests under ``paths``; raise ``ManifestErrors``.
 
     ``now`` (default: the clock) is what "in the past" means for times such as ``end_time``.
     Warnings (things Meta accepts that a reviewer should see) are kept in ``Project.warnings``;
-    with ``strict`` they are errors."""
+    with ``strict`` they are errors. No error ever shows a value that came from ``${env:...}``."""
     environ = os.environ if env is None else env
     moment = now or datetime.now(UTC)
-    root, files, errors = discover(paths)
-    documents: list[tuple[Path, YamlDocument, Any, set[tuple[Any, ...]]]] = []
+    root, files, errors = discover(paths, filters)
+    if files and not errors and not any(discovery.has_provider_key(f) for f in files):
+        # A folder of other tools' YAML (docker-compose, CI files): one line, not an error per file.
+        raise ManifestErrors([ManifestError(
+            SourceLocation(display_path(root)), ("provider",),
+            f"no provider block in any of the {len(files)} *.yaml/*.yml file(s) here (nothing else was read); add "
+            "one, e.g. provider: {ad_account: act_100000000000001, page_id: \"200000000000001\"}, or, if this is "
+            f"not an mmctl project, run mmctl in the project's folder or leave other tools' YAML out with "
+            f"{discovery.IGNORE_FILE} or --exclude")])
+    parsed: list[tuple[Path, YamlDocument]] = []
     broken_files = bool(errors)
     for path in files:
         shown = display_path(path)
@@ -118,17 +86,18 @@ def load_project(
             errors.extend(exc.errors)
             broken_files = True
             continue
-        if document.data is None:
-            errors.append(
-                ManifestError(
-                    SourceLocation(shown, 1, 1),
-                    (),
-                    "file is empty; a manifest holds at least one of provider, state, templates, "
-                    "audiences, campaigns",
-                )
-            )
+        if not isinstance(document.data, dict):
+            errors.append(ManifestError(SourceLocation(shown, 1, 1), (), _not_a_mapping(document.data)))
+            broken_files = broken_files or document.data is not None
             continue
-        data, result = interpolate(document.data, environ)
+        parsed.append((path, document))
+
+    allowed = allowed_names(doc.data for _, doc in parsed)
+    documents: list[Document] = []
+    from_env: list[tuple[str, Interpolated]] = []
+    for path, document in parsed:
+        data, result = interpolate(document.data, environ, allowed)
+        from_env.append((document.file, result))
         file_errors = [
             ManifestError(document.source_map.value(where), where, message)
             for where, message in result.problems
@@ -146,7 +115,8 @@ def load_project(
             if e.node_path not in unset  # "must not be empty" after "X is not set" is noise
         )
         errors.extend(file_errors)
-        documents.append((path, document, data, {_field_of(e.node_path) for e in file_errors}))
+        documents.append((path, document, data, {_field_of(e.node_path) for e in file_errors},
+                          frozenset(result.from_env)))
 
     merged = _merge(documents, errors)
     provider = merged["provider"]
@@ -182,14 +152,55 @@ def load_project(
         if not broken_files:  # a reference into a file that failed to parse is not dangling
             errors.extend(checks.check_references(campaign, templates, audiences))
 
-    warnings = [w for template in templates.values() for w in checks.check_template_urls(template)]
+    warnings = []
+    for template in templates.values():
+        url_errors, url_warnings = checks.check_template_urls(template)
+        errors.extend(url_errors)
+        warnings.extend(url_warnings)
     if strict:
         errors.extend(warnings)
+    errors, warnings = _scrub(errors, from_env), _scrub(warnings, from_env)
     if errors:
         raise ManifestErrors(errors)
     assert provider is not None
     built = _build(root, files, provider, merged["state"], templates, audiences, campaigns, member_files)
     return replace(built, warnings=tuple(sorted(warnings, key=ManifestError.sort_key)))
+
+
+# A parsed file: its path, document, interpolated data, the fields that failed the schema, and
+# the paths whose values came from the environment.
+Document = tuple[Path, YamlDocument, Any, set[tuple[Any, ...]], frozenset[tuple[Any, ...]]]
+
+
+def _not_a_mapping(data: Any) -> str:
+    """A file that is not a mapping, described without quoting it (it may be anything at all)."""
+    if data is None:
+        return ("file is empty; a manifest holds at least one of provider, state, templates, audiences, "
+                "campaigns")
+    what = ("a list" if isinstance(data, list) else "text" if isinstance(data, str)
+            else "a number" if isinstance(data, (int, float)) else "a single value")
+    return (f"file holds {what}, not a mapping; a manifest is a mapping of provider, state, templates, "
+            "audiences and campaigns (its content is not shown)")
+
+
+def _scrub(problems: list[ManifestError], sources: list[tuple[str, Interpolated]]) -> list[ManifestError]:
+    """The problems with every value that came from the environment replaced by ``${env:NAME}``.
+
+    A value is hidden in any problem of its own file at or around its field, and, when it is long
+    enough not to be an ordinary word, in every problem."""
+    out = []
+    for problem in problems:
+        message = problem.message
+        for file, result in sources:
+            for where, name, value in result.values:
+                related = file == problem.location.file and (
+                    problem.node_path[:len(where)] == where or where[:len(problem.node_path)] == problem.node_path)
+                if value and (related or len(value) >= 6):
+                    for form in {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
+                        message = message.replace(form, f"${{env:{name}}}")
+        out.append(problem if message == problem.message else
+                   ManifestError(problem.location, problem.node_path, message))
+    return out
 
 
 def _field_of(node_path: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -199,17 +210,14 @@ def _field_of(node_path: tuple[Any, ...]) -> tuple[Any, ...]:
     return node_path[:depth]
 
 
-def _merge(
-    documents: list[tuple[Path, YamlDocument, Any, set[tuple[Any, ...]]]],
-    errors: list[ManifestError],
-) -> dict[str, Any]:
+def _merge(documents: list[Document], errors: list[ManifestError]) -> dict[str, Any]:
     """Merge files into one set of blocks; a second provider or address is an error.
 
     Fields that already failed the schema are left out of the merged blocks, so that the
     semantic checks judge only well-formed values and do not pile on.
     """
     merged: dict[str, Any] = {"provider": None, "state": None, "template": {}, "audience": {}, "campaign": {}}
-    for path, document, data, bad_fields in documents:
+    for path, document, data, bad_fields, env_paths in documents:
         if not isinstance(data, dict):
             continue
         smap = document.source_map
@@ -218,7 +226,8 @@ def _merge(
             if not isinstance(block, dict):
                 return None
             clean = {k: v for k, v in block.items() if at + (k,) not in bad_fields}
-            return Declared(kind, key, clean, path, at, smap.value, smap.key, frozenset(block))
+            return Declared(kind, key, clean, path, at, smap.value, smap.key, frozenset(block),
+                            frozenset(p[len(at):] for p in env_paths if p[:len(at)] == at))
 
         for single in ("provider", "state"):
             block = declare(single, single, data.get(single), (single,))

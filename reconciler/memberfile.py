@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler.atomic import replacing
 from reconciler.normalize import COLUMNS, META_KEYS, CellError, check_hashed, hashed_row, normalise_row
@@ -59,23 +60,50 @@ class Prepared:
 
 
 def read_header(path: Path) -> tuple[str, ...]:
-    """The columns a file names, checked; MemberFileError for an unknown or missing one."""
+    """The columns a file names, checked; MemberFileError for an unknown or missing one.
+
+    A column is named by its position, never by what is written there: when the header row is
+    missing, the first line is a customer."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             header = next(csv.reader(handle), None)
     except (OSError, UnicodeDecodeError) as exc:
-        raise MemberFileError(f"cannot read it ({exc})") from None
+        raise MemberFileError(f"cannot read it ({type(exc).__name__}: "
+                              f"{getattr(exc, 'strerror', None) or getattr(exc, 'reason', None) or 'unreadable'})"
+                              ) from None
+    except csv.Error:
+        raise MemberFileError("its first line is not a CSV header row (a field is too long or a quote is not "
+                              "closed); the first line must name the columns (e.g. email,phone,country)") from None
     if not header:
         raise MemberFileError("it is empty; the first line must name the columns (e.g. email,phone,country)")
     columns = tuple(h.strip().lower() for h in header)
-    unknown = [c for c in columns if c not in COLUMNS]
+    unknown = [i for i, c in enumerate(columns, 1) if c not in COLUMNS]
     if unknown:
-        raise MemberFileError(f"unknown column {unknown[0]!r} in the header; columns are {', '.join(COLUMNS)}")
+        raise MemberFileError(
+            f"column {unknown[0]} of the header row is not a column name mmctl knows (its text is not shown: "
+            f"if the header row is missing, it is a customer's); the first line must name the columns, from "
+            f"{', '.join(COLUMNS)}")
     if len(set(columns)) != len(columns):
-        raise MemberFileError("a column is named twice in the header")
+        first = next(i for i, c in enumerate(columns, 1) if columns.count(c) > 1)
+        again = next(i for i, c in enumerate(columns, 1) if i > first and c == columns[first - 1])
+        raise MemberFileError(f"columns {first} and {again} of the header row have the same name")
     if not {"email", "phone"} & set(columns):
         raise MemberFileError("the header has neither email nor phone; Meta matches people by one of them")
     return columns
+
+
+def _rows(reader: Any, problems: list[Problem]) -> Iterator[list[str] | None]:
+    """The rows of ``reader``; None for a line the CSV reader refuses (described, never quoted)."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(Problem(reader.line_num, "-", "not readable as CSV (a value longer than "
+                                        f"{csv.field_size_limit():,} characters, or a quote that is not closed)"))
+            yield None
 
 
 def row_key(email_hash: str, phone_hash: str) -> str:
@@ -104,8 +132,11 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         next(reader)
-        for cells in reader:
+        for cells in _rows(reader, problems):
             line = reader.line_num
+            if cells is None:
+                bad += 1
+                continue
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) != len(columns):

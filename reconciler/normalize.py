@@ -40,6 +40,11 @@ class CellError(ValueError):
     """Why a cell cannot be used; says nothing of its value."""
 
 
+MAX_CELL = 1000  # characters; no name, email or phone is longer, and a longer cell is a broken file
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+DIGIT_COLUMNS = frozenset({"phone", "zip", "doby", "dobm", "dobd"})
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -101,9 +106,9 @@ def state(value: str, row: dict[str, str]) -> str:
 def zip_code(value: str, row: dict[str, str]) -> str:
     text = re.sub(r"\s+", "", value.strip().lower())
     if row.get("country") == "us":
-        match = re.match(r"(\d{5})(-?\d{4})?$", text)
+        match = re.fullmatch(r"([0-9]{5})(-?[0-9]{4})?", text)
         if text and match is None:
-            raise CellError("not a US ZIP code (5 digits, or ZIP+4)")
+            raise CellError("not a US ZIP code (5 digits 0-9, or ZIP+4)")
         return match.group(1) if match else ""
     return re.sub(r"[^0-9a-z\u00c0-\uffff]", "", text)
 
@@ -117,8 +122,8 @@ def country(value: str, row: dict[str, str]) -> str:
 
 def year(value: str, row: dict[str, str]) -> str:
     text = value.strip()
-    if text and not (re.fullmatch(r"\d{4}", text) and 1900 <= int(text) <= 2100):
-        raise CellError("not a year (YYYY)")
+    if text and not (re.fullmatch(r"[0-9]{4}", text) and 1900 <= int(text) <= 2100):
+        raise CellError("not a year (YYYY, in the digits 0-9)")
     return text
 
 
@@ -127,8 +132,9 @@ def _two_digits(low: int, high: int, what: str) -> Callable[[str, dict[str, str]
         text = value.strip()
         if not text:
             return ""
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise CellError(f"not a {what} ({low:02d}-{high:02d})")
+        # str.isdigit() is true for "²" and Arabic-Indic digits, and int() refuses the former.
+        if not _ASCII_DIGITS.fullmatch(text) or not low <= int(text) <= high:
+            raise CellError(f"not a {what} ({low:02d}-{high:02d}, in the digits 0-9)")
         return f"{int(text):02d}"
 
     return normalise
@@ -169,6 +175,10 @@ def normalise_row(raw: dict[str, str], default_country: str | None,
             continue
         value = raw.get(column, "")
         try:
+            if len(value) > MAX_CELL:
+                raise CellError(f"longer than {MAX_CELL:,} characters")
+            if column in DIGIT_COLUMNS and any(ch.isdigit() and not ch.isascii() for ch in value):
+                raise CellError("has digits other than 0-9 (such as ² or Arabic-Indic digits); write it in 0-9")
             row[column] = NORMALISERS[column](value, row)
         except CellError as exc:
             if dropped is None:
@@ -194,7 +204,7 @@ def check_hashed(raw: dict[str, str], dropped: list[CellError] | None = None) ->
     row = {}
     for column, value in raw.items():
         text = value.strip()
-        if column not in UNHASHED and text:
+        if column not in UNHASHED and text or len(text) > MAX_CELL:
             text = text.lower()
             if not _HEX64.fullmatch(text):
                 error = CellError("not a SHA-256 hex digest (64 hexadecimal characters)", column)

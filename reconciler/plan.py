@@ -27,10 +27,11 @@ from types import MappingProxyType
 from typing import Any
 
 from reconciler.desired import ORDER, Desired
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, format_path
 from reconciler.graphmap import LIVE_ONLY, LiveObject
 from reconciler.model import thaw
 from reconciler.state import State
+from reconciler.urls import message_urls
 
 ACTIONS = ("create", "update", "replace", "delete", "adopt", "forget", "no-op")
 
@@ -364,9 +365,11 @@ def _template_action(want: Desired, recorded: Any, resolves: tuple[str, ...]) ->
     from reconciler.diff import describe_message, payload_changes
 
     if recorded is None:
+        # A reviewer of a new template should see where its buttons and images lead.
+        links = tuple(f"link {format_path(path)}: {url}" for path, url, _ in message_urls(want.values["message"]))
         return Action(want.address, "template", "create", "new template; kept in state for sends and previews",
                       (Change("message", None, describe_message(want.values["message"])),), after=want.values,
-                      resolves=resolves)
+                      resolves=resolves, notes=links)
     if recorded.applied.get("digest") != want.values["digest"]:
         changes = tuple(Change(*found) for found in payload_changes(thaw(recorded.applied.get("message")),
                                                                     thaw(want.values["message"])))

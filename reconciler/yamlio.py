@@ -365,6 +365,9 @@ def _unsupported_tag(tag: str) -> str:
 
 def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
     problem = exc.problem or "invalid YAML"
+    if "maximum nesting depth" in problem:
+        # PyYAML 6.0.3+ stops deep flow collections itself; say it as for block nesting.
+        return f"nested more than {MAX_DEPTH} levels deep; manifests are never that deep"
     mark = exc.problem_mark
     if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
         return "a tab character; YAML indentation must use spaces"

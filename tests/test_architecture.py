@@ -24,6 +24,8 @@ RANK = {
     "atomic": 0,
     "state": 2,
     "planfile": 1,
+    "discovery": 2,
+    "urls": 1,
     "render": 3,
     "manifest": 4,
     "sandbox": 1,  # the subpackage: imports nothing from the engine (checked below)
@@ -50,6 +52,7 @@ CONFINED = {
     "referencing": {"schema"},
     "httpx": {"client"},
     "deepdiff": {"diff"},
+    "pathspec": {"discovery"},
 }
 
 

@@ -155,8 +155,10 @@ def test_a_second_provider_block_is_an_error(with_provider):
 def test_no_provider_block_is_an_error(project):
     project.write("c.yaml", "campaigns: {}\n")
     assert project.errors() == [
-        '.: provider: no provider block in any manifest file; add one, e.g. provider: '
-        '{ad_account: act_100000000000001, page_id: "200000000000001"}'
+        '.: provider: no provider block in any of the 1 *.yaml/*.yml file(s) here (nothing else was read); add '
+        'one, e.g. provider: {ad_account: act_100000000000001, page_id: "200000000000001"}, or, if this is not '
+        "an mmctl project, run mmctl in the project's folder or leave other tools' YAML out with .mmctlignore "
+        'or --exclude'
     ]
 
 
@@ -329,7 +331,8 @@ def test_member_files_must_exist_inside_the_root(with_provider, tmp_path):
     )
     assert with_provider.errors() == [
         f'a.yaml:2:32: audiences.a.members.file: "../outside.csv" is outside the manifests root {with_provider.root}; '
-        "member files must live beside the manifests",
+        "member files live beside the manifests, or, for a customer list kept out of git, set "
+        "members.outside_root: true and give an absolute path or one from the environment (file: ${env:VIP_MEMBERS})",
         'a.yaml:3:32: audiences.b.members.file: member file "missing.csv" does not exist',
     ]
 

@@ -48,7 +48,7 @@ def test_default_country_adds_the_calling_code():
     ({"phone": "555-987-6543"}, "phone", "has no country code and the row has no country"),
     ({"phone": "call me"}, "phone", "not a phone number"),
     ({"email": "x@y.co", "country": "USA"}, "country", "not a 2-letter ISO 3166 country code"),
-    ({"email": "x@y.co", "dobm": "13"}, "dobm", "not a month (01-12)"),
+    ({"email": "x@y.co", "dobm": "13"}, "dobm", "not a month (01-12, in the digits 0-9)"),
     ({"email": "x@y.co", "doby": "84"}, "doby", "not a year"),
     ({"email": "x@y.co", "gen": "x"}, "gen", "not a gender Meta accepts"),
     ({"email": "x@y.co", "zip": "9402", "country": "us"}, "zip", "not a US ZIP code"),
