@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import click
 
 from reconciler import __version__, engine, manifest, planfile, render, render_plan
+from reconciler.discovery import Filters, display_path
 from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
 from reconciler.apply import Report
 from reconciler.plan import Plan
@@ -49,13 +50,28 @@ def echo_error(text: str) -> None:
     echo(click.style(text, fg="red"), err=True)
 
 
+def file_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--exclude and --include: which *.yaml files under the paths are manifests."""
+    command = click.option("--include", "include", multiple=True, metavar="PATTERN",
+                           help="Read only the files matching this gitignore-style pattern (relative to each folder "
+                                "given); repeatable.")(command)
+    command = click.option("--exclude", "exclude", multiple=True, metavar="PATTERN",
+                           help="Leave out files matching this gitignore-style pattern (e.g. docker-compose.yml, "
+                                "ci/), as .mmctlignore lines do; repeatable.")(command)
+    return command
+
+
 class MmctlGroup(click.Group):
     """Maps every failure to one line on stderr and a documented exit code."""
 
     def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        debug = "--debug" in argv or bool(os.environ.get("MMCTL_DEBUG"))
+        # --debug works anywhere on the line (before "--", which ends the options): taken out here.
+        options_end = argv.index("--") if "--" in argv else len(argv)
+        debug = "--debug" in argv[:options_end] or os.environ.get("MMCTL_DEBUG", "") not in ("", "0")
+        argv = [arg for i, arg in enumerate(argv) if not (arg == "--debug" and i < options_end)]
         kw["standalone_mode"] = False
+        _warnings_logging()
         try:
             code = super().main(argv, *a, **kw)
         except click.exceptions.Abort:
@@ -76,6 +92,14 @@ class MmctlGroup(click.Group):
         except KeyboardInterrupt:
             echo_error("Interrupted.")
             code = EXIT_INTERRUPTED
+        except OSError as exc:
+            # The machine, not mmctl: a full disk, a read-only folder, a file that vanished.
+            if debug:
+                traceback.print_exc()
+            where = f" ({exc.filename})" if exc.filename else ""
+            echo_error(f"Error: {exc.strerror or type(exc).__name__}{where}; nothing more was changed. Fix the "
+                       "file or folder and run again.")
+            code = EXIT_ERROR
         except Exception as exc:  # a bug: say so, and how to report it
             if debug:
                 traceback.print_exc()
@@ -89,12 +113,17 @@ class MmctlGroup(click.Group):
 
 @click.group(cls=MmctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mmctl")
-@click.option("--debug", is_flag=True, help="Print a traceback with errors (for bug reports).")
+@click.option("--debug", is_flag=True, help="Print a traceback with errors (for bug reports); works anywhere on the "
+              "command line, as does MMCTL_DEBUG=1.")
 def cli(debug: bool) -> None:
     """Marketing messages on Messenger, managed as code.
 
     YAML manifests describe an ad account's campaigns, custom audiences and message
     templates. Run `mmctl COMMAND --help` for each command.
+
+    Exit codes: 0 done (or no changes), 1 an error (bad input, an API refusal, the
+    environment), 2 changes pending (plan --detailed-exitcode), 3 a bug in mmctl (run
+    again with --debug or MMCTL_DEBUG=1 and report the traceback), 130 interrupted.
     """
 
 
@@ -109,7 +138,8 @@ def cli(debug: bool) -> None:
     help="text for people (errors on stderr); json for tools (on stdout).",
 )
 @click.option("--strict", is_flag=True, help="Treat warnings (e.g. an http:// image URL Meta accepts) as errors.")
-def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
+@file_options
+def validate(paths: tuple[str, ...], fmt: str, strict: bool, include: tuple[str, ...], exclude: tuple[str, ...]) -> int:
     """Check manifests offline: schemas, references and semantic rules.
 
     PATHS are manifest files or folders (default: the current folder); every *.yaml and
@@ -117,7 +147,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool) -> int:
     Warnings go to stderr and do not fail validation unless --strict is given.
     """
     try:
-        project = manifest.load_project(paths or (".",), strict=strict)
+        project = manifest.load_project(paths or (".",), strict=strict, filters=Filters(include, exclude))
     except ManifestErrors as exc:
         if fmt == "json":
             echo(render.validation_json(None, exc.errors))
@@ -225,6 +255,10 @@ def session_options(command: Callable[..., Any]) -> Callable[..., Any]:
                            help="When Meta throttles and says access returns later than a call may wait, wait up to "
                                 "this long instead of stopping (e.g. 30m, 2h; env MMCTL_MAX_WAIT). Default: stop "
                                 "and say when access returns.")(command)
+    command = click.option("--proxy", envvar="MMCTL_PROXY", metavar="URL",
+                           help="Send Graph requests through this http(s) proxy (env MMCTL_PROXY). HTTP(S)_PROXY "
+                                "variables are ignored, and a loopback Graph URL is never proxied.")(command)
+    command = file_options(command)
     command = click.option("--graph-url", envvar="MMCTL_GRAPH_URL", metavar="URL",
                            help="Use this Graph API root instead of provider.graph, e.g. a served sandbox "
                                 "(env MMCTL_GRAPH_URL).")(command)
@@ -240,20 +274,35 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (click's runner swaps it in tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _warnings_logging() -> None:
+    """Warnings (a retry, a wait for Meta's rate limit) reach stderr without --verbose."""
+    handler = _Stderr(sys.stderr)
+    handler.setFormatter(logging.Formatter("mmctl: %(message)s"))
+    logger = logging.getLogger("mmctl")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
 def _logging(verbose: bool) -> None:
     if verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("mmctl: %(message)s"))
-        logger = logging.getLogger("mmctl")
-        logger.handlers[:] = [handler]
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+        logging.getLogger("mmctl").setLevel(logging.INFO)
 
 
-def _open(paths: tuple[str, ...], graph_url: str | None, token_file: str | None, verbose: bool,
-          parallelism: int = 4, max_wait: float = 0.0) -> engine.Session:
-    _logging(verbose)
-    options = engine.Options(graph_url=graph_url, token_file=token_file, parallelism=parallelism, max_wait=max_wait)
+def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4) -> engine.Session:
+    """The session for a command given the options of ``session_options`` (as click passed them)."""
+    _logging(session["verbose"])
+    options = engine.Options(graph_url=session["graph_url"], token_file=session["token_file"],
+                             parallelism=parallelism, max_wait=session["max_wait"], proxy=session["proxy"],
+                             filters=Filters(tuple(session["include"]), tuple(session["exclude"])))
     return engine.open_session(paths, os.environ, options)
 
 
@@ -293,13 +342,12 @@ def _show_plan(made: Plan, fmt: str) -> None:
               "campaigns whose budget is new or changed).")
 @session_options
 def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, targets: tuple[str, ...],
-         refresh_only: bool, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool,
-         max_wait: float) -> int:
+         refresh_only: bool, no_estimate: bool, **options: Any) -> int:
     """Show what apply would change, reading the live account. Changes nothing.
 
     PATHS are manifest files or folders (default: the current folder).
     """
-    session = _open(paths, graph_url, token_file, verbose, max_wait=max_wait)
+    session = _open(paths, options)
     try:
         made, _ = engine.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
         _show_plan(made, fmt)
@@ -307,7 +355,7 @@ def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: b
             signed = engine.save_plan(made, Path(out), os.environ)
             echo(f"Saved the plan to {out}{' (signed with MMCTL_PLAN_KEY)' if signed else ''}; apply exactly this "
                  f"plan with `mmctl apply {out}`.", err=True)
-        _counters(session, verbose)
+        _counters(session, options["verbose"])
     finally:
         session.close()
     return EXIT_CHANGES if detailed_exitcode and made.changes_pending else EXIT_OK
@@ -353,8 +401,7 @@ def _report(report: Report, made: Plan) -> int:
               "approval (with --auto-approve they are skipped anyway: nobody reads them before the changes run).")
 @session_options
 def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], parallelism: int,
-          lock_timeout: float, no_estimate: bool, graph_url: str | None, token_file: str | None, verbose: bool,
-         max_wait: float) -> int:
+          lock_timeout: float, no_estimate: bool, **options: Any) -> int:
     """Make the account match the manifests, or carry out a saved plan.
 
     `mmctl apply [PATHS]` plans, shows the plan, asks, and applies. `mmctl apply PLANFILE
@@ -371,7 +418,7 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
     if plan_files and targets:
         raise UsageError("--target cannot be used with a saved plan: it applies exactly what it says")
     saved = engine.read_saved_plan(plan_files[0], os.environ) if plan_files else None
-    session = _open(manifests, graph_url, token_file, verbose, parallelism, max_wait)
+    session = _open(manifests, options, parallelism)
     try:
         with session.store.lock("mmctl apply", lock_timeout):
             if saved is not None:
@@ -382,13 +429,13 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
                 made, account = engine.plan(session, targets=targets, estimate=not (no_estimate or auto_approve))
                 echo(_plan_text(made))
                 if not made.changes_pending and not any(a.resolves for a in made.actions):
-                    _counters(session, verbose)
+                    _counters(session, options["verbose"])
                     return EXIT_OK
                 if not _confirm(made, auto_approve):
                     echo("Apply cancelled; nothing was changed.")
                     return EXIT_ERROR
             report = engine.apply(session, made, account, lambda line: echo(line, err=True))
-        _counters(session, verbose)
+        _counters(session, options["verbose"])
         return _report(report, made)
     finally:
         session.close()
@@ -400,13 +447,12 @@ def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], 
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--lock-timeout", default=0.0, type=click.FloatRange(0), help="Seconds to wait for the state lock.")
 @session_options
-def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: float, graph_url: str | None,
-            token_file: str | None, verbose: bool, max_wait: float) -> int:
+def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: float, **options: Any) -> int:
     """Adopt an existing live object as ADDR (declared in the manifests) without changing it.
 
     Example: mmctl import campaign.winter-sale 120210000000000004
     """
-    session = _open(paths, graph_url, token_file, verbose, max_wait=max_wait)
+    session = _open(paths, options)
     try:
         with session.store.lock("mmctl import", lock_timeout):
             resource = engine.import_resource(session, address, object_id)
@@ -422,14 +468,13 @@ def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: 
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--campaign", metavar="NAME", help="Preview the template this campaign uses.")
 @session_options
-def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, graph_url: str | None,
-            token_file: str | None, verbose: bool, max_wait: float) -> int:
+def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, **options: Any) -> int:
     """Render a message template with Meta's generatepreviews and print the preview.
 
     Prints the preview URL, then the iframe HTML Meta returns. Example:
     mmctl preview winter-carousel examples/
     """
-    session = _open(paths, graph_url, token_file, verbose, max_wait=max_wait)
+    session = _open(paths, options)
     try:
         key, iframe = engine.preview(session, template, campaign)
         found = re.search(r'src="([^"]+)"', iframe)
@@ -438,7 +483,7 @@ def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, 
         if session.graph == "sandbox":
             echo("(The in-process sandbox made this preview; `mmctl sandbox serve --data .mmctl/sandbox.json` with "
                  "--graph-url serves its URLs.)", err=True)
-        _counters(session, verbose)
+        _counters(session, options["verbose"])
     finally:
         session.close()
     return EXIT_OK
@@ -451,7 +496,7 @@ def state() -> None:
 
 def _store(paths: tuple[str, ...]) -> LocalStateStore:
     project = manifest.load_project(paths or (".",), env=os.environ)
-    return LocalStateStore(project.state_path, manifest.display_path(project.state_path))
+    return LocalStateStore(project.state_path, display_path(project.state_path))
 
 
 @state.command(name="list")

@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -46,6 +47,7 @@ from reconciler.errors import (
     RecipientError,
     Throttled,
     TransientError,
+    UnexpectedAnswer,
     UsageError,
 )
 from reconciler.model import SANDBOX_DATA
@@ -101,18 +103,14 @@ class Credentials:
     def load(cls, env: Mapping[str, str], token_file: str | None = None) -> Credentials:
         """From ``--token-file`` or ``META_ACCESS_TOKEN``; the secret from ``META_APP_SECRET``."""
         if token_file is not None:
-            try:
-                token = Path(token_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise UsageError(f"--token-file {token_file}: {exc.strerror or exc}") from None
-            if not token:
-                raise UsageError(f"--token-file {token_file}: the file is empty")
+            token = _token_text(_read_token_file(token_file), f"--token-file {token_file}")
         else:
-            token = env.get("META_ACCESS_TOKEN", "").strip()
+            token = _token_text(env.get("META_ACCESS_TOKEN", ""), "META_ACCESS_TOKEN")
             if not token:
                 raise UsageError("no access token: set META_ACCESS_TOKEN or pass --token-file "
                                  "(tokens never go in manifests)")
-        return cls(token, env.get("META_APP_SECRET", "").strip() or None)
+        secret = _token_text(env.get("META_APP_SECRET", ""), "META_APP_SECRET") or None
+        return cls(token, secret)
 
     def proof(self) -> str | None:
         """``appsecret_proof``: HMAC-SHA256 of the token keyed with the app secret."""
@@ -120,12 +118,57 @@ class Credentials:
             return None
         return hmac.new(self.app_secret.encode(), self.token.encode(), hashlib.sha256).hexdigest()
 
-    def redact(self, text: str) -> str:
+    def secrets(self) -> list[str]:
+        """Every form in which the token, the app secret or the proof could show up in a text."""
+        found: set[str] = set()
         for secret in (self.token, self.app_secret, self.proof()):
-            # Real tokens and secrets are long; a short test value would blank ordinary words.
-            if secret and len(secret) >= 12 and secret in text:
+            if not secret:
+                continue
+            # An app token is "app_id|app_secret": its second half is a secret on its own.
+            parts = [secret] + ([secret.partition("|")[2]] if "|" in secret else [])
+            for part in parts:
+                if part:
+                    found.update({part, quote(part, safe=""), quote_plus(part), json.dumps(part)[1:-1]})
+        return sorted(found, key=len, reverse=True)  # the longest first: a part never splits a whole
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets():
+            if secret in text:
                 text = text.replace(secret, "[REDACTED]")
         return text
+
+
+def _read_token_file(name: str) -> str:
+    path = Path(name)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UsageError(f"--token-file {name}: not a regular file (a pipe, socket or device is not read)")
+        raw = path.read_bytes()[:65_536]
+    except OSError as exc:
+        raise UsageError(f"--token-file {name}: {exc.strerror or exc}") from None
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise UsageError(f"--token-file {name}: the file starts with a byte-order mark (BOM); save it as plain "
+                         "UTF-8 text without one, holding the token alone")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"--token-file {name}: not UTF-8 text; it must hold the access token alone") from None
+    if not text.strip():
+        raise UsageError(f"--token-file {name}: the file is empty")
+    return text
+
+
+def _token_text(raw: str, source: str) -> str:
+    """The token or secret as given, checked: one line of printable ASCII (never shown in the error)."""
+    text = raw.strip()
+    if "\n" in text or "\r" in text:
+        raise UsageError(f"{source}: several lines; it must hold the access token (or secret) alone, on one line")
+    bad = next((ch for ch in text if not (ch.isascii() and ch.isprintable()) or ch.isspace()), None)
+    if bad is not None:
+        what = "a byte-order mark" if bad == "\ufeff" else "a space" if bad.isspace() else "a non-ASCII or control character"
+        raise UsageError(f"{source}: has {what} (U+{ord(bad):04X}), which no access token or secret has; "
+                         "check how it was copied")
+    return text
 
 
 def is_loopback(host: str) -> bool:
@@ -137,16 +180,53 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def shown_url(url: str) -> str:
+    """A URL for messages: scheme, host and port only (no credentials, path or query)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    return f"{parts.scheme}://{host}{port}" if parts.scheme else "(not a URL)"
+
+
 def check_base_url(url: str) -> str:
-    """The Graph root URL without a trailing slash; plain HTTP only on loopback."""
-    parts = urlsplit(url)
+    """The Graph root URL without a trailing slash; plain HTTP only on loopback; no credentials."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise UsageError(f"graph URL {shown_url(url)} cannot be parsed (a bad port or host)") from None
+    if "@" in parts.netloc:
+        raise UsageError(f"graph URL {shown_url(url)} has a user name or password in it (not shown); mmctl "
+                         "authenticates with META_ACCESS_TOKEN, never with credentials in the URL")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"graph URL {url!r} is not an http(s) URL")
+        raise UsageError(f"graph URL {shown_url(url)} is not an http(s) URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise UsageError(f"graph URL {url!r} must use https: tokens are only sent in clear to loopback addresses")
+        raise UsageError(f"graph URL {shown_url(url)} must use https: tokens are only sent in clear to loopback "
+                         "addresses")
     if parts.query or parts.fragment:
-        raise UsageError(f"graph URL {url!r} must not have a query or fragment")
+        raise UsageError(f"graph URL {shown_url(url)} must not have a query or fragment")
     return url.rstrip("/")
+
+
+def check_proxy(proxy: str, base_url: str) -> str | None:
+    """The proxy to use for ``base_url`` (None: go direct). A loopback Graph URL is never proxied; an
+    https Graph URL goes through the proxy in a CONNECT tunnel, so the token stays encrypted."""
+    try:
+        parts = urlsplit(proxy)
+        parts.port  # noqa: B018
+    except ValueError:
+        raise UsageError(f"--proxy {shown_url(proxy)} cannot be parsed") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--proxy {shown_url(proxy)}: expected an http:// or https:// proxy URL")
+    target = urlsplit(base_url)
+    if is_loopback(target.hostname or ""):
+        return None
+    if target.scheme != "https":
+        raise UsageError("a token is never sent over plain http through a proxy")
+    return proxy
 
 
 # --- retry policy and counters -------------------------------------------------------------------
@@ -157,8 +237,11 @@ class RetryPolicy:
     throttled_attempts: int = 50  # when throttled: Meta says when to come back, so waiting is worth more tries
     base_delay: float = 0.5
     max_delay: float = 30.0
-    deadline: float = 300.0  # seconds for one call (a batch run counts as one call)
-    timeout: float = 30.0  # per HTTP request
+    deadline: float = 300.0  # seconds for one call, its retries and every read of its answers included
+    timeout: float = 30.0  # per connect, and per read of a part of an answer
+    connect_attempts: int = 2  # until the first answer: a refused connection is a wrong URL, not a blip
+    max_answer_bytes: int = 48 * 1024 * 1024  # one answer; a listing page of 500 campaigns is ~0.5 MB
+    max_pages: int = 20_000  # one listing: 10 million objects at 500 a page
     max_wait: float = 0.0  # --max-wait: how long a throttled call may wait for Meta, past its deadline
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
@@ -312,9 +395,11 @@ def error_from(answer: Answer, method: str, path: str, credentials: Credentials)
     envelope = answer.body.get("error") if isinstance(answer.body, dict) else None
     if not isinstance(envelope, dict):
         return _bodiless(answer, method, path, text, credentials)
-    raw_code, raw_subcode = envelope.get("code"), envelope.get("error_subcode")
-    code: int | None = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
-    subcode: int | None = raw_subcode if isinstance(raw_subcode, int) and not isinstance(raw_subcode, bool) else None
+    code, subcode = _number(envelope.get("code")), _number(envelope.get("error_subcode"))
+    if code is _NOT_JSON or subcode is _NOT_JSON:
+        trace = str(envelope.get("fbtrace_id") or answer.headers.get("x-fb-trace-id") or "") or None
+        return UnexpectedAnswer("an error whose code is not a number", method=method, path=path,
+                                status=answer.status, fbtrace_id=credentials.redact(trace or "") or None, body=text)
     transient = envelope.get("is_transient") if isinstance(envelope.get("is_transient"), bool) else None
     message = credentials.redact(_said(envelope))
     title = envelope.get("error_user_title")
@@ -325,6 +410,17 @@ def error_from(answer: Answer, method: str, path: str, credentials: Credentials)
                fbtrace_id=trace, body=text, error_data=data, name=MARKETING_MESSAGES_CODES.get(code or 0),
                title=credentials.redact(str(title)) if isinstance(title, str) and title else None,
                is_transient=transient, advice=MISSING_TOKEN_ADVICE if code == 104 else None)
+
+
+def _number(value: Any) -> Any:
+    """An error code as an int; None when absent; ``_NOT_JSON`` when it is not a number at all."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        return int(value)
+    return _NOT_JSON
 
 
 def _is_error(body: Any) -> bool:
@@ -396,6 +492,7 @@ class GraphClient:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         wall: Callable[[], float] = time.time,
+        proxy: str | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
         self.api_version = api_version
@@ -408,7 +505,12 @@ class GraphClient:
         self._wall = wall
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
-        self._http = httpx.Client(transport=transport, timeout=self.retry.timeout,
+        self._connected = False  # until a first answer, a refused connection fails fast
+        self.last_trace: str | None = None  # x-fb-trace-id of the latest answer, for errors found reading it
+        # Proxy variables in the environment are ignored (trust_env=False): a CI machine's HTTP(S)_PROXY
+        # must not see Graph traffic unless asked for with --proxy / MMCTL_PROXY.
+        self._http = httpx.Client(transport=transport, timeout=self.retry.timeout, trust_env=False,
+                                  proxy=check_proxy(proxy, self.base_url) if proxy and transport is None else None,
                                   headers={"Authorization": f"Bearer {credentials.token}",
                                            "User-Agent": "mmctl"})
 
@@ -446,13 +548,13 @@ class GraphClient:
         tries: dict[bool, int] = {True: 0, False: 0}  # failures counted apart from throttling
         while True:
             try:
-                return self._once(method, path, params, kind, url=url)
+                return self._once(method, path, params, kind, url=url, deadline=started + self.retry.deadline)
             except GraphApiError as error:
                 tries[isinstance(error, Throttled)] += 1
                 wait = self._retry_wait(error, kind, tries[isinstance(error, Throttled)], started)
                 if wait is None:
                     raise
-                self._pause(wait, throttled=isinstance(error, Throttled))
+                self._pause(wait, throttled=isinstance(error, Throttled), error=error)
 
     def pages(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500,
               first: Any = None) -> Iterator[Any]:
@@ -462,28 +564,36 @@ class GraphClient:
         """
         query: dict[str, Any] = {**(params or {}), "limit": limit}
         url: str | None = None
-        while True:
+        seen: set[str] = set()
+        for _ in range(self.retry.max_pages):
             if first is not None:
                 body, first = first, None
             else:
                 body = self.get(path, query) if url is None else self._follow(url)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise InvalidParameter("a listing answered without a data list", method="GET", path=path,
-                                       body=self.credentials.redact(json.dumps(body))[:BODY_LIMIT])
+                raise UnexpectedAnswer("a listing page without a data list", method="GET", path=_bare(path),
+                                       fbtrace_id=self.last_trace)
             yield from body["data"]
             paging: dict[str, Any] = body["paging"] if isinstance(body.get("paging"), dict) else {}
             link = paging.get("next")
             url = link if isinstance(link, str) else None
             if url is None:
                 return  # an empty page may still have a next; only its absence ends the listing
+            if url in seen:
+                raise UnexpectedAnswer("the listing's next link leads back to a page already read (a paging "
+                                       "cycle); stopped instead of reading forever", method="GET",
+                                       path=_bare(path), fbtrace_id=self.last_trace)
+            seen.add(url)
+        raise UnexpectedAnswer(f"the listing has more than {self.retry.max_pages:,} pages; stopped", method="GET",
+                               path=_bare(path), fbtrace_id=self.last_trace)
 
     def _follow(self, url: str) -> Any:
         """A ``next`` link, followed as given (whatever API version it names) when it stays on our
         Graph host: it would carry our token anywhere else."""
         parts, ours = urlsplit(url), urlsplit(self.base_url)
         if (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc):
-            raise InvalidParameter("a paging link points to another host; not following it", method="GET",
-                                   path=parts.path)
+            raise UnexpectedAnswer("a paging link points to another host; not following it (it would carry the "
+                                   "token there)", method="GET", path=_bare(parts.path), fbtrace_id=self.last_trace)
         query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
                  if k not in ("access_token", "appsecret_proof")}
         link = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
@@ -506,8 +616,11 @@ class GraphClient:
             chunks = [pending[i:i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
             retry: list[int] = []
             wait, throttled = 0.0, False
+            reason: GraphApiError | None = None
+            deadline = started + self.retry.deadline
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(chunks))) as pool:
-                rounds = list(pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk]), chunks))
+                rounds = list(pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk], deadline),
+                                       chunks))
             for chunk, outcomes in zip(chunks, rounds):
                 for index, result in zip(chunk, outcomes):
                     error = result.error
@@ -523,13 +636,14 @@ class GraphClient:
                         results[index] = result
                     else:
                         retry.append(index)
+                        reason = reason or error
                         wait, throttled = max(wait, delay), throttled or isinstance(error, Throttled)
             if retry:
-                self._pause(wait, throttled=throttled, retries=len(retry))
+                self._pause(wait, throttled=throttled, retries=len(retry), error=reason)
             pending = retry
         return [results[i] for i in range(len(operations))]
 
-    def _batch_once(self, operations: Sequence[Operation]) -> list[Result]:
+    def _batch_once(self, operations: Sequence[Operation], deadline: float) -> list[Result]:
         """One batch request; every operation gets a result."""
         items = []
         for op in operations:
@@ -544,10 +658,10 @@ class GraphClient:
             self.counters.batches += 1
             self.counters.operations += len(operations)
         try:
-            answers = self._once("POST", "", {"batch": items, "include_headers": True}, "batch")
+            answers = self._once("POST", "", {"batch": items, "include_headers": True}, "batch", deadline=deadline)
             if not isinstance(answers, list) or len(answers) != len(operations):
-                raise TransientError("the batch answer does not match the request", method="POST", path="/",
-                                     status=200)
+                raise UnexpectedAnswer(f"the batch answer is not a list of {len(operations)} results", method="POST",
+                                       path="/", status=200, fbtrace_id=self.last_trace)
         except GraphApiError as error:
             # The whole request failed: no operation has an answer of its own.
             return [Result(op, error=self._whole_batch_error(op, error)) for op in operations]
@@ -556,19 +670,29 @@ class GraphClient:
             path = _bare(op.path)
             if raw is None:
                 # Graph's "did not complete": it may have run, which matters only for a create.
-                cls = OutcomeUnknown if op.kind == "create" else TransientError
-                out.append(Result(op, error=cls("the batch operation did not complete (null result)",
+                lost: type[GraphApiError] = OutcomeUnknown if op.kind == "create" else TransientError
+                out.append(Result(op, error=lost("the batch operation did not complete (null result)",
                                                 method=op.method, path=path)))
                 continue
-            headers = {h.get("name", "").lower(): str(h.get("value", "")) for h in raw.get("headers") or []
-                       if isinstance(h, dict)}
-            text = raw.get("body") or ""
-            try:
-                body = json.loads(text) if text else None
-            except ValueError:
-                body = None
-            answer = Answer(int(raw.get("code") or 0), body, headers, text)
-            if 200 <= answer.status < 300 and not _is_error(body):
+            status = raw.get("code") if isinstance(raw, dict) else None
+            text = raw.get("body") if isinstance(raw, dict) else None
+            if not isinstance(status, int) or isinstance(status, bool) or not isinstance(text, (str, type(None))):
+                odd: type[GraphApiError] = OutcomeUnknown if op.kind == "create" else UnexpectedAnswer
+                out.append(Result(op, error=odd("a batch result that is not {code, headers, body}", method=op.method,
+                                                path=path, status=200, fbtrace_id=self.last_trace)))
+                continue
+            listed = raw.get("headers")
+            headers = {str(h.get("name", "")).lower(): str(h.get("value", "")) for h in
+                       (listed if isinstance(listed, list) else []) if isinstance(h, dict)}
+            text = self.credentials.redact(text or "")
+            body = _decode(text)
+            answer = Answer(status, body, headers, text)
+            if 200 <= answer.status < 300 and body is _NOT_JSON:
+                odd = OutcomeUnknown if op.kind == "create" else UnexpectedAnswer
+                out.append(Result(op, error=odd("a batch result whose body is not JSON (or is nested absurdly "
+                                                "deep)", method=op.method, path=path, status=answer.status,
+                                                fbtrace_id=headers.get("x-fb-trace-id") or self.last_trace)))
+            elif 200 <= answer.status < 300 and not _is_error(body):
                 out.append(Result(op, body=body))
             else:
                 failed = _hinted(error_from(answer, op.method, path, self.credentials), headers)
@@ -579,8 +703,9 @@ class GraphClient:
 
     def _whole_batch_error(self, op: Operation, error: GraphApiError) -> GraphApiError:
         """What a failure of the whole batch request means for one of its operations."""
-        if isinstance(error, TransientError) and error.sent and op.kind == "create":
-            cls: type[GraphApiError] = OutcomeUnknown
+        if op.kind == "create" and (isinstance(error, UnexpectedAnswer) or
+                                    isinstance(error, TransientError) and error.sent):
+            cls: type[GraphApiError] = OutcomeUnknown  # it was sent: it may have run
         elif isinstance(error, TransientError):
             cls = TransientError  # a read, update or delete may safely run again
         else:
@@ -591,10 +716,13 @@ class GraphClient:
 
     # -- the wire
 
-    def _once(self, method: str, path: str, params: Mapping[str, Any], kind: str, *, url: str | None = None) -> Any:
+    def _once(self, method: str, path: str, params: Mapping[str, Any], kind: str, *, url: str | None = None,
+              deadline: float | None = None) -> Any:
         """One HTTP request: the decoded body, or a typed error (OutcomeUnknown for a create sent blind).
 
-        ``url``, when given, is a full URL on our host (a paging link) requested as it is."""
+        ``url``, when given, is a full URL on our host (a paging link) requested as it is. The answer
+        is read in parts, each within the read timeout, all of it by ``deadline`` and within
+        ``max_answer_bytes``: a server that drips or floods cannot hold mmctl."""
         path = _bare(path)
         if url is None:
             url = f"{self.base_url}/{self.api_version}/{path}"
@@ -605,32 +733,57 @@ class GraphClient:
         with self._lock:
             self.counters.requests += 1
         began = time.monotonic()
+        ends = deadline if deadline is not None else self._clock() + self.retry.deadline
         try:
-            if method == "POST":
-                response = self._http.request(method, url, data=data)
-            else:
-                response = self._http.request(method, url, params=data)
+            request = (self._http.build_request(method, url, data=data) if method == "POST"
+                       else self._http.build_request(method, url, params=data))
+            response = self._http.send(request, stream=True)
+            try:
+                content = self._read_answer(response, ends, method, path)
+            finally:
+                response.close()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._log(method, path, None, began, type(exc).__name__)
-            raise TransientError(f"could not connect ({type(exc).__name__})", method=method, path=path,
-                                 sent=False) from None
-        except httpx.HTTPError as exc:
-            # Timeouts, dropped connections: the request may have reached Meta.
+            raise TransientError(f"could not connect to {shown_url(self.base_url)} ({_connect_reason(exc)})",
+                                 method=method, path=path, sent=False) from None
+        except (httpx.HTTPError, _Overdue) as exc:
+            # Timeouts, dropped connections, an answer that never ends: the request may have reached Meta.
             self._log(method, path, None, began, type(exc).__name__)
-            lost = TransientError(f"no answer ({type(exc).__name__})", method=method, path=path)
+            lost = TransientError(f"no (complete) answer ({exc if isinstance(exc, _Overdue) else type(exc).__name__})",
+                                  method=method, path=path)
             raise (_unknown(lost) if kind == "create" else lost) from None
+        self._connected = True
         self._log(method, path, response.status_code, began, None)
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        with self._lock:
+            self.last_trace = headers.get("x-fb-trace-id") or None
         # Graph echoes an access_token given in a query into paging links; never hand one onwards.
-        text = self.credentials.redact(response.text)
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        answer = Answer(response.status_code, body, {k.lower(): v for k, v in response.headers.items()}, text)
-        if 200 <= response.status_code < 300 and body is not None and not _is_error(body):
+        text = self.credentials.redact(content.decode(response.encoding or "utf-8", errors="replace"))
+        body = _decode(text)
+        if 200 <= response.status_code < 300 and body is _NOT_JSON:
+            error: GraphApiError = UnexpectedAnswer("the answer is not JSON (or is nested absurdly deep)",
+                                                    method=method, path=path, status=response.status_code,
+                                                    fbtrace_id=self.last_trace, body=text[:BODY_LIMIT])
+            raise (OutcomeUnknown(error.message, **error.details()) if kind == "create" else error)
+        answer = Answer(response.status_code, None if body is _NOT_JSON else body, headers, text)
+        if 200 <= response.status_code < 300 and not _is_error(body):
             return body
         error = _hinted(error_from(answer, method, path, self.credentials), answer.headers)
-        raise (_unknown(error) if kind == "create" and type(error) is TransientError else error)
+        raise (_unknown(error) if kind == "create" and type(error) in (TransientError, UnexpectedAnswer) else error)
+
+    def _read_answer(self, response: httpx.Response, ends: float, method: str, path: str) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.retry.max_answer_bytes:
+                raise UnexpectedAnswer(f"the answer is larger than {self.retry.max_answer_bytes // 2**20} MiB; "
+                                       "not read further", method=method, path=path, status=response.status_code,
+                                       fbtrace_id=response.headers.get("x-fb-trace-id"))
+            if self._clock() > ends:
+                raise _Overdue(f"the answer was still arriving after the call's deadline of {self.retry.deadline:g}s")
+            parts.append(chunk)
+        return b"".join(parts)
 
     def _retry_wait(self, error: GraphApiError, kind: str, attempt: int, started: float) -> float | None:
         """Seconds to wait before trying again, or None when this error is final.
@@ -640,6 +793,8 @@ class GraphClient:
         if isinstance(error, OutcomeUnknown) or not isinstance(error, (Throttled, TransientError)):
             return None
         limit = self.retry.throttled_attempts if isinstance(error, Throttled) else self.retry.attempts
+        if not error.sent and not self._connected:
+            limit = min(limit, self.retry.connect_attempts)  # never answered yet: most likely a wrong URL
         if attempt >= limit:
             return None
         wait = max(error.retry_after or 0.0, self.retry.backoff(attempt, self._rng))
@@ -650,17 +805,45 @@ class GraphClient:
             return None
         return wait
 
-    def _pause(self, seconds: float, *, throttled: bool, retries: int = 1) -> None:
+    def _pause(self, seconds: float, *, throttled: bool, retries: int = 1, error: GraphApiError | None = None) -> None:
         with self._lock:
             self.counters.retries += retries
             self.counters.waited_seconds += seconds
             self.counters.throttled_waits += 1 if throttled else 0
-        log.info("waiting %.1fs before retrying %d call(s)%s", seconds, retries, " (throttled)" if throttled else "")
+        # A warning, shown without --verbose: a user should see that mmctl is waiting, and why.
+        why = f"{error.method} {error.path or '/'}: {error.message}" if error is not None else "a call failed"
+        log.warning("%s; %s %d call(s) in %.1fs", why, "throttled, retrying" if throttled else "retrying", retries,
+                    seconds)
         self._sleep(seconds)
 
     def _log(self, method: str, path: str, status: int | None, began: float, failure: str | None) -> None:
         elapsed = (time.monotonic() - began) * 1000
         log.info("%s %s %s %.0fms", method, path or "/", status if status is not None else failure, elapsed)
+
+
+class _Overdue(Exception):
+    """An answer still arriving when its call's deadline passed."""
+
+
+_NOT_JSON = object()  # what _decode gives for a body that is not JSON
+
+
+def _decode(text: str) -> Any:
+    if not text:
+        return _NOT_JSON
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested beyond the interpreter's stack
+        return _NOT_JSON
+
+
+def _connect_reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused: nothing listens there; check the URL, or start the sandbox"
+    if "name or service" in text or "nodename" in text or "getaddrinfo" in text or "resolve" in text:
+        return "the host name does not resolve"
+    return type(exc).__name__
 
 
 def _bare(path: str) -> str:
@@ -681,11 +864,12 @@ def _hinted(error: GraphApiError, headers: Mapping[str, str]) -> GraphApiError:
 
 
 def connect(graph: str, api_version: str, *, root: Path, env: Mapping[str, str], token_file: str | None = None,
-            retry: RetryPolicy | None = None, concurrency: int = 4) -> GraphClient:
+            retry: RetryPolicy | None = None, concurrency: int = 4, proxy: str | None = None) -> GraphClient:
     """The client for ``provider.graph``: ``sandbox`` runs the emulator in-process (no token needed,
     data in ``<root>/.mmctl/sandbox.json``); anything else is a Graph URL and needs a token."""
     if graph == "sandbox":
         app = Sandbox(SandboxConfig(), root / SANDBOX_DATA)
         return GraphClient("http://localhost", api_version, Credentials(SANDBOX_TOKEN), transport=SandboxTransport(app),
                            retry=retry, concurrency=concurrency)
-    return GraphClient(graph, api_version, Credentials.load(env, token_file), retry=retry, concurrency=concurrency)
+    return GraphClient(graph, api_version, Credentials.load(env, token_file), retry=retry, concurrency=concurrency,
+                       proxy=proxy)

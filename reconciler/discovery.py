@@ -17,6 +17,7 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
@@ -94,7 +95,7 @@ def _outside(path: Path, top: Path, shown: str) -> ManifestError | None:
                          "being read (copy the file in instead of linking it)")
 
 
-def _spec(lines: Iterable[str]) -> pathspec.PathSpec:
+def _spec(lines: Iterable[str]) -> pathspec.PathSpec[Any]:
     return pathspec.GitIgnoreSpec.from_lines(list(lines))
 
 

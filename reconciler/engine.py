@@ -21,6 +21,7 @@ from reconciler.apply import Executor, Report
 from reconciler.atomic import replacing
 from reconciler.client import GraphClient, RetryPolicy, connect
 from reconciler.desired import desired_state
+from reconciler.discovery import Filters, display_path
 from reconciler.errors import ManifestError, ManifestErrors, NotFound, ReconcilerError, SourceLocation, UsageError
 from reconciler.graphmap import Account
 from reconciler.model import Audience, Campaign, Members, Project, thaw
@@ -43,6 +44,8 @@ class Options:
     parallelism: int = 4
     lock_timeout: float = 0.0
     max_wait: float = 0.0  # --max-wait: seconds a throttled call may wait for Meta past its deadline
+    proxy: str | None = None  # --proxy / MMCTL_PROXY: the only proxy used (environment proxies are ignored)
+    filters: Filters = Filters()  # --include / --exclude
 
 
 @dataclass
@@ -71,16 +74,17 @@ class Session:
                                                            default_country=members.default_country,
                                                            workdir=Path(self.workdir.name))
             except (memberfile.MemberFileError, OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"{address}: member file {manifest.display_path(members.file)}: {exc}") from None
+                raise UsageError(f"{address}: member file {display_path(members.file)}: {exc}") from None
         return self.members[address]
 
 
 def open_session(paths: Sequence[str], env: Mapping[str, str], options: Options) -> Session:
-    project = manifest.load_project(paths or (".",), env=env)
+    project = manifest.load_project(paths or (".",), env=env, filters=options.filters)
     graph = options.graph_url or project.provider.graph
     client = connect(graph, project.provider.api_version, root=project.root, env=env, token_file=options.token_file,
-                     retry=RetryPolicy(max_wait=options.max_wait), concurrency=options.parallelism)
-    store = LocalStateStore(project.state_path, manifest.display_path(project.state_path))
+                     retry=RetryPolicy(max_wait=options.max_wait), concurrency=options.parallelism,
+                     proxy=options.proxy)
+    store = LocalStateStore(project.state_path, display_path(project.state_path))
     return Session(project, store, client, graph)
 
 
@@ -143,7 +147,7 @@ def _check_member_record(state: State, action: Action, stored: Path, fresh: bool
         return
     raise PlanError(
         f"{action.address}: the state says {uploaded['count']:,} members were uploaded, but the record of that "
-        f"upload ({manifest.display_path(stored)}) is missing, so mmctl cannot tell who has left the member file and "
+        f"upload ({display_path(stored)}) is missing, so mmctl cannot tell who has left the member file and "
         "would never remove them from the audience. Restore the record from a backup of the state folder; or, to "
         f"start the audience over, delete it (remove it from the manifests and apply) and declare it again")
 
@@ -151,7 +155,7 @@ def _check_member_record(state: State, action: Action, stored: Path, fresh: bool
 def _member_warnings(action: Action, prepared: memberfile.Prepared, file: Path, found: memberfile.MemberDiff,
                      live_object: graphmap.LiveObject | None) -> list[str]:
     out: list[str] = []
-    shown = manifest.display_path(file)
+    shown = display_path(file)
     parts = []
     if prepared.bad_cells:
         parts.append(f"{prepared.bad_cells} bad cell(s) in {prepared.partial_rows} row(s) are dropped (those people "
@@ -242,7 +246,7 @@ def save_plan(made: Plan, path: Path, env: Mapping[str, str]) -> bool:
 
 def read_saved_plan(path: str, env: Mapping[str, str]) -> Plan:
     """A saved plan whose digest (and, with ``MMCTL_PLAN_KEY``, signature) checks out."""
-    shown = manifest.display_path(Path(path))
+    shown = display_path(Path(path))
     document = planfile.read_document(Path(path), shown)
     problems = schema.document_problems(document, "plan.schema.json")
     if problems:

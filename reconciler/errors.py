@@ -15,6 +15,7 @@ class once, prints it and exits 1. Anything else reaching the CLI is a bug (exit
         ├── InvalidParameter         100 and other refusals of the request itself
         │   └── NotFound             100/33, "does not exist", 803: no such object (or not visible)
         ├── MarketingMessagesError   another MARKETING_MESSAGES_DIRECT code, with its name
+        ├── UnexpectedAnswer         an answer mmctl cannot read (not JSON, wrong shape, absurd values)
         ├── Throttled                4, 17, 32, 341, 613, 80000-80014, 2300080: too many calls
         └── TransientError           1, 2, 1200, is_transient, HTTP 5xx, timeouts, dropped connections
             └── OutcomeUnknown       a create was sent but its result is unknown
@@ -202,6 +203,18 @@ class NotFound(InvalidParameter):
 
 class MarketingMessagesError(GraphApiError):
     advice = "A Marketing Message API rule refused the call; see its name in Meta's error table."
+
+
+class UnexpectedAnswer(GraphApiError):
+    """The Graph API (or something in its place) answered with what mmctl cannot read."""
+
+    advice = ("mmctl did not act on this answer. Check that the Graph URL is Meta's (or a sandbox), and give the "
+              "fbtrace_id to Meta support if it is.")
+
+    def __str__(self) -> str:
+        trace = f"fbtrace_id {self.fbtrace_id}" if self.fbtrace_id else "no fbtrace_id"
+        where = f"{self.method} {self.path}".strip()
+        return f"unexpected answer from the Graph API to {where or 'a read'}: {self.message} ({trace}). {self.advice}"
 
 
 class Throttled(GraphApiError):

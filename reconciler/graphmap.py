@@ -12,13 +12,34 @@ normalised values the planner compares (money in minor units, times as Unix seco
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.client import Operation, fields
+from reconciler.errors import UnexpectedAnswer
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_INSTANT = 253_402_300_799  # 9999-12-31T23:59:59Z: any later "time" is garbage
+MAX_AMOUNT = 10**15  # minor units; no budget is larger
+
+
+def reads(what: str) -> Callable[[F], F]:
+    """Make a parser of Graph answers raise ``UnexpectedAnswer`` (exit 1, with what was read) for an
+    answer of the wrong shape or with values that cannot be read, instead of a bug's traceback."""
+    def wrap(parse: F) -> F:
+        @functools.wraps(parse)
+        def parsed(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return parse(*args, **kwargs)
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+                detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)[:200] or type(exc).__name__
+                raise UnexpectedAnswer(f"{detail}", method="", path=what) from None
+        return parsed  # type: ignore[return-value]
+    return wrap
 
 # Values that live on the campaign object; all other campaign fields live on the ad set.
 CAMPAIGN_OWNED = frozenset({"name", "status"})
@@ -57,8 +78,14 @@ def account_read(ad_account: str) -> tuple[str, dict[str, str]]:
     return ad_account, {"fields": "currency,timezone_name,name"}
 
 
+@reads("the ad account")
 def parse_account(ad_account: str, body: Mapping[str, Any]) -> Account:
-    return Account(ad_account, str(body.get("currency") or "USD"), str(body.get("timezone_name") or "UTC"),
+    currency = body.get("currency")
+    if not isinstance(currency, str) or not currency.strip():
+        # Money is planned in the account's currency: guessing USD could misread a budget 100-fold.
+        raise ValueError("the account has no currency, so no budget can be read or checked; check the token's "
+                         "access to the ad account (ads_read)")
+    return Account(ad_account, currency.strip().upper(), str(body.get("timezone_name") or "UTC"),
                    str(body.get("name") or ad_account))
 
 
@@ -77,19 +104,26 @@ def campaign_listing(ad_account: str) -> tuple[str, dict[str, str]]:
 def _instant(value: Any) -> int | None:
     if value in (None, "", 0, "0"):
         return None
-    if isinstance(value, (int, float)) or str(value).isdigit():
-        return int(value)
-    try:
-        return int(datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z").timestamp())
-    except ValueError:
-        return int(datetime.fromisoformat(str(value)).timestamp())
+    if isinstance(value, (int, float)) or (str(value).isascii() and str(value).isdigit()):
+        instant = int(value)
+    else:
+        try:
+            instant = int(datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z").timestamp())
+        except ValueError:
+            instant = int(datetime.fromisoformat(str(value)).timestamp())
+    if not 0 < instant <= MAX_INSTANT:
+        raise ValueError(f"a time out of any sensible range ({instant})")
+    return instant
 
 
 def _budget(value: Any) -> int | None:
     amount = int(value) if value not in (None, "") else 0
+    if isinstance(value, bool) or not 0 <= amount < MAX_AMOUNT:
+        raise ValueError(f"a budget that cannot be one ({amount})")
     return amount or None  # the API writes "0" for the budget type not in use
 
 
+@reads("a campaign in the ads listing")
 def parse_campaign(row: Mapping[str, Any]) -> LiveObject | None:
     """A row of the ads listing, or None for ads that are not marketing-message campaigns."""
     campaign, adset = row.get("campaign") or {}, row.get("adset") or {}
@@ -124,6 +158,7 @@ def campaign_ids_read(message_id: str) -> Operation:
     return Operation("GET", message_id, {"fields": fields("id", campaign=("id",), adset=("id",))})
 
 
+@reads("the ids of a new campaign")
 def parse_campaign_ids(body: Mapping[str, Any]) -> dict[str, str]:
     return {"id": str(body["id"]), "campaign": str(body["campaign"]["id"]), "adset": str(body["adset"]["id"])}
 
@@ -148,6 +183,7 @@ def minimum_budgets_read(ad_account: str) -> tuple[str, dict[str, str]]:
     return f"{ad_account}/minimum_budgets", {}
 
 
+@reads("the minimum budgets")
 def parse_min_daily(body: Mapping[str, Any], currency: str) -> int | None:
     """``min_daily_budget_imp`` of the account's currency (the listing covers every currency)."""
     for row in body.get("data", []):
@@ -179,6 +215,7 @@ def estimate_read(ad_account: str, values: Mapping[str, Any], now: int) -> Opera
     return Operation("GET", f"{ad_account}/message_delivery_estimate", params)
 
 
+@reads("a delivery estimate")
 def parse_estimate(body: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, int]]:
     row = body["data"][0]
     return ((int(row["estimate_delivery_lower_bound"]), int(row["estimate_delivery_upper_bound"])),
@@ -194,6 +231,7 @@ def preview_read(ad_account: str, page_id: str, message: Mapping[str, Any]) -> t
     }
 
 
+@reads("a preview")
 def parse_preview(body: Mapping[str, Any]) -> str:
     return str(body["data"][0]["body"])
 
@@ -208,6 +246,7 @@ def audience_listing(ad_account: str) -> tuple[str, dict[str, Any]]:
     }
 
 
+@reads("a custom audience in the listing")
 def parse_audience(row: Mapping[str, Any]) -> LiveObject:
     page = row.get("messenger_marketing_messages_page")
     page_id = page.get("id") if isinstance(page, Mapping) else page
@@ -255,6 +294,7 @@ def server_notices(body: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+@reads("the id of a created object")
 def parse_created_id(body: Any) -> str:
     """``{"id"}``, or ``{"data": [{"id"}]}`` as seeds/004 shows for audiences."""
     if isinstance(body, Mapping) and "id" in body:

@@ -10,6 +10,7 @@ from typing import Any
 
 from reconciler import graphmap
 from reconciler.client import GraphClient, Operation
+from reconciler.errors import UnexpectedAnswer
 from reconciler.graphmap import Account, LiveObject
 
 PAGE_SIZE = 500
@@ -28,6 +29,15 @@ def _first_page(path: str, params: Mapping[str, Any]) -> Operation:
 
 def read_live(client: GraphClient, ad_account: str) -> Live:
     """The account's facts and every marketing-message campaign and audience in it."""
+    try:
+        return _read_live(client, ad_account)
+    except UnexpectedAnswer as exc:
+        # Rows are parsed as their page arrives: the latest answer is the one that held the bad row.
+        exc.fbtrace_id = exc.fbtrace_id or client.last_trace
+        raise
+
+
+def _read_live(client: GraphClient, ad_account: str) -> Live:
     account_path, account_params = graphmap.account_read(ad_account)
     ads_path, ads_params = graphmap.campaign_listing(ad_account)
     audiences_path, audiences_params = graphmap.audience_listing(ad_account)

@@ -39,6 +39,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.model import freeze, thaw
 
 FORMAT_VERSION = 1
+KINDS = ("template", "audience", "campaign")
 
 
 class StateError(ReconcilerError):
@@ -69,11 +70,33 @@ class Resource:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Resource:
+    def from_dict(cls, data: Mapping[str, Any], address: str = "") -> Resource:
+        """A resource as stored, checked field by field: a hand edit that would change what mmctl
+        does (``"protect": "false"`` is true to Python) is an error, never a guess."""
+        where = f"resources.{address}" if address else "resource"
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where} is not an object")
+        kind = data.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"{where}.kind is {json.dumps(kind)}; expected one of {', '.join(KINDS)}")
+        if address and not address.startswith(f"{kind}."):
+            raise ValueError(f"{where}.kind is {json.dumps(kind)}, but the address says {address.partition('.')[0]}")
+        ids, applied = data.get("ids", {}), data.get("applied", {})
+        if not isinstance(ids, Mapping) or not all(isinstance(v, str) and isinstance(k, str) for k, v in ids.items()):
+            raise ValueError(f"{where}.ids must map names to id strings")
+        if not isinstance(applied, Mapping):
+            raise ValueError(f"{where}.applied must be an object")
+        protect = data.get("protect", False)
+        if not isinstance(protect, bool):
+            raise ValueError(f"{where}.protect is {json.dumps(protect)}; expected true or false (unquoted)")
         members = data.get("members")
-        return cls(str(data["kind"]), freeze(dict(data.get("ids", {}))), freeze(dict(data.get("applied", {}))),
-                   bool(data.get("protect", False)), freeze(dict(members)) if members is not None else None,
-                   tuple(str(n) for n in data.get("notices", ())))
+        if members is not None and not isinstance(members, Mapping):
+            raise ValueError(f"{where}.members must be an object")
+        notices = data.get("notices", [])
+        if not isinstance(notices, list) or not all(isinstance(n, str) for n in notices):
+            raise ValueError(f"{where}.notices must be a list of texts")
+        return cls(kind, freeze(dict(ids)), freeze(dict(applied)), protect,
+                   freeze(dict(members)) if members is not None else None, tuple(notices))
 
 
 @dataclass(frozen=True)
@@ -146,16 +169,27 @@ class State:
             raise StateError(f"{where}: state format {data.get('version')!r} is not {FORMAT_VERSION}; "
                              "this mmctl cannot read it")
         try:
+            serial, lineage, account = data["serial"], data["lineage"], data.get("account")
+            if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+                raise ValueError(f"serial is {json.dumps(serial)}; expected a whole number")
+            if not isinstance(lineage, str) or not (account is None or isinstance(account, str)):
+                raise ValueError("lineage and account must be texts")
+            if not isinstance(data["resources"], Mapping) or not isinstance(data.get("pending", []), list):
+                raise ValueError("resources must be an object and pending a list")
             return cls(
-                serial=int(data["serial"]),
-                lineage=str(data["lineage"]),
-                account=data.get("account"),
-                resources=MappingProxyType({str(a): Resource.from_dict(r) for a, r in data["resources"].items()}),
+                serial=serial,
+                lineage=lineage,
+                account=account,
+                resources=MappingProxyType({str(a): Resource.from_dict(r, str(a))
+                                            for a, r in data["resources"].items()}),
                 pending=tuple(Pending(**p) for p in data.get("pending", [])),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise StateError(f"{where}: not a valid mmctl state file ({type(exc).__name__}: {exc}); "
-                             "restore it from a backup or version control") from None
+        except KeyError as exc:
+            raise StateError(f"{where}: not a valid mmctl state file (the field {exc} is missing); restore it from "
+                             "a backup or version control, or undo the hand edit") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise StateError(f"{where}: not a valid mmctl state file ({exc}); restore it from a backup or version "
+                             "control, or undo the hand edit") from None
 
 
 def pending_entry(address: str, operation: str, name: str | None = None) -> Pending:
@@ -211,15 +245,21 @@ class LocalStateStore:
             with replacing(self.path) as handle:
                 handle.write(text)
         except OSError as exc:
-            raise StateError(f"{self._display}: cannot write the state file ({exc.strerror})") from None
+            raise StateError(f"{self._display}: cannot write the state file ({exc.strerror or exc}); the previous "
+                             "state is unchanged. Free disk space or make the folder writable, then run again: the "
+                             "next plan picks up what was done") from None
         return written
 
     @contextmanager
     def lock(self, command: str, timeout: float = 0.0) -> Iterator[None]:
         """Hold the state lock; fail fast (or after ``timeout`` seconds) naming who holds it."""
         lock_path = self.path.with_name(self.path.name + ".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+        except OSError as exc:
+            raise StateError(f"{lock_path}: cannot create the state lock ({exc.strerror or exc}); mmctl needs to "
+                             f"write in {lock_path.parent} (a read-only folder? a full disk?)") from None
         acquired = False
         try:
             deadline = time.monotonic() + timeout

@@ -25,7 +25,8 @@ class Served:
         self.app = app
         self.url = url
         self.http = httpx.Client(base_url=f"{url}/v24.0", headers={"Authorization": "Bearer test-token"}, timeout=10)
-        self.raw = httpx.Client(base_url=url, timeout=10)
+        control_token = {"Authorization": f"Bearer {app.config.token}"} if app.config.token else {}
+        self.raw = httpx.Client(base_url=url, timeout=10, headers=control_token)
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         return self.http.get(path, params=params)

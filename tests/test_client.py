@@ -256,7 +256,7 @@ def test_paging_follows_next_until_it_is_absent():
 
 def test_paging_never_follows_a_link_to_another_host():
     graph, _, _ = client(lambda r, n: httpx.Response(200, json={"data": [], "paging": {"next": "https://evil.example/x"}}))
-    with pytest.raises(errors.InvalidParameter, match="another host"):
+    with pytest.raises(errors.UnexpectedAnswer, match="another host"):
         list(graph.pages("act_1/ads"))
 
 

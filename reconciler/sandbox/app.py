@@ -21,10 +21,12 @@
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import random
 import re
@@ -139,6 +141,8 @@ class Sandbox:
 
     def __init__(self, config: SandboxConfig | None = None, data_path: Path | None = None) -> None:
         self.config = config or SandboxConfig()
+        # Host names controls answer to besides loopback ones (the address `serve --host` binds).
+        self.allowed_hosts: set[str] = set()
         self.store = Store(data_path)
         self.stats = Stats()
         self.log: deque[dict[str, Any]] = deque(maxlen=self.config.request_log_size)
@@ -181,16 +185,25 @@ class Sandbox:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            length = 0
+            length = -1
+        if length < 0:
+            # Never "read to the end": a client that never closes would hold this thread for good.
+            return self._error(GraphError(100, "(#100) The Content-Length header is not a length"), None)
         if length > MAX_BODY:
             return self._error(GraphError(100, "(#100) The request body is too large"), None)
         body = environ["wsgi.input"].read(length) if length else b""
         scheme = environ.get("wsgi.url_scheme", "http")
-        host_url = f"{scheme}://{environ.get('HTTP_HOST') or environ.get('SERVER_NAME', 'localhost')}"
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+        host_url = f"{scheme}://{host}"
         query = environ.get("QUERY_STRING", "")
         content_type = environ.get("CONTENT_TYPE", "")
         if path.startswith("/__sandbox/") or path == "/__sandbox":
-            return self._control(environ.get("REQUEST_METHOD", "GET"), path, query, body, content_type, host_url)
+            method = environ.get("REQUEST_METHOD", "GET")
+            refused = self._control_refusal(method, path, host, content_type, body,
+                                            _token_from_header(environ.get("HTTP_AUTHORIZATION", "")))
+            if refused is not None:
+                return self._error(refused, None)
+            return self._control(method, path, query, body, content_type, host_url)
         sleep = environ.get("mmctl.sandbox.sleep", real_sleep)
         try:
             request = self._request(environ.get("REQUEST_METHOD", "GET"), path, query, body, content_type,
@@ -453,17 +466,45 @@ class Sandbox:
 
     # --- controls ---------------------------------------------------------------------------------
 
+    def _control_refusal(self, method: str, path: str, host: str, content_type: str, body: bytes,
+                         token: str | None) -> GraphError | None:
+        """Why a control request is refused, if it is: controls reset, fault and rewrite the world, so a
+        web page the developer has open must not reach them (DNS rebinding: the Host header; a form
+        post: JSON only), and with ``--token`` only its holder may use them."""
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if not (_is_loopback_name(hostname) or hostname.strip("[]") in self.allowed_hosts):
+            return GraphError(100, "(#100) Sandbox controls answer only requests addressed to this host "
+                                   "(the Host header names another one)", status=403)
+        if method != "GET" and content_type.split(";")[0].strip().lower() != "application/json":
+            return GraphError(100, "(#100) Sandbox controls take a JSON body (Content-Type: application/json); "
+                                   "form posts are refused", status=415)
+        if self.config.token is not None and path != "/__sandbox/preview":
+            if not token or not hmac.compare_digest(token, self.config.token):
+                return GraphError(190, "Sandbox controls need the sandbox's access token (--token)", status=401)
+        return None
+
     def _control(self, method: str, path: str, query: str, body: bytes, content_type: str,
                  host_url: str) -> Outcome:
+        # A control that fails half way must not leave half of its change behind.
+        saved = None
+        if method != "GET" and not path.startswith(("/__sandbox/stats", "/__sandbox/requests", "/__sandbox/faults")):
+            with self.store.transaction() as world:
+                saved = copy.deepcopy(world)
         try:
             params = Params.parse(query, body, content_type or "application/json")
             parts = [p for p in path.split("/") if p][1:]
             answer = self._control_route(method, parts, params)
             return answer if isinstance(answer, Outcome) else Outcome(200, answer)
-        except GraphError as exc:
-            return self._error(exc, None)
-        except SandboxDataError as exc:
-            return self._error(GraphError(1, f"Sandbox data error: {exc}", status=500), None)
+        except (GraphError, SandboxDataError, ValueError, TypeError, OverflowError) as exc:
+            if saved is not None:
+                with self.store.transaction():
+                    self.store.world = saved
+                    saved.touch()
+            if isinstance(exc, GraphError):
+                return self._error(exc, None)
+            if isinstance(exc, SandboxDataError):
+                return self._error(GraphError(1, f"Sandbox data error: {exc}", status=500), None)
+            return self._error(invalid_parameter(f"Invalid control value: {exc}"), None)
 
     def _control_route(self, method: str, parts: list[str], params: Params) -> Any:
         route = "/".join(parts[:1])
@@ -484,7 +525,8 @@ class Sandbox:
                 if method == "POST":
                     now = parse_time(params["now"], "now", "UTC") if params.get("now") is not None else None
                     freeze = params.boolean("freeze") if "freeze" in params else None
-                    advance = float(params.get("advance_seconds") or 0)
+                    advance = _bounded(params.get("advance_seconds") or 0, "advance_seconds", -MAX_ADVANCE,
+                                       MAX_ADVANCE)
                     world.set_clock(now, freeze=freeze, advance=advance)
                 return {"now": format_time(world.now()), "unix": world.now(),
                         "frozen": world.clock.get("frozen") is not None}
@@ -497,8 +539,11 @@ class Sandbox:
             if route == "pages" and len(parts) == 3 and parts[1].isdigit() and method == "POST":
                 page = accounts.page(world, parts[1])
                 if parts[2] == "subscribers":
-                    count = params.integer("count") or 0
+                    count = int(_bounded(params.get("count") or 0, "count", 0, MAX_OPTINS, whole=True))
                     recipients = params.structured("recipient_ids")
+                    if recipients is not None and (not isinstance(recipients, list) or len(recipients) > MAX_OPTINS
+                                                   or not all(isinstance(r, (str, int)) for r in recipients)):
+                        raise invalid_parameter(f"recipient_ids must be a list of at most {MAX_OPTINS:,} ids")
                     created = subscribers.add_optins(world, page["id"], count, params.text("topic_title") or "Deals",
                                                      [str(r) for r in recipients] if recipients else None, world.now())
                     return {"tokens": created}
@@ -542,7 +587,8 @@ class Sandbox:
                         raise invalid_parameter(f"Unknown fault kinds {sorted(unknown)}; known: {list(FAULT_KINDS)}")
                     changes["fault_kinds"] = kinds
                 elif key in names:
-                    changes[names[key]] = value
+                    low, high, whole = FAULT_BOUNDS[key]
+                    changes[names[key]] = _bounded(value, key, low, high, whole=whole)
                 else:
                     raise invalid_parameter(f"Unknown fault setting {key!r}")
             if changes.get("fault_phase", "any") not in ("before", "after", "any"):
@@ -562,6 +608,39 @@ class Sandbox:
         pretty = html.escape(json.dumps(message, indent=2, ensure_ascii=False))
         page = f"<!doctype html><title>Message preview</title><pre>{pretty}</pre>"
         return Outcome(200, page.encode(), {"Content-Type": "text/html; charset=UTF-8"})
+
+
+MAX_ADVANCE = 10 * 366 * 86_400  # seconds the clock may move in one control call
+MAX_OPTINS = 100_000  # subscribers made by one control call
+FAULT_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "rate": (0, 1, False), "latency_ms": (0, 60_000, True), "slow_ms": (0, 600_000, True),
+    "seed": (-2**63, 2**63 - 1, True), "quota": (0, 10**9, True), "user_quota": (0, 10**9, True),
+    "quota_window_s": (0.1, 86_400, False),
+}
+
+
+def _bounded(value: Any, name: str, low: float, high: float, *, whole: bool = False) -> Any:
+    """A control's number, checked: its type and its bounds (a control must not wedge the sandbox)."""
+    if isinstance(value, str):
+        try:
+            value = int(value) if whole else float(value)
+        except ValueError:
+            raise invalid_parameter(f"{name} must be a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)):
+        raise invalid_parameter(f"{name} must be {'a whole number' if whole else 'a number'}")
+    if not low <= value <= high:
+        raise invalid_parameter(f"{name} must be between {low:g} and {high:g}")
+    return value
+
+
+def _is_loopback_name(host: str) -> bool:
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _token_from_header(value: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import sys
@@ -15,8 +16,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from .app import Sandbox
 
 
+_SECRET_QUERY = re.compile(r"((?:access_token|appsecret_proof)=)[^&\s]*", re.IGNORECASE)
+
+
 class _Handler(WSGIRequestHandler):
     access_log = False
+    # Seconds a connection may sit idle mid-request: a slow or silent client cannot pin a thread forever.
+    timeout = 30
 
     def get_environ(self) -> dict[str, Any]:
         environ = super().get_environ()
@@ -33,7 +39,9 @@ class _Handler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.access_log:
-            sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+            # The request line carries the query string, where a client may put its token.
+            line = _SECRET_QUERY.sub(r"\1[REDACTED]", format % args)
+            sys.stderr.write(f"{self.address_string()} - {line}\n")
 
 
 class SandboxServer(ThreadingMixIn, WSGIServer):
@@ -41,10 +49,17 @@ class SandboxServer(ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
     request_queue_size = 256
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went silent (the timeout) or away is not a sandbox bug worth a traceback.
+        if isinstance(sys.exc_info()[1], (TimeoutError, ConnectionError)):
+            return
+        super().handle_error(request, client_address)
+
 
 def make_server(app: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False) -> SandboxServer:
     handler = type("Handler", (_Handler,), {"access_log": access_log})
     server = SandboxServer((host, port), handler)
+    app.allowed_hosts.add(host.strip("[]"))
     server.set_app(app)
     return server
 

@@ -89,9 +89,9 @@ def test_the_leak_check_catches_a_planted_leak(serve, tmp_path, monkeypatch):
     monkeypatch.chdir(root)
     original = client_module.GraphClient._once
 
-    def leaky(self, method, path, params, kind):
+    def leaky(self, method, path, params, kind, **kw):
         client_module.log.info("request %s %s?appsecret_proof=%s", method, path, self.credentials.proof())
-        return original(self, method, path, params, kind)
+        return original(self, method, path, params, kind, **kw)
 
     monkeypatch.setattr(client_module.GraphClient, "_once", leaky)
     env = {"MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": TOKEN, "META_APP_SECRET": SECRET}
