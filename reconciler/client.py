@@ -128,7 +128,7 @@ class Credentials:
             parts = [secret] + ([secret.partition("|")[2]] if "|" in secret else [])
             for part in parts:
                 if part:
-                    found.update({part, quote(part, safe=""), quote_plus(part), json.dumps(part)[1:-1]})
+                    found.update({part, quote(part), quote(part, safe=""), quote_plus(part), json.dumps(part)[1:-1]})
         return sorted(found, key=len, reverse=True)  # the longest first: a part never splits a whole
 
     def redact(self, text: str) -> str:
@@ -618,9 +618,13 @@ class GraphClient:
             wait, throttled = 0.0, False
             reason: GraphApiError | None = None
             deadline = started + self.retry.deadline
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(chunks))) as pool:
-                rounds = list(pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk], deadline),
-                                       chunks))
+            if len(chunks) == 1:
+                # In this thread: nothing to overlap, and Ctrl-C is not held up by a worker's read timeout.
+                rounds = [self._batch_once([operations[i] for i in chunks[0]], deadline)]
+            else:
+                with ThreadPoolExecutor(max_workers=min(self.concurrency, len(chunks))) as pool:
+                    rounds = list(pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk], deadline),
+                                           chunks))
             for chunk, outcomes in zip(chunks, rounds):
                 for index, result in zip(chunk, outcomes):
                     error = result.error

@@ -27,7 +27,7 @@ from reconciler.planfile import looks_like_plan
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".mmctlignore"
 # A top-level ``provider:`` key, in block or flow style: found without parsing a file.
-_PROVIDER_KEY = re.compile(rb"(?m)^[{\s]*[\"']?provider[\"']?\s*:")
+_PROVIDER_KEY = re.compile(rb"(?m)^(?:\xef\xbb\xbf)?(?:---\s*)?(?:\{\s*)?[\"']?provider[\"']?\s*:")
 _SNIFF_LIMIT = 8 * 1024 * 1024
 
 
@@ -138,7 +138,7 @@ def _walk(top: Path, filters: Filters, errors: list[ManifestError]) -> list[Path
                 errors.append(problem)
             elif not looks_like_plan(path):  # a plan saved as plan.yaml beside the manifests is a plan
                 found.append(path)
-    return found
+    return sorted(found)
 
 
 def discover(paths: Sequence[str | os.PathLike[str]], filters: Filters = Filters()) -> Found:

@@ -366,7 +366,7 @@ def _template_action(want: Desired, recorded: Any, resolves: tuple[str, ...]) ->
 
     if recorded is None:
         # A reviewer of a new template should see where its buttons and images lead.
-        links = tuple(f"link {format_path(path)}: {url}" for path, url, _ in message_urls(want.values["message"]))
+        links = tuple(f"link {format_path(path)}: {url}" for path, url, _ in message_urls(want.values["message"], ("message",)))
         return Action(want.address, "template", "create", "new template; kept in state for sends and previews",
                       (Change("message", None, describe_message(want.values["message"])),), after=want.values,
                       resolves=resolves, notes=links)

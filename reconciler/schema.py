@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -109,9 +110,14 @@ def describe_value(value: Any) -> str:
     return type(value).__name__
 
 
+_USERINFO = re.compile(r"[^\s/@]+:[^\s/@]*@")
+
+
 def _found(value: Any, path: tuple[Any, ...], hidden: frozenset[tuple[Any, ...]]) -> str:
     if path in hidden:
         return "the value of an ${env:...} variable (not shown)"
+    if isinstance(value, str) and _USERINFO.search(value):
+        return "text with what looks like a user name and password in it (not shown)"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         # A number where a number-like thing is wanted gets no "quote it" hint.
         return f"the number {value}"

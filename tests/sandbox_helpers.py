@@ -38,7 +38,8 @@ class Served:
         return self.http.delete(path, params=params)
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.raw.request(method, f"/__sandbox/{path}", json=body)
+        # Controls take JSON only: a POST always carries a body, if only {}.
+        response = self.raw.request(method, f"/__sandbox/{path}", json={} if body is None and method == "POST" else body)
         assert response.status_code == 200, response.text
         return response.json()
 

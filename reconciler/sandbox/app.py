@@ -200,7 +200,8 @@ class Sandbox:
         if path.startswith("/__sandbox/") or path == "/__sandbox":
             method = environ.get("REQUEST_METHOD", "GET")
             refused = self._control_refusal(method, path, host, content_type, body,
-                                            _token_from_header(environ.get("HTTP_AUTHORIZATION", "")))
+                                            _token_from_header(environ.get("HTTP_AUTHORIZATION", "")),
+                                            in_process=bool(environ.get("mmctl.sandbox.in_process")))
             if refused is not None:
                 return self._error(refused, None)
             return self._control(method, path, query, body, content_type, host_url)
@@ -467,15 +468,18 @@ class Sandbox:
     # --- controls ---------------------------------------------------------------------------------
 
     def _control_refusal(self, method: str, path: str, host: str, content_type: str, body: bytes,
-                         token: str | None) -> GraphError | None:
+                         token: str | None, in_process: bool = False) -> GraphError | None:
         """Why a control request is refused, if it is: controls reset, fault and rewrite the world, so a
         web page the developer has open must not reach them (DNS rebinding: the Host header; a form
         post: JSON only), and with ``--token`` only its holder may use them."""
         hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if not (_is_loopback_name(hostname) or hostname.strip("[]") in self.allowed_hosts):
+        if not (in_process or _is_loopback_name(hostname) or hostname.strip("[]") in self.allowed_hosts):
             return GraphError(100, "(#100) Sandbox controls answer only requests addressed to this host "
                                    "(the Host header names another one)", status=403)
-        if method != "GET" and content_type.split(";")[0].strip().lower() != "application/json":
+        # A browser sends a cross-site POST without asking (a form, or fetch with no body); DELETE it must
+        # ask for first (CORS preflight, which the sandbox never grants), so a bare DELETE is fine.
+        media = content_type.split(";")[0].strip().lower()
+        if (method == "POST" or body) and media != "application/json":
             return GraphError(100, "(#100) Sandbox controls take a JSON body (Content-Type: application/json); "
                                    "form posts are refused", status=415)
         if self.config.token is not None and path != "/__sandbox/preview":

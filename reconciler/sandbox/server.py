@@ -56,8 +56,9 @@ class SandboxServer(ThreadingMixIn, WSGIServer):
         super().handle_error(request, client_address)
 
 
-def make_server(app: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False) -> SandboxServer:
-    handler = type("Handler", (_Handler,), {"access_log": access_log})
+def make_server(app: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False,
+                timeout: float = _Handler.timeout) -> SandboxServer:
+    handler = type("Handler", (_Handler,), {"access_log": access_log, "timeout": timeout})
     server = SandboxServer((host, port), handler)
     app.allowed_hosts.add(host.strip("[]"))
     server.set_app(app)

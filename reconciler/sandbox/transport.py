@@ -32,6 +32,7 @@ class SandboxTransport(httpx.BaseTransport):
 
         def app(environ: dict[str, Any], start_response: Any) -> Any:
             environ["mmctl.sandbox.sleep"] = sleep
+            environ["mmctl.sandbox.in_process"] = True  # no browser can reach this transport: no Host check
             return self.app(environ, start_response)
 
         try:
