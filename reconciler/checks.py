@@ -7,7 +7,6 @@ it finds; none stops at the first.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -50,32 +49,19 @@ class Declared:
         return ManifestError((self.locate_key if key else self.locate_value)(path), path, message)
 
 
-def is_loopback_host(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_provider(provider: Declared) -> tuple[list[ManifestError], tzinfo | None]:
     """Check the provider block; also return its time zone for reading times."""
     errors: list[ManifestError] = []
     graph = provider.data.get("graph")
     if isinstance(graph, str) and graph != "sandbox":
-        try:
-            url = urlsplit(graph)
-            url.port  # noqa: B018 - a port that is not a number raises here
-        except ValueError:
-            url = urlsplit("invalid:")
+        url = urls.split(graph) or urlsplit("invalid:")
         if "@" in url.netloc:
             errors.append(provider.error("graph", "the URL has a user name or password in it (not shown); mmctl "
                                                   "authenticates with META_ACCESS_TOKEN, never with credentials in "
                                                   "the URL"))
         elif url.scheme not in ("http", "https") or not url.hostname:
             errors.append(provider.error("graph", f"expected \"sandbox\" or an http(s) URL; found {json.dumps(graph)}"))
-        elif url.scheme == "http" and not is_loopback_host(url.hostname):
+        elif url.scheme == "http" and not urls.is_loopback(url.hostname):
             errors.append(
                 provider.error(
                     "graph",
@@ -212,8 +198,9 @@ def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestErr
         return [], None
     written = members["file"]
     field = ("members", "file")
-    explicit = ("members", "file") in audience.from_env or Path(written).is_absolute()
-    shown = "the path from the environment" if ("members", "file") in audience.from_env else json.dumps(written)
+    from_env = field in audience.from_env
+    explicit = from_env or Path(written).is_absolute()
+    shown = "the path from the environment" if from_env else json.dumps(written)
     candidate = audience.file.parent / written
     if not candidate.exists() and not candidate.is_symlink():
         return [audience.error(field, f"member file {shown} does not exist")], None

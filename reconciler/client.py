@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
@@ -51,6 +50,7 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.model import SANDBOX_DATA
+from reconciler.urls import is_loopback, split
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 
@@ -171,33 +171,20 @@ def _token_text(raw: str, source: str) -> str:
     return text
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def shown_url(url: str) -> str:
     """A URL for messages: scheme, host and port only (no credentials, path or query)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
+    parts = split(url)
+    if parts is None:
         return "(a URL that cannot be parsed)"
-    return f"{parts.scheme}://{host}{port}" if parts.scheme else "(not a URL)"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}" if parts.scheme else "(not a URL)"
 
 
 def check_base_url(url: str) -> str:
     """The Graph root URL without a trailing slash; plain HTTP only on loopback; no credentials."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - a port that is not a number raises here
-    except ValueError:
-        raise UsageError(f"graph URL {shown_url(url)} cannot be parsed (a bad port or host)") from None
+    parts = split(url)
+    if parts is None:
+        raise UsageError(f"graph URL {shown_url(url)} cannot be parsed (a bad port or host)")
     if "@" in parts.netloc:
         raise UsageError(f"graph URL {shown_url(url)} has a user name or password in it (not shown); mmctl "
                          "authenticates with META_ACCESS_TOKEN, never with credentials in the URL")
@@ -214,11 +201,9 @@ def check_base_url(url: str) -> str:
 def check_proxy(proxy: str, base_url: str) -> str | None:
     """The proxy to use for ``base_url`` (None: go direct). A loopback Graph URL is never proxied; an
     https Graph URL goes through the proxy in a CONNECT tunnel, so the token stays encrypted."""
-    try:
-        parts = urlsplit(proxy)
-        parts.port  # noqa: B018
-    except ValueError:
-        raise UsageError(f"--proxy {shown_url(proxy)} cannot be parsed") from None
+    parts = split(proxy)
+    if parts is None:
+        raise UsageError(f"--proxy {shown_url(proxy)} cannot be parsed")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--proxy {shown_url(proxy)}: expected an http:// or https:// proxy URL")
     target = urlsplit(base_url)
@@ -396,7 +381,7 @@ def error_from(answer: Answer, method: str, path: str, credentials: Credentials)
     if not isinstance(envelope, dict):
         return _bodiless(answer, method, path, text, credentials)
     code, subcode = _number(envelope.get("code")), _number(envelope.get("error_subcode"))
-    if code is _NOT_JSON or subcode is _NOT_JSON:
+    if code is _NOT_A_NUMBER or subcode is _NOT_A_NUMBER:
         trace = str(envelope.get("fbtrace_id") or answer.headers.get("x-fb-trace-id") or "") or None
         return UnexpectedAnswer("an error whose code is not a number", method=method, path=path,
                                 status=answer.status, fbtrace_id=credentials.redact(trace or "") or None, body=text)
@@ -412,15 +397,18 @@ def error_from(answer: Answer, method: str, path: str, credentials: Credentials)
                is_transient=transient, advice=MISSING_TOKEN_ADVICE if code == 104 else None)
 
 
+_NOT_A_NUMBER = object()
+
+
 def _number(value: Any) -> Any:
-    """An error code as an int; None when absent; ``_NOT_JSON`` when it is not a number at all."""
+    """An error code as an int; None when absent; ``_NOT_A_NUMBER`` when it is not a number at all."""
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         return int(value)
-    return _NOT_JSON
+    return _NOT_A_NUMBER
 
 
 def _is_error(body: Any) -> bool:
@@ -681,9 +669,9 @@ class GraphClient:
             status = raw.get("code") if isinstance(raw, dict) else None
             text = raw.get("body") if isinstance(raw, dict) else None
             if not isinstance(status, int) or isinstance(status, bool) or not isinstance(text, (str, type(None))):
-                odd: type[GraphApiError] = OutcomeUnknown if op.kind == "create" else UnexpectedAnswer
-                out.append(Result(op, error=odd("a batch result that is not {code, headers, body}", method=op.method,
-                                                path=path, status=200, fbtrace_id=self.last_trace)))
+                out.append(Result(op, error=_unclear(UnexpectedAnswer(
+                    "a batch result that is not {code, headers, body}", method=op.method, path=path, status=200,
+                    fbtrace_id=self.last_trace), op.kind)))
                 continue
             listed = raw.get("headers")
             headers = {str(h.get("name", "")).lower(): str(h.get("value", "")) for h in
@@ -692,10 +680,9 @@ class GraphClient:
             body = _decode(text)
             answer = Answer(status, body, headers, text)
             if 200 <= answer.status < 300 and body is _NOT_JSON:
-                odd = OutcomeUnknown if op.kind == "create" else UnexpectedAnswer
-                out.append(Result(op, error=odd("a batch result whose body is not JSON (or is nested absurdly "
-                                                "deep)", method=op.method, path=path, status=answer.status,
-                                                fbtrace_id=headers.get("x-fb-trace-id") or self.last_trace)))
+                out.append(Result(op, error=_unclear(UnexpectedAnswer(
+                    "a batch result whose body is not JSON (or is nested absurdly deep)", method=op.method, path=path,
+                    status=answer.status, fbtrace_id=headers.get("x-fb-trace-id") or self.last_trace), op.kind)))
             elif 200 <= answer.status < 300 and not _is_error(body):
                 out.append(Result(op, body=body))
             else:
@@ -755,7 +742,7 @@ class GraphClient:
             self._log(method, path, None, began, type(exc).__name__)
             lost = TransientError(f"no (complete) answer ({exc if isinstance(exc, _Overdue) else type(exc).__name__})",
                                   method=method, path=path)
-            raise (_unknown(lost) if kind == "create" else lost) from None
+            raise _unclear(lost, kind) from None
         self._connected = True
         self._log(method, path, response.status_code, began, None)
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -764,16 +751,17 @@ class GraphClient:
         # Graph echoes an access_token given in a query into paging links; never hand one onwards.
         text = self.credentials.redact(content.decode(response.encoding or "utf-8", errors="replace"))
         body = _decode(text)
-        if 200 <= response.status_code < 300 and body is _NOT_JSON:
+        ok = 200 <= response.status_code < 300
+        if ok and body is _NOT_JSON:
             error: GraphApiError = UnexpectedAnswer("the answer is not JSON (or is nested absurdly deep)",
                                                     method=method, path=path, status=response.status_code,
                                                     fbtrace_id=self.last_trace, body=text[:BODY_LIMIT])
-            raise (OutcomeUnknown(error.message, **error.details()) if kind == "create" else error)
-        answer = Answer(response.status_code, None if body is _NOT_JSON else body, headers, text)
-        if 200 <= response.status_code < 300 and not _is_error(body):
+        elif ok and not _is_error(body):
             return body
-        error = _hinted(error_from(answer, method, path, self.credentials), answer.headers)
-        raise (_unknown(error) if kind == "create" and type(error) in (TransientError, UnexpectedAnswer) else error)
+        else:
+            answer = Answer(response.status_code, None if body is _NOT_JSON else body, headers, text)
+            error = _hinted(error_from(answer, method, path, self.credentials), answer.headers)
+        raise _unclear(error, kind)
 
     def _read_answer(self, response: httpx.Response, ends: float, method: str, path: str) -> bytes:
         parts: list[bytes] = []
@@ -857,6 +845,11 @@ def _bare(path: str) -> str:
 
 def _unknown(error: GraphApiError) -> OutcomeUnknown:
     return OutcomeUnknown(error.message, **error.details())
+
+
+def _unclear(error: GraphApiError, kind: str) -> GraphApiError:
+    """For a create, an answer that says nothing clear (lost, or unreadable) means it may have run."""
+    return _unknown(error) if kind == "create" and type(error) in (TransientError, UnexpectedAnswer) else error
 
 
 def _hinted(error: GraphApiError, headers: Mapping[str, str]) -> GraphApiError:

@@ -37,7 +37,7 @@ def reads(what: str) -> Callable[[F], F]:
                 return parse(*args, **kwargs)
             except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)[:200] or type(exc).__name__
-                raise UnexpectedAnswer(f"{detail}", method="", path=what) from None
+                raise UnexpectedAnswer(detail, method="", path=what) from None
         return parsed  # type: ignore[return-value]
     return wrap
 

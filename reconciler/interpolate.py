@@ -28,10 +28,13 @@ class Interpolated:
 
     def __init__(self) -> None:
         self.problems: list[tuple[NodePath, str]] = []
-        # Paths whose value came (partly) from the environment: never echo them in errors.
-        self.from_env: set[NodePath] = set()
         # (path, variable, value) of every substitution, so that errors can hide the values.
         self.values: list[tuple[NodePath, str, str]] = []
+
+    @property
+    def from_env(self) -> set[NodePath]:
+        """Paths whose value came (partly) from the environment: never echo them in errors."""
+        return {path for path, _, _ in self.values}
 
 
 def looks_secret(name: str) -> bool:
@@ -105,7 +108,6 @@ def _substitute(text: str, path: NodePath, env: Mapping[str, str], allowed: froz
                 (path, f"environment variable {name} is not set (set it, or change ${{env:{name}}})")
             )
             return ""
-        result.from_env.add(path)
         result.values.append((path, name, env[name]))
         return env[name]
 

@@ -67,10 +67,10 @@ def read_header(path: Path) -> tuple[str, ...]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             header = next(csv.reader(handle), None)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MemberFileError(f"cannot read it ({type(exc).__name__}: "
-                              f"{getattr(exc, 'strerror', None) or getattr(exc, 'reason', None) or 'unreadable'})"
-                              ) from None
+    except OSError as exc:
+        raise MemberFileError(f"cannot read it ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise MemberFileError("cannot read it (not UTF-8 text)") from None
     except csv.Error:
         raise MemberFileError("its first line is not a CSV header row (a field is too long or a quote is not "
                               "closed); the first line must name the columns (e.g. email,phone,country)") from None

@@ -14,7 +14,7 @@ import ipaddress
 import unicodedata
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 NodePath = tuple[Any, ...]
 # Where a URL is something a customer taps (a button, a card's default action) rather than an image.
@@ -33,6 +33,26 @@ def message_urls(message: Any, path: NodePath = ()) -> Iterator[tuple[NodePath, 
     elif isinstance(message, (list, tuple)):
         for index, item in enumerate(message):
             yield from message_urls(item, path + (index,))
+
+
+def split(url: str) -> SplitResult | None:
+    """``urlsplit``, or None for a URL it cannot take apart (a port that is not a number, a bad bracket)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises only here
+    except ValueError:
+        return None
+    return parts
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1), with or without brackets."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _suspicious_character(url: str) -> str | None:
@@ -86,10 +106,8 @@ def judge(url: str, button: bool) -> tuple[str | None, str | None]:
     problem = _suspicious_character(url)
     if problem is not None:
         return problem, None
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - a port that is not a number raises here
-    except ValueError:
+    parts = split(url)
+    if parts is None:
         return "is not a URL that can be parsed (a bad port or bracketed host)", None
     if parts.scheme.lower() not in ("http", "https"):
         return "must start with https:// (or http:// where Meta accepts it)", None
@@ -110,13 +128,3 @@ def judge(url: str, button: bool) -> tuple[str | None, str | None]:
                           "one name; check that it is the real domain and not a look-alike")
     return None, None
 
-
-def without_userinfo(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``***@``, for messages (never echo credentials)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(a URL that cannot be parsed)"
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
