@@ -69,9 +69,11 @@ def main() -> int:
 
     print("| rows | file MB | prepare s | diff+record s | 1% changed: prepare+diff s | +add / -remove | peak RSS MB |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {figures['rows']:,} | {figures['file_mb']} | {figures['prepare_s']} | {figures['diff_and_record_s']} | "
-          f"{figures['prepare_and_diff_changed_s']} | +{figures['second_add']:,} / -{figures['second_remove']:,} | "
-          f"{figures['peak_rss_mb']} |")
+    print(
+        f"| {figures['rows']:,} | {figures['file_mb']} | {figures['prepare_s']} | {figures['diff_and_record_s']} | "
+        f"{figures['prepare_and_diff_changed_s']} | +{figures['second_add']:,} / -{figures['second_remove']:,} | "
+        f"{figures['peak_rss_mb']} |"
+    )
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(figures, indent=2) + "\n")
     return 0

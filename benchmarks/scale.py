@@ -27,8 +27,22 @@ BATCH = 50
 
 
 def serve(latency_ms: int) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "sandbox", "serve", "--port", "0", "--ephemeral",
-                             "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--ephemeral",
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("listening on "):
@@ -38,20 +52,22 @@ def serve(latency_ms: int) -> tuple[subprocess.Popen[str], str]:
 
 
 def requests_made(url: str) -> int:
-    with urlopen(f"{url}/__sandbox/stats") as answer:  # noqa: S310 - a loopback URL we started
+    with urlopen(f"{url}/__sandbox/stats") as answer:
         return int(json.loads(answer.read())["requests"])
 
 
 def write_project(root: Path, n: int, changed: int = 0) -> None:
     root.mkdir(parents=True, exist_ok=True)
     (root / "mmctl.yaml").write_text(
-        "provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n  page_id: \"200000000000001\"\n"
-        "  timezone: America/New_York\n")
+        'provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n  page_id: "200000000000001"\n'
+        "  timezone: America/New_York\n"
+    )
     (root / "templates.yaml").write_text(
-        "templates:\n" + "".join(f"  t{k}:\n    message:\n      text: \"Offer {k} for you\"\n"
-                                 for k in range(2)))
+        "templates:\n" + "".join(f'  t{k}:\n    message:\n      text: "Offer {k} for you"\n' for k in range(2))
+    )
     (root / "audiences.yaml").write_text(
-        "audiences:\n" + "".join(f"  a{k}:\n    name: Audience {k}\n    description: Segment {k}\n" for k in range(3)))
+        "audiences:\n" + "".join(f"  a{k}:\n    name: Audience {k}\n    description: Segment {k}\n" for k in range(3))
+    )
     lines = ["campaigns:\n"]
     for i in range(n):
         budget = 500 + i + (100 if i < changed else 0)
@@ -64,8 +80,14 @@ def measure(args: list[str], cwd: Path, env: dict[str, str], url: str | None) ->
     started = time.perf_counter()
     # stderr goes to a file: progress lines for 10,000 campaigns would fill a pipe nobody reads yet.
     with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env,
-                                stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            text=True,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         errors.seek(0)
@@ -73,8 +95,12 @@ def measure(args: list[str], cwd: Path, env: dict[str, str], url: str | None) ->
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 2):
         raise SystemExit(f"mmctl {' '.join(args)} exited {code}:\n{stderr[-2000:]}")
-    return {"seconds": round(seconds, 2), "requests": (requests_made(url) - before) if url else 0,
-            "peak_mb": round(usage.ru_maxrss / 1024, 1), "exit": code}
+    return {
+        "seconds": round(seconds, 2),
+        "requests": (requests_made(url) - before) if url else 0,
+        "peak_mb": round(usage.ru_maxrss / 1024, 1),
+        "exit": code,
+    }
 
 
 def run_size(n: int, latency: int, work: Path) -> dict[str, object]:
@@ -107,20 +133,26 @@ def targets(row: dict[str, object]) -> list[str]:
     steps: dict[str, dict[str, float]] = {k: v for k, v in row.items() if isinstance(v, dict)}  # type: ignore[misc]
     resources = n + 5
     checks = [
-        (f"plan, no changes: requests <= ceil(N/{PAGE_SIZE}) + 3 = {math.ceil(resources / PAGE_SIZE) + 3}",
-         steps["plan_nochange"]["requests"] <= math.ceil(resources / PAGE_SIZE) + 3),
-        (f"apply of {resources} creates: requests <= ceil(N/{BATCH}) + 3 = {math.ceil(resources / BATCH) + 3}",
-         steps["apply_create"]["requests"] <= math.ceil(resources / BATCH) + 3),
-        (f"apply of {max(1, n // 10)} updates: requests <= ceil(N/{BATCH}) + 3",
-         steps["apply_10pct"]["requests"] <= math.ceil(max(1, n // 10) / BATCH) + 3 + math.ceil(resources / PAGE_SIZE)),
+        (
+            f"plan, no changes: requests <= ceil(N/{PAGE_SIZE}) + 3 = {math.ceil(resources / PAGE_SIZE) + 3}",
+            steps["plan_nochange"]["requests"] <= math.ceil(resources / PAGE_SIZE) + 3,
+        ),
+        (
+            f"apply of {resources} creates: requests <= ceil(N/{BATCH}) + 3 = {math.ceil(resources / BATCH) + 3}",
+            steps["apply_create"]["requests"] <= math.ceil(resources / BATCH) + 3,
+        ),
+        (
+            f"apply of {max(1, n // 10)} updates: requests <= ceil(N/{BATCH}) + 3",
+            steps["apply_10pct"]["requests"]
+            <= math.ceil(max(1, n // 10) / BATCH) + 3 + math.ceil(resources / PAGE_SIZE),
+        ),
     ]
     if n == 1000 and latency == 50:
         checks.append(("plan of 1,000 at 50 ms: < 1.5 s", steps["plan_nochange"]["seconds"] < 1.5))
         checks.append(("apply of 1,000 creates at 50 ms: < 5 s", steps["apply_create"]["seconds"] < 5))
     if n == 10000:
         checks.append(("validate of 10,000: < 5 s", steps["validate"]["seconds"] < 5))
-        checks.append(("peak memory at 10,000: < 300 MB",
-                       max(s["peak_mb"] for s in steps.values()) < 300))
+        checks.append(("peak memory at 10,000: < 300 MB", max(s["peak_mb"] for s in steps.values()) < 300))
     return [f"{'PASS' if ok else 'FAIL'} N={n} latency={latency}ms: {text}" for text, ok in checks]
 
 

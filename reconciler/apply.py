@@ -52,14 +52,24 @@ def _applied(action: Action, values: Mapping[str, Any] | None = None) -> Mapping
     if action.kind == "template":
         kept: Mapping[str, Any] = freeze({"digest": source["digest"], "message": source["message"]})
         return kept
-    keys = {"name", "description", "page_id", "status", "daily_budget", "lifetime_budget", "start_time",
-            "end_time", "pixel_id"}
+    keys = {
+        "name",
+        "description",
+        "page_id",
+        "status",
+        "daily_budget",
+        "lifetime_budget",
+        "start_time",
+        "end_time",
+        "pixel_id",
+    }
     applied: Mapping[str, Any] = freeze({k: v for k, v in source.items() if k in keys and v is not None})
     return applied
 
 
-def _as_created(kind: str, action: Action, object_id: str,
-                notices: tuple[str, ...] = ()) -> tuple[Resource, Pending | None]:
+def _as_created(
+    kind: str, action: Action, object_id: str, notices: tuple[str, ...] = ()
+) -> tuple[Resource, Pending | None]:
     """The resource a confirmed create leaves, as the server has it. ``message_campaign`` takes no
     status, so a campaign meant to be PAUSED is ACTIVE until the pause is confirmed: state says so,
     with a pending update for the pause, so an interrupted create-then-pause is finished by the next
@@ -73,9 +83,17 @@ def _as_created(kind: str, action: Action, object_id: str,
 
 
 class Executor:
-    def __init__(self, client: GraphClient, store: StateStore, state: State, account: Account,
-                 progress: Progress = lambda line: None, *, members: Mapping[str, Prepared] | None = None,
-                 state_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        client: GraphClient,
+        store: StateStore,
+        state: State,
+        account: Account,
+        progress: Progress = lambda line: None,
+        *,
+        members: Mapping[str, Prepared] | None = None,
+        state_path: Path | None = None,
+    ) -> None:
         self.client = client
         self.store = store
         self.account = account
@@ -99,8 +117,9 @@ class Executor:
             self._refresh(plan)
             return self.report
         if self.state.account is None:
-            self._save(State(self.state.serial, self.state.lineage, plan.account, self.state.resources,
-                             self.state.pending))
+            self._save(
+                State(self.state.serial, self.state.lineage, plan.account, self.state.resources, self.state.pending)
+            )
         removing = [a for a in actions if a.action in ("delete", "forget", "replace")]
         self._delete(removing)
         for kind in ("template", "audience", "campaign"):
@@ -163,8 +182,14 @@ class Executor:
             memberfile.forget_store(stored)  # a new audience starts with nobody
         audience_id = resource.ids["id"]
         digest = f"{planned['digest']}:{planned['add']}:{planned['remove']}"
-        resumed = next((p for p in self.state.pending if p.address == action.address and p.operation == "members"
-                        and p.digest == digest), None)
+        resumed = next(
+            (
+                p
+                for p in self.state.pending
+                if p.address == action.address and p.operation == "members" and p.digest == digest
+            ),
+            None,
+        )
         phases: list[tuple[str, int, Iterator[list[str]]]] = [
             ("add", int(planned["add"]), memberfile.additions(prepared, stored)),
             ("remove", int(planned["remove"]), (list(pair) for pair in memberfile.removals(prepared, stored))),
@@ -175,20 +200,35 @@ class Executor:
             if resumed is not None and resumed.phase == phase:
                 entry = resumed
             else:
-                entry = replace(pending_entry(action.address, "members"), session=secrets.randbelow(2**62) + 1,
-                                phase=phase, done=0, digest=digest)
+                entry = replace(
+                    pending_entry(action.address, "members"),
+                    session=secrets.randbelow(2**62) + 1,
+                    phase=phase,
+                    done=0,
+                    digest=digest,
+                )
             if not self._upload(action, audience_id, prepared, phase, count, rows, entry):
                 return
             resumed = None
         memberfile.write_store(prepared, stored)
         settled = [p.id for p in self.state.pending if p.address == action.address and p.operation == "members"]
-        uploaded = replace(self.state.resources[action.address],
-                           members=freeze({"count": planned["count"], "digest": planned["digest"]}))
+        uploaded = replace(
+            self.state.resources[action.address],
+            members=freeze({"count": planned["count"], "digest": planned["digest"]}),
+        )
         self._save(self.state.with_resource(action.address, uploaded).without_pending(*settled))
         self._note(action.address, f"members +{planned['add']} / -{planned['remove']} (now {planned['count']})")
 
-    def _upload(self, action: Action, audience_id: str, prepared: Prepared, phase: str, count: int,
-                rows: Iterator[list[str]], entry: Pending) -> bool:
+    def _upload(
+        self,
+        action: Action,
+        audience_id: str,
+        prepared: Prepared,
+        phase: str,
+        count: int,
+        rows: Iterator[list[str]],
+        entry: Pending,
+    ) -> bool:
         total = -(-count // graphmap.MAX_ROWS)
         state = self.state.without_pending(*[p.id for p in self.state.pending if p.id == entry.id])
         self._save(state.with_pending(entry))
@@ -196,15 +236,25 @@ class Executor:
             batch = list(islice(rows, graphmap.MAX_ROWS))
             if seq <= (entry.done or 0):
                 continue  # Meta confirmed this batch before an interruption
-            session = {"session_id": entry.session, "batch_seq": seq, "last_batch_flag": seq == total,
-                       "estimated_num_total": count}
-            op = (graphmap.users_add(audience_id, prepared.schema, batch, session) if phase == "add"
-                  else graphmap.users_remove(audience_id, batch, session))
+            session = {
+                "session_id": entry.session,
+                "batch_seq": seq,
+                "last_batch_flag": seq == total,
+                "estimated_num_total": count,
+            }
+            op = (
+                graphmap.users_add(audience_id, prepared.schema, batch, session)
+                if phase == "add"
+                else graphmap.users_remove(audience_id, batch, session)
+            )
             try:
                 self.client.call(op.method, op.path, op.params, kind="update")
             except GraphApiError as exc:
-                self._fail(action.address, f"member {phase} batch {seq}/{total} failed: {exc}; the next apply resumes "
-                                           "after the last confirmed batch")
+                self._fail(
+                    action.address,
+                    f"member {phase} batch {seq}/{total} failed: {exc}; the next apply resumes "
+                    "after the last confirmed batch",
+                )
                 return False
             entry = replace(entry, done=seq)
             self._save(self.state.without_pending(entry.id).with_pending(entry))
@@ -247,8 +297,9 @@ class Executor:
             known = state.resources.get(action.address)
             if not action.mutates and not action.resolves and known is not None:
                 continue
-            state = state.with_resource(action.address, Resource("template", MappingProxyType({}),
-                                                                 _applied(action), action.protect))
+            state = state.with_resource(
+                action.address, Resource("template", MappingProxyType({}), _applied(action), action.protect)
+            )
             state = state.without_pending(*action.resolves)
             if action.mutates:
                 self._note(action.address, f"{action.action}d (kept in state)")
@@ -266,8 +317,10 @@ class Executor:
         if settled is not self.state:
             self._save(settled)
         if adopts:
-            adopted = {a.address: Resource(kind, MappingProxyType({"id": a.ids["id"]}), _applied(a, a.before),
-                                           a.protect) for a in adopts}
+            adopted = {
+                a.address: Resource(kind, MappingProxyType({"id": a.ids["id"]}), _applied(a, a.before), a.protect)
+                for a in adopts
+            }
             resolved = [p for a in adopts for p in a.resolves]
             self._save(self.state.with_resources(adopted).without_pending(*resolved))
             for action in adopts:
@@ -331,31 +384,43 @@ class Executor:
         if kind == "campaign":
             self._after_campaign_create(created, pauses)
 
-    def _resolve_unknown(self, kind: str, actions: Sequence[Action], entries: Mapping[str, Pending],
-                         ) -> tuple[list[tuple[Action, str]], dict[str, Pending]]:
+    def _resolve_unknown(
+        self,
+        kind: str,
+        actions: Sequence[Action],
+        entries: Mapping[str, Pending],
+    ) -> tuple[list[tuple[Action, str]], dict[str, Pending]]:
         """Creates whose answer was lost: look them up by name; adopt what exists."""
         try:
             found = live.read_kind(self.client, self.account.id, kind)
         except GraphApiError as exc:
             for action in actions:
-                self._fail(action.address, f"the create may or may not have happened, and looking it up failed "
-                                           f"({exc}); it stays pending and the next plan resolves it")
+                self._fail(
+                    action.address,
+                    f"the create may or may not have happened, and looking it up failed "
+                    f"({exc}); it stays pending and the next plan resolves it",
+                )
             return [], {}
         adopted: list[tuple[Action, str]] = []
         pauses: dict[str, Pending] = {}
         claimed = {r.ids.get("id") for r in self.state.resources.values()}
         state = self.state
         for action in actions:
-            match = next((o for o in found if o.values.get("name") == action.after.get("name")
-                          and o.id not in claimed), None)
+            match = next(
+                (o for o in found if o.values.get("name") == action.after.get("name") and o.id not in claimed), None
+            )
             if match is None:
-                self._fail(action.address, "the create got no answer and the object is not in the account; it stays "
-                                           "pending and the next apply creates it")
+                self._fail(
+                    action.address,
+                    "the create got no answer and the object is not in the account; it stays "
+                    "pending and the next apply creates it",
+                )
                 continue
             claimed.add(match.id)
             resource, pause = _as_created(kind, action, match.id)
-            state = state.with_resource(action.address, resource).without_pending(entries[action.address].id,
-                                                                                  *action.resolves)
+            state = state.with_resource(action.address, resource).without_pending(
+                entries[action.address].id, *action.resolves
+            )
             if pause is not None:
                 pauses[action.address] = pause
                 state = state.with_pending(pause)
@@ -375,8 +440,11 @@ class Executor:
         owners: list[Action] = []
         for (action, _), result in zip(paused, reads):
             if not result.ok:
-                self._fail(action.address, f"created, but could not read its campaign id to pause it: {result.error}; "
-                                           "it is ACTIVE, and the next apply pauses it")
+                self._fail(
+                    action.address,
+                    f"created, but could not read its campaign id to pause it: {result.error}; "
+                    "it is ACTIVE, and the next apply pauses it",
+                )
                 continue
             ids = graphmap.parse_campaign_ids(result.body)
             ops += graphmap.campaign_updates(ids, {"status": "PAUSED"})
@@ -385,13 +453,16 @@ class Executor:
         for action, result in zip(owners, self.client.batch(ops)):
             if result.ok:
                 known = state.resources[action.address]
-                state = state.with_resource(action.address, replace(known, applied=freeze({**known.applied,
-                                                                                           "status": "PAUSED"})))
+                state = state.with_resource(
+                    action.address, replace(known, applied=freeze({**known.applied, "status": "PAUSED"}))
+                )
                 state = state.without_pending(pauses[action.address].id)
                 self._note(action.address, "paused")
             else:
-                self._fail(action.address, f"created, but pausing it failed: {result.error}; it is ACTIVE, and the "
-                                           "next apply pauses it")
+                self._fail(
+                    action.address,
+                    f"created, but pausing it failed: {result.error}; it is ACTIVE, and the next apply pauses it",
+                )
         self._save(state)
 
     def _update(self, kind: str, actions: Sequence[Action]) -> None:
@@ -427,11 +498,13 @@ class Executor:
             known = self.state.resources.get(action.address)
             notices = said.get(action.address, ())
             if known is not None:
-                resources[action.address] = replace(known, applied=_applied(action), protect=action.protect,
-                                                    notices=notices or known.notices)
+                resources[action.address] = replace(
+                    known, applied=_applied(action), protect=action.protect, notices=notices or known.notices
+                )
             else:
-                resources[action.address] = Resource(kind, MappingProxyType({"id": action.ids["id"]}),
-                                                     _applied(action), action.protect, notices=notices)
+                resources[action.address] = Resource(
+                    kind, MappingProxyType({"id": action.ids["id"]}), _applied(action), action.protect, notices=notices
+                )
             settled += action.resolves
             if action.action == "update":
                 fields = ", ".join(c.path for c in action.changes)

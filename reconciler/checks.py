@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import memberfile, money, urls
@@ -56,11 +57,16 @@ def check_provider(provider: Declared) -> tuple[list[ManifestError], tzinfo | No
     if isinstance(graph, str) and graph != "sandbox":
         url = urls.split(graph) or urlsplit("invalid:")
         if "@" in url.netloc:
-            errors.append(provider.error("graph", "the URL has a user name or password in it (not shown); mmctl "
-                                                  "authenticates with META_ACCESS_TOKEN, never with credentials in "
-                                                  "the URL"))
+            errors.append(
+                provider.error(
+                    "graph",
+                    "the URL has a user name or password in it (not shown); mmctl "
+                    "authenticates with META_ACCESS_TOKEN, never with credentials in "
+                    "the URL",
+                )
+            )
         elif url.scheme not in ("http", "https") or not url.hostname:
-            errors.append(provider.error("graph", f"expected \"sandbox\" or an http(s) URL; found {json.dumps(graph)}"))
+            errors.append(provider.error("graph", f'expected "sandbox" or an http(s) URL; found {json.dumps(graph)}'))
         elif url.scheme == "http" and not urls.is_loopback(url.hostname):
             errors.append(
                 provider.error(
@@ -96,8 +102,9 @@ def check_amounts(block: Declared, fields: tuple[str, ...]) -> list[ManifestErro
     return errors
 
 
-def check_campaign(campaign: Declared, zone: tzinfo | None, zone_known: bool,
-                   now: datetime | None = None) -> list[ManifestError]:
+def check_campaign(
+    campaign: Declared, zone: tzinfo | None, zone_known: bool, now: datetime | None = None
+) -> list[ManifestError]:
     """Budgets and schedule of one campaign.
 
     ``zone_known`` is False when the provider block itself is broken; times without an
@@ -210,14 +217,18 @@ def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestErr
     resolved = candidate.resolve()
     if not resolved.is_relative_to(root.resolve()):
         if not members.get("outside_root"):
-            message = (f"{shown} is outside the manifests root {root}; member files live beside the manifests, "
-                       "or, for a customer list kept out of git, set members.outside_root: true and give an "
-                       "absolute path or one from the environment (file: ${env:VIP_MEMBERS})")
+            message = (
+                f"{shown} is outside the manifests root {root}; member files live beside the manifests, "
+                "or, for a customer list kept out of git, set members.outside_root: true and give an "
+                "absolute path or one from the environment (file: ${env:VIP_MEMBERS})"
+            )
             return [audience.error(field, message)], None
         if not explicit:
-            message = (f"{shown} leads outside the manifests root with a relative path; with outside_root: true "
-                       "write an absolute path or take it from the environment (file: ${env:VIP_MEMBERS}), so "
-                       "that it never points outside by accident")
+            message = (
+                f"{shown} leads outside the manifests root with a relative path; with outside_root: true "
+                "write an absolute path or take it from the environment (file: ${env:VIP_MEMBERS}), so "
+                "that it never points outside by accident"
+            )
             return [audience.error(field, message)], None
     try:
         memberfile.read_header(resolved)
@@ -241,6 +252,11 @@ def check_template_urls(template: Declared) -> tuple[list[ManifestError], list[M
         if warning is not None:
             warnings.append(template.error(path, f"{key}: {warning}"))
         if url.lower().startswith("http://"):
-            warnings.append(template.error(path, f"{key} uses plain http://; Meta accepts it here, but it is "
-                                                 "fetched or opened without encryption; use https://"))
+            warnings.append(
+                template.error(
+                    path,
+                    f"{key} uses plain http://; Meta accepts it here, but it is "
+                    "fetched or opened without encryption; use https://",
+                )
+            )
     return errors, warnings

@@ -10,25 +10,25 @@ from __future__ import annotations
 import html
 import json
 import logging
-import re
 import os
+import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 
 from reconciler import __version__, engine, manifest, planfile, render, render_plan
+from reconciler.apply import Report
 from reconciler.discovery import Filters, display_path
 from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
-from reconciler.apply import Report
 from reconciler.plan import Plan
-from reconciler.state import LocalStateStore
 from reconciler.sandbox import Sandbox, SandboxConfig, SandboxDataError
 from reconciler.sandbox.config import FAULT_KINDS
 from reconciler.sandbox.server import serve as serve_sandbox
+from reconciler.state import LocalStateStore
 from reconciler.timeparse import TimeError, parse_duration
 
 EXIT_OK = 0
@@ -52,12 +52,21 @@ def echo_error(text: str) -> None:
 
 def file_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--exclude and --include: which *.yaml files under the paths are manifests."""
-    command = click.option("--include", "include", multiple=True, metavar="PATTERN",
-                           help="Read only the files matching this gitignore-style pattern (relative to each folder "
-                                "given); repeatable.")(command)
-    command = click.option("--exclude", "exclude", multiple=True, metavar="PATTERN",
-                           help="Leave out files matching this gitignore-style pattern (e.g. docker-compose.yml, "
-                                "ci/), as .mmctlignore lines do; repeatable.")(command)
+    command = click.option(
+        "--include",
+        "include",
+        multiple=True,
+        metavar="PATTERN",
+        help="Read only the files matching this gitignore-style pattern (relative to each folder given); repeatable.",
+    )(command)
+    command = click.option(
+        "--exclude",
+        "exclude",
+        multiple=True,
+        metavar="PATTERN",
+        help="Leave out files matching this gitignore-style pattern (e.g. docker-compose.yml, "
+        "ci/), as .mmctlignore lines do; repeatable.",
+    )(command)
     return command
 
 
@@ -97,8 +106,10 @@ class MmctlGroup(click.Group):
             if debug:
                 traceback.print_exc()
             where = f" ({exc.filename})" if exc.filename else ""
-            echo_error(f"Error: {exc.strerror or type(exc).__name__}{where}; nothing more was changed. Fix the "
-                       "file or folder and run again.")
+            echo_error(
+                f"Error: {exc.strerror or type(exc).__name__}{where}; nothing more was changed. Fix the "
+                "file or folder and run again."
+            )
             code = EXIT_ERROR
         except Exception as exc:  # a bug: say so, and how to report it
             if debug:
@@ -113,8 +124,11 @@ class MmctlGroup(click.Group):
 
 @click.group(cls=MmctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mmctl")
-@click.option("--debug", is_flag=True, help="Print a traceback with errors (for bug reports); works anywhere on the "
-              "command line, as does MMCTL_DEBUG=1.")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Print a traceback with errors (for bug reports); works anywhere on the command line, as does MMCTL_DEBUG=1.",
+)
 def cli(debug: bool) -> None:
     """Marketing messages on Messenger, managed as code.
 
@@ -168,44 +182,121 @@ def sandbox() -> None:
 @sandbox.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on; 0 picks a free one (printed on start).")
-@click.option("--data", "data", default=None, type=click.Path(dir_okay=False),
-              help="JSON file the sandbox keeps its objects in; it survives restarts. Default: the file `graph: "
-                   "sandbox` uses for the project in PATHS (or the current folder): ROOT/.mmctl/sandbox.json.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one (printed on start).",
+)
+@click.option(
+    "--data",
+    "data",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="JSON file the sandbox keeps its objects in; it survives restarts. Default: the file `graph: "
+    "sandbox` uses for the project in PATHS (or the current folder): ROOT/.mmctl/sandbox.json.",
+)
 @click.option("--ephemeral", is_flag=True, help="Keep everything in memory; --data is not read or written.")
 @click.option("--latency-ms", default=0, show_default=True, type=click.IntRange(0), help="Delay every request.")
-@click.option("--fault-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of requests (and batch operations) that fail.")
-@click.option("--faults", "fault_kinds", default=",".join(FAULT_KINDS), show_default=True,
-              help="Fault kinds to draw from: 500 (HTML error page), 1 and 2 (Graph transient codes), slow, drop "
-                   "(connection closed), null (a batch operation not run).")
-@click.option("--fault-phase", type=click.Choice(["before", "after", "any"]), default="any", show_default=True,
-              help="Whether a faulted call was carried out before failing (after = outcome unknown to the client).")
-@click.option("--slow-ms", default=2000, show_default=True, type=click.IntRange(0),
-              help="Extra delay of a slow fault.")
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of requests (and batch operations) that fail.",
+)
+@click.option(
+    "--faults",
+    "fault_kinds",
+    default=",".join(FAULT_KINDS),
+    show_default=True,
+    help="Fault kinds to draw from: 500 (HTML error page), 1 and 2 (Graph transient codes), slow, drop "
+    "(connection closed), null (a batch operation not run).",
+)
+@click.option(
+    "--fault-phase",
+    type=click.Choice(["before", "after", "any"]),
+    default="any",
+    show_default=True,
+    help="Whether a faulted call was carried out before failing (after = outcome unknown to the client).",
+)
+@click.option("--slow-ms", default=2000, show_default=True, type=click.IntRange(0), help="Extra delay of a slow fault.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault generator (replayable runs).")
-@click.option("--now", "now", default=None, metavar="ISO",
-              help="Set the sandbox clock (ISO 8601 or Unix seconds); it runs on from there.")
+@click.option(
+    "--now",
+    "now",
+    default=None,
+    metavar="ISO",
+    help="Set the sandbox clock (ISO 8601 or Unix seconds); it runs on from there.",
+)
 @click.option("--freeze-clock", is_flag=True, help="Stop the clock; advance it with POST /__sandbox/clock.")
-@click.option("--token", default=None, help="Accept only this access token (default: any non-empty token). "
-              "Prefer MMCTL_SANDBOX_TOKEN: arguments are visible to other users of the machine.")
-@click.option("--quota", default=0, show_default=True, type=click.IntRange(0),
-              help="Calls per ad account and use case per window before codes 80004/80003 (0: unlimited).")
-@click.option("--user-quota", default=0, show_default=True, type=click.IntRange(0),
-              help="Calls per token per window before code 17 (0: unlimited).")
-@click.option("--quota-window", default=60.0, show_default=True, type=click.FloatRange(0.1),
-              help="Length of a quota window in seconds.")
-@click.option("--match-rate", default=0.6, show_default=True, type=click.FloatRange(0, 1),
-              help="Share of uploaded people who match a Messenger user and get a subscription token.")
+@click.option(
+    "--token",
+    default=None,
+    help="Accept only this access token (default: any non-empty token). "
+    "Prefer MMCTL_SANDBOX_TOKEN: arguments are visible to other users of the machine.",
+)
+@click.option(
+    "--quota",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Calls per ad account and use case per window before codes 80004/80003 (0: unlimited).",
+)
+@click.option(
+    "--user-quota",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Calls per token per window before code 17 (0: unlimited).",
+)
+@click.option(
+    "--quota-window",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Length of a quota window in seconds.",
+)
+@click.option(
+    "--match-rate",
+    default=0.6,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of uploaded people who match a Messenger user and get a subscription token.",
+)
 @click.option("--currency", default="USD", show_default=True, help="Currency of ad accounts created on first use.")
-@click.option("--timezone", "timezone_name", default="America/Los_Angeles", show_default=True,
-              help="Time zone of ad accounts created on first use.")
+@click.option(
+    "--timezone",
+    "timezone_name",
+    default="America/Los_Angeles",
+    show_default=True,
+    help="Time zone of ad accounts created on first use.",
+)
 @click.option("--access-log", is_flag=True, help="Print a line per request on stderr.")
-def serve(paths: tuple[str, ...], host: str, port: int, data: str | None, ephemeral: bool, latency_ms: int, fault_rate: float, fault_kinds: str,
-          fault_phase: str, slow_ms: int, seed: int, now: str | None, freeze_clock: bool, token: str | None,
-          quota: int, user_quota: int, quota_window: float, match_rate: float, currency: str, timezone_name: str,
-          access_log: bool) -> int:
+def serve(
+    paths: tuple[str, ...],
+    host: str,
+    port: int,
+    data: str | None,
+    ephemeral: bool,
+    latency_ms: int,
+    fault_rate: float,
+    fault_kinds: str,
+    fault_phase: str,
+    slow_ms: int,
+    seed: int,
+    now: str | None,
+    freeze_clock: bool,
+    token: str | None,
+    quota: int,
+    user_quota: int,
+    quota_window: float,
+    match_rate: float,
+    currency: str,
+    timezone_name: str,
+    access_log: bool,
+) -> int:
     """Serve the Graph API emulator over HTTP until interrupted (Ctrl-C or SIGTERM).
 
     Prints `listening on http://HOST:PORT`; point mmctl at it with --graph-url or
@@ -222,10 +313,19 @@ def serve(paths: tuple[str, ...], host: str, port: int, data: str | None, epheme
         echo(f"Warning: listening on {host}; the sandbox accepts any token and has no TLS.", err=True)
     try:
         config = SandboxConfig(
-            latency_ms=latency_ms, fault_rate=fault_rate, fault_kinds=kinds, fault_phase=fault_phase,
-            slow_ms=slow_ms, seed=seed, token=token or os.environ.get("MMCTL_SANDBOX_TOKEN") or None,
-            app_secret=os.environ.get("MMCTL_SANDBOX_APP_SECRET") or None, quota=quota, user_quota=user_quota,
-            quota_window_s=quota_window, match_rate=match_rate, default_currency=currency,
+            latency_ms=latency_ms,
+            fault_rate=fault_rate,
+            fault_kinds=kinds,
+            fault_phase=fault_phase,
+            slow_ms=slow_ms,
+            seed=seed,
+            token=token or os.environ.get("MMCTL_SANDBOX_TOKEN") or None,
+            app_secret=os.environ.get("MMCTL_SANDBOX_APP_SECRET") or None,
+            quota=quota,
+            user_quota=user_quota,
+            quota_window_s=quota_window,
+            match_rate=match_rate,
+            default_currency=currency,
             default_timezone=timezone_name,
         )
         app = Sandbox(config, None if ephemeral or data is None else Path(data))
@@ -246,22 +346,41 @@ EXIT_CHANGES = 2
 
 def session_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options every command that talks to the Graph API takes."""
-    command = click.option("--verbose", "-v", is_flag=True,
-                           help="Log every Graph request (method, path, status, time; never the token) and the "
-                                "request counters, on stderr.")(command)
-    command = click.option("--token-file", type=click.Path(dir_okay=False),
-                           help="Read the access token from this file instead of META_ACCESS_TOKEN.")(command)
-    command = click.option("--max-wait", envvar="MMCTL_MAX_WAIT", metavar="DURATION", callback=_duration,
-                           help="When Meta throttles and says access returns later than a call may wait, wait up to "
-                                "this long instead of stopping (e.g. 30m, 2h; env MMCTL_MAX_WAIT). Default: stop "
-                                "and say when access returns.")(command)
-    command = click.option("--proxy", envvar="MMCTL_PROXY", metavar="URL",
-                           help="Send Graph requests through this http(s) proxy (env MMCTL_PROXY). HTTP(S)_PROXY "
-                                "variables are ignored, and a loopback Graph URL is never proxied.")(command)
+    command = click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        help="Log every Graph request (method, path, status, time; never the token) and the "
+        "request counters, on stderr.",
+    )(command)
+    command = click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False),
+        help="Read the access token from this file instead of META_ACCESS_TOKEN.",
+    )(command)
+    command = click.option(
+        "--max-wait",
+        envvar="MMCTL_MAX_WAIT",
+        metavar="DURATION",
+        callback=_duration,
+        help="When Meta throttles and says access returns later than a call may wait, wait up to "
+        "this long instead of stopping (e.g. 30m, 2h; env MMCTL_MAX_WAIT). Default: stop "
+        "and say when access returns.",
+    )(command)
+    command = click.option(
+        "--proxy",
+        envvar="MMCTL_PROXY",
+        metavar="URL",
+        help="Send Graph requests through this http(s) proxy (env MMCTL_PROXY). HTTP(S)_PROXY "
+        "variables are ignored, and a loopback Graph URL is never proxied.",
+    )(command)
     command = file_options(command)
-    command = click.option("--graph-url", envvar="MMCTL_GRAPH_URL", metavar="URL",
-                           help="Use this Graph API root instead of provider.graph, e.g. a served sandbox "
-                                "(env MMCTL_GRAPH_URL).")(command)
+    command = click.option(
+        "--graph-url",
+        envvar="MMCTL_GRAPH_URL",
+        metavar="URL",
+        help="Use this Graph API root instead of provider.graph, e.g. a served sandbox (env MMCTL_GRAPH_URL).",
+    )(command)
     return command
 
 
@@ -300,17 +419,25 @@ def _logging(verbose: bool) -> None:
 def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4) -> engine.Session:
     """The session for a command given the options of ``session_options`` (as click passed them)."""
     _logging(session["verbose"])
-    options = engine.Options(graph_url=session["graph_url"], token_file=session["token_file"],
-                             parallelism=parallelism, max_wait=session["max_wait"], proxy=session["proxy"],
-                             filters=Filters(tuple(session["include"]), tuple(session["exclude"])))
+    options = engine.Options(
+        graph_url=session["graph_url"],
+        token_file=session["token_file"],
+        parallelism=parallelism,
+        max_wait=session["max_wait"],
+        proxy=session["proxy"],
+        filters=Filters(tuple(session["include"]), tuple(session["exclude"])),
+    )
     return engine.open_session(paths, os.environ, options)
 
 
 def _counters(session: engine.Session, verbose: bool) -> None:
     if verbose:
         c = session.client.counters
-        echo(f"mmctl: {c.requests} Graph requests ({c.batches} batches of {c.operations} operations), "
-             f"{c.retries} retries, {c.throttled_waits} throttled waits", err=True)
+        echo(
+            f"mmctl: {c.requests} Graph requests ({c.batches} batches of {c.operations} operations), "
+            f"{c.retries} retries, {c.throttled_waits} throttled waits",
+            err=True,
+        )
 
 
 def _plan_text(made: Plan) -> str:
@@ -328,21 +455,54 @@ def _show_plan(made: Plan, fmt: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `mmctl apply FILE` (any file name; "
-              "sealed with a digest, and signed when MMCTL_PLAN_KEY is set).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
-              help="text for people, json for tools (schemas/plan.schema.json), markdown for a PR comment.")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when changes are "
-              "pending, 1 on errors.")
-@click.option("--target", "targets", multiple=True, metavar="ADDR",
-              help="Plan only this resource (e.g. campaign.winter-sale); repeatable.")
-@click.option("--refresh-only", is_flag=True, help="Only report changes made outside mmctl (drift); applying such "
-              "a plan records the live values in state and changes nothing in the account.")
-@click.option("--no-estimate", is_flag=True, help="Skip Meta's delivery and cost estimates (one request per 50 "
-              "campaigns whose budget is new or changed).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Save the plan for `mmctl apply FILE` (any file name; "
+    "sealed with a digest, and signed when MMCTL_PLAN_KEY is set).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools (schemas/plan.schema.json), markdown for a PR comment.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when changes are pending, 1 on errors.",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="ADDR",
+    help="Plan only this resource (e.g. campaign.winter-sale); repeatable.",
+)
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Only report changes made outside mmctl (drift); applying such "
+    "a plan records the live values in state and changes nothing in the account.",
+)
+@click.option(
+    "--no-estimate",
+    is_flag=True,
+    help="Skip Meta's delivery and cost estimates (one request per 50 campaigns whose budget is new or changed).",
+)
 @session_options
-def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, targets: tuple[str, ...],
-         refresh_only: bool, no_estimate: bool, **options: Any) -> int:
+def plan(
+    paths: tuple[str, ...],
+    out: str | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+    refresh_only: bool,
+    no_estimate: bool,
+    **options: Any,
+) -> int:
     """Show what apply would change, reading the live account. Changes nothing.
 
     PATHS are manifest files or folders (default: the current folder).
@@ -353,8 +513,11 @@ def plan(paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: b
         _show_plan(made, fmt)
         if out:
             signed = engine.save_plan(made, Path(out), os.environ)
-            echo(f"Saved the plan to {out}{' (signed with MMCTL_PLAN_KEY)' if signed else ''}; apply exactly this "
-                 f"plan with `mmctl apply {out}`.", err=True)
+            echo(
+                f"Saved the plan to {out}{' (signed with MMCTL_PLAN_KEY)' if signed else ''}; apply exactly this "
+                f"plan with `mmctl apply {out}`.",
+                err=True,
+            )
         _counters(session, options["verbose"])
     finally:
         session.close()
@@ -366,8 +529,9 @@ def _confirm(made: Plan, auto_approve: bool) -> bool:
         return True
     if not sys.stdin.isatty():
         raise UsageError("apply needs --auto-approve when it cannot ask (no terminal); nothing was changed")
-    answer = click.prompt(f"Apply these changes to {made.account}? Only 'yes' is accepted", default="",
-                          show_default=False)
+    answer = click.prompt(
+        f"Apply these changes to {made.account}? Only 'yes' is accepted", default="", show_default=False
+    )
     return bool(answer.strip() == "yes")
 
 
@@ -393,15 +557,32 @@ def _report(report: Report, made: Plan) -> int:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (required when there is no terminal).")
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Apply only this resource; repeatable.")
-@click.option("--parallelism", default=4, show_default=True, type=click.IntRange(1, 16),
-              help="Batch requests in flight at once.")
-@click.option("--lock-timeout", default=0.0, show_default=True, type=click.FloatRange(0),
-              help="Seconds to wait for the state lock before giving up.")
-@click.option("--no-estimate", is_flag=True, help="Skip Meta's delivery and cost estimates in the plan shown for "
-              "approval (with --auto-approve they are skipped anyway: nobody reads them before the changes run).")
+@click.option(
+    "--parallelism", default=4, show_default=True, type=click.IntRange(1, 16), help="Batch requests in flight at once."
+)
+@click.option(
+    "--lock-timeout",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for the state lock before giving up.",
+)
+@click.option(
+    "--no-estimate",
+    is_flag=True,
+    help="Skip Meta's delivery and cost estimates in the plan shown for "
+    "approval (with --auto-approve they are skipped anyway: nobody reads them before the changes run).",
+)
 @session_options
-def apply(paths: tuple[str, ...], auto_approve: bool, targets: tuple[str, ...], parallelism: int,
-          lock_timeout: float, no_estimate: bool, **options: Any) -> int:
+def apply(
+    paths: tuple[str, ...],
+    auto_approve: bool,
+    targets: tuple[str, ...],
+    parallelism: int,
+    lock_timeout: float,
+    no_estimate: bool,
+    **options: Any,
+) -> int:
     """Make the account match the manifests, or carry out a saved plan.
 
     `mmctl apply [PATHS]` plans, shows the plan, asks, and applies. `mmctl apply PLANFILE
@@ -456,8 +637,7 @@ def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: 
     try:
         with session.store.lock("mmctl import", lock_timeout):
             resource = engine.import_resource(session, address, object_id)
-        echo(f"Imported {address} (id {resource.ids['id']}). Run `mmctl plan` to see how it differs from the "
-             "manifest.")
+        echo(f"Imported {address} (id {resource.ids['id']}). Run `mmctl plan` to see how it differs from the manifest.")
     finally:
         session.close()
     return EXIT_OK
@@ -481,8 +661,11 @@ def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, 
         echo(f"Preview of template.{key}: {html.unescape(found.group(1)) if found else '(no URL in the answer)'}")
         echo(iframe)
         if session.graph == "sandbox":
-            echo("(The in-process sandbox made this preview; `mmctl sandbox serve --data .mmctl/sandbox.json` with "
-                 "--graph-url serves its URLs.)", err=True)
+            echo(
+                "(The in-process sandbox made this preview; `mmctl sandbox serve --data .mmctl/sandbox.json` with "
+                "--graph-url serves its URLs.)",
+                err=True,
+            )
         _counters(session, options["verbose"])
     finally:
         session.close()
@@ -511,8 +694,10 @@ def state_list(paths: tuple[str, ...]) -> int:
         protected = "\tprotected" if row["protect"] else ""
         echo(f"{row['address']}\t{row['id'] or '-'}{protected}")
     if current.pending:
-        echo(f"{len(current.pending)} pending operation(s) from an interrupted apply; the next plan resolves them.",
-             err=True)
+        echo(
+            f"{len(current.pending)} pending operation(s) from an interrupted apply; the next plan resolves them.",
+            err=True,
+        )
     return EXIT_OK
 
 

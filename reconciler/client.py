@@ -50,9 +50,9 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.model import SANDBOX_DATA
-from reconciler.urls import is_loopback, split
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
+from reconciler.urls import is_loopback, split
 
 log = logging.getLogger("mmctl.graph")
 # httpx logs every URL at INFO, appsecret_proof included; our own log line replaces it.
@@ -69,28 +69,51 @@ TRANSIENT_CODES = frozenset({1, 2})
 
 # seeds/001 "API Errors" (namespace MARKETING_MESSAGES_DIRECT) and the changelog's later codes.
 MARKETING_MESSAGES_CODES: Mapping[int, str] = {
-    2300000: "INACTIVE_CAMPAIGN", 2300001: "INVALID_MESSAGE_ID", 2300002: "INACTIVE_MESSAGE_SET",
-    2300003: "INACTIVE_MESSAGE", 2300004: "INVALID_MESSENGER_SUBSCRIPTION_TOKEN", 2300005: "PAGE_ID_MISMATCH",
-    2300006: "MESSAGE_CAMPAIGN_IS_NOT_DIRECT_SEND", 2300007: "LIFETIME_BUDGET_AND_DAILY_BUDGET_MISSING",
-    2300008: "FAIL_TO_GET_DEFAULT_BID_AMOUNT", 2300009: "MISSING_CAMPAIGN_METADATA",
-    2300010: "INVALID_MESSAGE_CREATIVE", 2300011: "MISSING_PAYMENT_METHOD",
-    2300012: "CAMPAIGN_POPULATING_IN_PROGRESS", 2300013: "TERM_OF_SERVICE_NOT_ACCEPTED",
-    2300014: "AD_ACCOUNT_NOT_MATCH", 2300015: "BUDGET_REACHED", 2300016: "BID_TOO_LOW",
-    2300017: "AD_ACCOUNT_SPEND_LIMITATION_REACHED", 2300018: "REGION_NOT_SUPPORTED",
-    2300019: "PARTNER_TOS_NOT_ACCEPTED", 2300020: "INVALID_PACING_TYPE", 2300028: "PACING_INFO_UNAVAILABLE",
-    2300030: "AD_ACCOUNT_REGION_NOT_SUPPORTED", 2300031: "PAGE_REGION_NOT_SUPPORTED",
-    2300032: "SUBSCRIPTION_TOKEN_REGION_NOT_SUPPORTED", 2300052: "RECIPIENT_UNAVAILABLE",
-    2300068: "PACING_LIMIT_FALLBACK", 2300069: "CAMPAIGN_LIFETIME_BUDGET_REACHED",
-    2300070: "CAMPAIGN_DAILY_BUDGET_REACHED", 2300071: "PACING_LIMIT_REACHED",
-    2300072: "ACCOUNT_SPEND_CAP_REACHED", 2300073: "ACCOUNT_DAILY_SPENDING_LIMIT_REACHED",
-    2300074: "PREPAY_BALANCE_DEPLETED", 2300075: "BUSINESS_STORED_BALANCE_DEPLETED",
-    2300076: "DAILY_SPENDING_LIMIT_REACHED", 2300077: "FLEX_BILLING_LIMIT_REACHED",
-    2300078: "BRAND_EXTENDED_CREDIT_LIMIT_REACHED", 2300079: "DAILY_SPENDING_LIMIT_REACHED",
-    2300080: "SUBSCRIPTION_TOKENS_RATE_LIMIT", 1893047: "RECIPIENT_NOT_AVAILABLE",
+    2300000: "INACTIVE_CAMPAIGN",
+    2300001: "INVALID_MESSAGE_ID",
+    2300002: "INACTIVE_MESSAGE_SET",
+    2300003: "INACTIVE_MESSAGE",
+    2300004: "INVALID_MESSENGER_SUBSCRIPTION_TOKEN",
+    2300005: "PAGE_ID_MISMATCH",
+    2300006: "MESSAGE_CAMPAIGN_IS_NOT_DIRECT_SEND",
+    2300007: "LIFETIME_BUDGET_AND_DAILY_BUDGET_MISSING",
+    2300008: "FAIL_TO_GET_DEFAULT_BID_AMOUNT",
+    2300009: "MISSING_CAMPAIGN_METADATA",
+    2300010: "INVALID_MESSAGE_CREATIVE",
+    2300011: "MISSING_PAYMENT_METHOD",
+    2300012: "CAMPAIGN_POPULATING_IN_PROGRESS",
+    2300013: "TERM_OF_SERVICE_NOT_ACCEPTED",
+    2300014: "AD_ACCOUNT_NOT_MATCH",
+    2300015: "BUDGET_REACHED",
+    2300016: "BID_TOO_LOW",
+    2300017: "AD_ACCOUNT_SPEND_LIMITATION_REACHED",
+    2300018: "REGION_NOT_SUPPORTED",
+    2300019: "PARTNER_TOS_NOT_ACCEPTED",
+    2300020: "INVALID_PACING_TYPE",
+    2300028: "PACING_INFO_UNAVAILABLE",
+    2300030: "AD_ACCOUNT_REGION_NOT_SUPPORTED",
+    2300031: "PAGE_REGION_NOT_SUPPORTED",
+    2300032: "SUBSCRIPTION_TOKEN_REGION_NOT_SUPPORTED",
+    2300052: "RECIPIENT_UNAVAILABLE",
+    2300068: "PACING_LIMIT_FALLBACK",
+    2300069: "CAMPAIGN_LIFETIME_BUDGET_REACHED",
+    2300070: "CAMPAIGN_DAILY_BUDGET_REACHED",
+    2300071: "PACING_LIMIT_REACHED",
+    2300072: "ACCOUNT_SPEND_CAP_REACHED",
+    2300073: "ACCOUNT_DAILY_SPENDING_LIMIT_REACHED",
+    2300074: "PREPAY_BALANCE_DEPLETED",
+    2300075: "BUSINESS_STORED_BALANCE_DEPLETED",
+    2300076: "DAILY_SPENDING_LIMIT_REACHED",
+    2300077: "FLEX_BILLING_LIMIT_REACHED",
+    2300078: "BRAND_EXTENDED_CREDIT_LIMIT_REACHED",
+    2300079: "DAILY_SPENDING_LIMIT_REACHED",
+    2300080: "SUBSCRIPTION_TOKENS_RATE_LIMIT",
+    1893047: "RECIPIENT_NOT_AVAILABLE",
 }
 
 
 # --- credentials and addresses -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -107,8 +130,9 @@ class Credentials:
         else:
             token = _token_text(env.get("META_ACCESS_TOKEN", ""), "META_ACCESS_TOKEN")
             if not token:
-                raise UsageError("no access token: set META_ACCESS_TOKEN or pass --token-file "
-                                 "(tokens never go in manifests)")
+                raise UsageError(
+                    "no access token: set META_ACCESS_TOKEN or pass --token-file (tokens never go in manifests)"
+                )
         secret = _token_text(env.get("META_APP_SECRET", ""), "META_APP_SECRET") or None
         return cls(token, secret)
 
@@ -147,8 +171,10 @@ def _read_token_file(name: str) -> str:
     except OSError as exc:
         raise UsageError(f"--token-file {name}: {exc.strerror or exc}") from None
     if raw.startswith(b"\xef\xbb\xbf"):
-        raise UsageError(f"--token-file {name}: the file starts with a byte-order mark (BOM); save it as plain "
-                         "UTF-8 text without one, holding the token alone")
+        raise UsageError(
+            f"--token-file {name}: the file starts with a byte-order mark (BOM); save it as plain "
+            "UTF-8 text without one, holding the token alone"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -165,9 +191,16 @@ def _token_text(raw: str, source: str) -> str:
         raise UsageError(f"{source}: several lines; it must hold the access token (or secret) alone, on one line")
     bad = next((ch for ch in text if not (ch.isascii() and ch.isprintable()) or ch.isspace()), None)
     if bad is not None:
-        what = "a byte-order mark" if bad == "\ufeff" else "a space" if bad.isspace() else "a non-ASCII or control character"
-        raise UsageError(f"{source}: has {what} (U+{ord(bad):04X}), which no access token or secret has; "
-                         "check how it was copied")
+        what = (
+            "a byte-order mark"
+            if bad == "\ufeff"
+            else "a space"
+            if bad.isspace()
+            else "a non-ASCII or control character"
+        )
+        raise UsageError(
+            f"{source}: has {what} (U+{ord(bad):04X}), which no access token or secret has; check how it was copied"
+        )
     return text
 
 
@@ -186,13 +219,16 @@ def check_base_url(url: str) -> str:
     if parts is None:
         raise UsageError(f"graph URL {shown_url(url)} cannot be parsed (a bad port or host)")
     if "@" in parts.netloc:
-        raise UsageError(f"graph URL {shown_url(url)} has a user name or password in it (not shown); mmctl "
-                         "authenticates with META_ACCESS_TOKEN, never with credentials in the URL")
+        raise UsageError(
+            f"graph URL {shown_url(url)} has a user name or password in it (not shown); mmctl "
+            "authenticates with META_ACCESS_TOKEN, never with credentials in the URL"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"graph URL {shown_url(url)} is not an http(s) URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise UsageError(f"graph URL {shown_url(url)} must use https: tokens are only sent in clear to loopback "
-                         "addresses")
+        raise UsageError(
+            f"graph URL {shown_url(url)} must use https: tokens are only sent in clear to loopback addresses"
+        )
     if parts.query or parts.fragment:
         raise UsageError(f"graph URL {shown_url(url)} must not have a query or fragment")
     return url.rstrip("/")
@@ -215,6 +251,7 @@ def check_proxy(proxy: str, base_url: str) -> str | None:
 
 
 # --- retry policy and counters -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -251,6 +288,7 @@ class Counters:
 
 # --- the envelope --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Answer:
     """One HTTP (or batch-operation) answer, parsed."""
@@ -275,8 +313,14 @@ def _usage_wait(headers: Mapping[str, str]) -> float | None:
     """``x-business-use-case-usage``: the longest ``estimated_time_to_regain_access`` (minutes)."""
     usage = _json_header(headers, "x-business-use-case-usage")
     try:
-        minutes = max((float(entry.get("estimated_time_to_regain_access") or 0)
-                       for entries in usage.values() for entry in entries), default=0.0)
+        minutes = max(
+            (
+                float(entry.get("estimated_time_to_regain_access") or 0)
+                for entries in usage.values()
+                for entry in entries
+            ),
+            default=0.0,
+        )
     except (AttributeError, TypeError, ValueError):
         return None
     return minutes * 60.0 if minutes > 0 else None
@@ -326,8 +370,9 @@ POLICY_SUBCODES = frozenset({2018065, 2018278})  # Messenger: outside the allowe
 MISSING_TOKEN_ADVICE = "No access token was sent: set META_ACCESS_TOKEN or pass --token-file."
 
 
-def _family(code: int | None, subcode: int | None, message: str, status: int,
-            transient: bool | None) -> type[GraphApiError]:
+def _family(
+    code: int | None, subcode: int | None, message: str, status: int, transient: bool | None
+) -> type[GraphApiError]:
     """The error class of an envelope: Meta's ``is_transient`` first, then the code's family."""
     if code in THROTTLE_CODES and transient is not False:
         return Throttled
@@ -366,12 +411,19 @@ def _bodiless(answer: Answer, method: str, path: str, text: str, credentials: Cr
     if challenge:
         said = [part for part in re.findall(r'"([^"]*)"', challenge) if part and part != "Facebook Platform"]
         message = credentials.redact(": ".join(said) or challenge)
-        cls: type[GraphApiError] = AuthenticationError if answer.status == 401 or "token" in challenge else \
-            PermissionDenied
+        cls: type[GraphApiError] = (
+            AuthenticationError if answer.status == 401 or "token" in challenge else PermissionDenied
+        )
         return cls(message, method=method, path=path, status=answer.status, fbtrace_id=trace, body=text)
     cls = TransientError if answer.status >= 500 or answer.status == 429 else InvalidParameter
-    return cls(f"HTTP {answer.status} without a Graph error body", method=method, path=path, status=answer.status,
-               fbtrace_id=trace, body=text)
+    return cls(
+        f"HTTP {answer.status} without a Graph error body",
+        method=method,
+        path=path,
+        status=answer.status,
+        fbtrace_id=trace,
+        body=text,
+    )
 
 
 def error_from(answer: Answer, method: str, path: str, credentials: Credentials) -> GraphApiError:
@@ -383,18 +435,35 @@ def error_from(answer: Answer, method: str, path: str, credentials: Credentials)
     code, subcode = _number(envelope.get("code")), _number(envelope.get("error_subcode"))
     if code is _NOT_A_NUMBER or subcode is _NOT_A_NUMBER:
         trace = str(envelope.get("fbtrace_id") or answer.headers.get("x-fb-trace-id") or "") or None
-        return UnexpectedAnswer("an error whose code is not a number", method=method, path=path,
-                                status=answer.status, fbtrace_id=credentials.redact(trace or "") or None, body=text)
+        return UnexpectedAnswer(
+            "an error whose code is not a number",
+            method=method,
+            path=path,
+            status=answer.status,
+            fbtrace_id=credentials.redact(trace or "") or None,
+            body=text,
+        )
     transient = envelope.get("is_transient") if isinstance(envelope.get("is_transient"), bool) else None
     message = credentials.redact(_said(envelope))
     title = envelope.get("error_user_title")
     data = envelope.get("error_data") if isinstance(envelope.get("error_data"), dict) else None
     cls = _family(code, subcode, str(envelope.get("message") or ""), answer.status, transient)
     trace = str(envelope.get("fbtrace_id") or answer.headers.get("x-fb-trace-id") or "") or None
-    return cls(message, method=method, path=path, status=answer.status, code=code, subcode=subcode,
-               fbtrace_id=trace, body=text, error_data=data, name=MARKETING_MESSAGES_CODES.get(code or 0),
-               title=credentials.redact(str(title)) if isinstance(title, str) and title else None,
-               is_transient=transient, advice=MISSING_TOKEN_ADVICE if code == 104 else None)
+    return cls(
+        message,
+        method=method,
+        path=path,
+        status=answer.status,
+        code=code,
+        subcode=subcode,
+        fbtrace_id=trace,
+        body=text,
+        error_data=data,
+        name=MARKETING_MESSAGES_CODES.get(code or 0),
+        title=credentials.redact(str(title)) if isinstance(title, str) and title else None,
+        is_transient=transient,
+        advice=MISSING_TOKEN_ADVICE if code == 104 else None,
+    )
 
 
 _NOT_A_NUMBER = object()
@@ -441,6 +510,7 @@ def fields(*names: str, **nested: Sequence[str] | str) -> str:
 
 # --- batch operations ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Operation:
     """One call in a batch; ``kind`` decides whether it may be retried after an unclear failure."""
@@ -463,6 +533,7 @@ class Result:
 
 
 # --- the client ----------------------------------------------------------------------------------
+
 
 class GraphClient:
     """Talks to one Graph root (Meta, or a sandbox) with one set of credentials."""
@@ -497,10 +568,13 @@ class GraphClient:
         self.last_trace: str | None = None  # x-fb-trace-id of the latest answer, for errors found reading it
         # Proxy variables in the environment are ignored (trust_env=False): a CI machine's HTTP(S)_PROXY
         # must not see Graph traffic unless asked for with --proxy / MMCTL_PROXY.
-        self._http = httpx.Client(transport=transport, timeout=self.retry.timeout, trust_env=False,
-                                  proxy=check_proxy(proxy, self.base_url) if proxy and transport is None else None,
-                                  headers={"Authorization": f"Bearer {credentials.token}",
-                                           "User-Agent": "mmctl"})
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=self.retry.timeout,
+            trust_env=False,
+            proxy=check_proxy(proxy, self.base_url) if proxy and transport is None else None,
+            headers={"Authorization": f"Bearer {credentials.token}", "User-Agent": "mmctl"},
+        )
 
     def __repr__(self) -> str:
         return f"GraphClient({self.base_url!r}, {self.api_version!r})"
@@ -544,8 +618,9 @@ class GraphClient:
                     raise
                 self._pause(wait, throttled=isinstance(error, Throttled), error=error)
 
-    def pages(self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500,
-              first: Any = None) -> Iterator[Any]:
+    def pages(
+        self, path: str, params: Mapping[str, Any] | None = None, *, limit: int = 500, first: Any = None
+    ) -> Iterator[Any]:
         """Every object of a listing, following ``paging.next`` until it is absent.
 
         ``first`` is the first page when it was already fetched (say, inside a batch).
@@ -559,8 +634,9 @@ class GraphClient:
             else:
                 body = self.get(path, query) if url is None else self._follow(url)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise UnexpectedAnswer("a listing page without a data list", method="GET", path=_bare(path),
-                                       fbtrace_id=self.last_trace)
+                raise UnexpectedAnswer(
+                    "a listing page without a data list", method="GET", path=_bare(path), fbtrace_id=self.last_trace
+                )
             yield from body["data"]
             paging: dict[str, Any] = body["paging"] if isinstance(body.get("paging"), dict) else {}
             link = paging.get("next")
@@ -568,22 +644,37 @@ class GraphClient:
             if url is None:
                 return  # an empty page may still have a next; only its absence ends the listing
             if url in seen:
-                raise UnexpectedAnswer("the listing's next link leads back to a page already read (a paging "
-                                       "cycle); stopped instead of reading forever", method="GET",
-                                       path=_bare(path), fbtrace_id=self.last_trace)
+                raise UnexpectedAnswer(
+                    "the listing's next link leads back to a page already read (a paging "
+                    "cycle); stopped instead of reading forever",
+                    method="GET",
+                    path=_bare(path),
+                    fbtrace_id=self.last_trace,
+                )
             seen.add(url)
-        raise UnexpectedAnswer(f"the listing has more than {self.retry.max_pages:,} pages; stopped", method="GET",
-                               path=_bare(path), fbtrace_id=self.last_trace)
+        raise UnexpectedAnswer(
+            f"the listing has more than {self.retry.max_pages:,} pages; stopped",
+            method="GET",
+            path=_bare(path),
+            fbtrace_id=self.last_trace,
+        )
 
     def _follow(self, url: str) -> Any:
         """A ``next`` link, followed as given (whatever API version it names) when it stays on our
         Graph host: it would carry our token anywhere else."""
         parts, ours = urlsplit(url), urlsplit(self.base_url)
         if (parts.scheme, parts.netloc) != (ours.scheme, ours.netloc):
-            raise UnexpectedAnswer("a paging link points to another host; not following it (it would carry the "
-                                   "token there)", method="GET", path=_bare(parts.path), fbtrace_id=self.last_trace)
-        query = {k: v for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                 if k not in ("access_token", "appsecret_proof")}
+            raise UnexpectedAnswer(
+                "a paging link points to another host; not following it (it would carry the token there)",
+                method="GET",
+                path=_bare(parts.path),
+                fbtrace_id=self.last_trace,
+            )
+        query = {
+            k: v
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k not in ("access_token", "appsecret_proof")
+        }
         link = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         return self.call("GET", parts.path, query, kind="read", url=link)
 
@@ -601,7 +692,7 @@ class GraphClient:
         tries = {(index, throttled): 0 for index in pending for throttled in (True, False)}
         started = self._clock()
         while pending:
-            chunks = [pending[i:i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
+            chunks = [pending[i : i + MAX_BATCH] for i in range(0, len(pending), MAX_BATCH)]
             retry: list[int] = []
             wait, throttled = 0.0, False
             reason: GraphApiError | None = None
@@ -611,8 +702,9 @@ class GraphClient:
                 rounds = [self._batch_once([operations[i] for i in chunks[0]], deadline)]
             else:
                 with ThreadPoolExecutor(max_workers=min(self.concurrency, len(chunks))) as pool:
-                    rounds = list(pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk], deadline),
-                                           chunks))
+                    rounds = list(
+                        pool.map(lambda chunk: self._batch_once([operations[i] for i in chunk], deadline), chunks)
+                    )
             for chunk, outcomes in zip(chunks, rounds):
                 for index, result in zip(chunk, outcomes):
                     error = result.error
@@ -652,8 +744,13 @@ class GraphClient:
         try:
             answers = self._once("POST", "", {"batch": items, "include_headers": True}, "batch", deadline=deadline)
             if not isinstance(answers, list) or len(answers) != len(operations):
-                raise UnexpectedAnswer(f"the batch answer is not a list of {len(operations)} results", method="POST",
-                                       path="/", status=200, fbtrace_id=self.last_trace)
+                raise UnexpectedAnswer(
+                    f"the batch answer is not a list of {len(operations)} results",
+                    method="POST",
+                    path="/",
+                    status=200,
+                    fbtrace_id=self.last_trace,
+                )
         except GraphApiError as error:
             # The whole request failed: no operation has an answer of its own.
             return [Result(op, error=self._whole_batch_error(op, error)) for op in operations]
@@ -663,26 +760,57 @@ class GraphClient:
             if raw is None:
                 # Graph's "did not complete": it may have run, which matters only for a create.
                 lost: type[GraphApiError] = OutcomeUnknown if op.kind == "create" else TransientError
-                out.append(Result(op, error=lost("the batch operation did not complete (null result)",
-                                                method=op.method, path=path)))
+                out.append(
+                    Result(
+                        op,
+                        error=lost("the batch operation did not complete (null result)", method=op.method, path=path),
+                    )
+                )
                 continue
             status = raw.get("code") if isinstance(raw, dict) else None
             text = raw.get("body") if isinstance(raw, dict) else None
             if not isinstance(status, int) or isinstance(status, bool) or not isinstance(text, (str, type(None))):
-                out.append(Result(op, error=_unclear(UnexpectedAnswer(
-                    "a batch result that is not {code, headers, body}", method=op.method, path=path, status=200,
-                    fbtrace_id=self.last_trace), op.kind)))
+                out.append(
+                    Result(
+                        op,
+                        error=_unclear(
+                            UnexpectedAnswer(
+                                "a batch result that is not {code, headers, body}",
+                                method=op.method,
+                                path=path,
+                                status=200,
+                                fbtrace_id=self.last_trace,
+                            ),
+                            op.kind,
+                        ),
+                    )
+                )
                 continue
             listed = raw.get("headers")
-            headers = {str(h.get("name", "")).lower(): str(h.get("value", "")) for h in
-                       (listed if isinstance(listed, list) else []) if isinstance(h, dict)}
+            headers = {
+                str(h.get("name", "")).lower(): str(h.get("value", ""))
+                for h in (listed if isinstance(listed, list) else [])
+                if isinstance(h, dict)
+            }
             text = self.credentials.redact(text or "")
             body = _decode(text)
             answer = Answer(status, body, headers, text)
             if 200 <= answer.status < 300 and body is _NOT_JSON:
-                out.append(Result(op, error=_unclear(UnexpectedAnswer(
-                    "a batch result whose body is not JSON (or is nested absurdly deep)", method=op.method, path=path,
-                    status=answer.status, fbtrace_id=headers.get("x-fb-trace-id") or self.last_trace), op.kind)))
+                out.append(
+                    Result(
+                        op,
+                        error=_unclear(
+                            UnexpectedAnswer(
+                                "a batch result whose body is not JSON (or is nested absurdly deep)",
+                                method=op.method,
+                                path=path,
+                                status=answer.status,
+                                fbtrace_id=headers.get("x-fb-trace-id") or self.last_trace,
+                            ),
+                            op.kind,
+                        ),
+                    )
+                )
             elif 200 <= answer.status < 300 and not _is_error(body):
                 out.append(Result(op, body=body))
             else:
@@ -694,8 +822,9 @@ class GraphClient:
 
     def _whole_batch_error(self, op: Operation, error: GraphApiError) -> GraphApiError:
         """What a failure of the whole batch request means for one of its operations."""
-        if op.kind == "create" and (isinstance(error, UnexpectedAnswer) or
-                                    isinstance(error, TransientError) and error.sent):
+        if op.kind == "create" and (
+            isinstance(error, UnexpectedAnswer) or isinstance(error, TransientError) and error.sent
+        ):
             cls: type[GraphApiError] = OutcomeUnknown  # it was sent: it may have run
         elif isinstance(error, TransientError):
             cls = TransientError  # a read, update or delete may safely run again
@@ -707,8 +836,16 @@ class GraphClient:
 
     # -- the wire
 
-    def _once(self, method: str, path: str, params: Mapping[str, Any], kind: str, *, url: str | None = None,
-              deadline: float | None = None) -> Any:
+    def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any],
+        kind: str,
+        *,
+        url: str | None = None,
+        deadline: float | None = None,
+    ) -> Any:
         """One HTTP request: the decoded body, or a typed error (OutcomeUnknown for a create sent blind).
 
         ``url``, when given, is a full URL on our host (a paging link) requested as it is. The answer
@@ -726,8 +863,11 @@ class GraphClient:
         began = time.monotonic()
         ends = deadline if deadline is not None else self._clock() + self.retry.deadline
         try:
-            request = (self._http.build_request(method, url, data=data) if method == "POST"
-                       else self._http.build_request(method, url, params=data))
+            request = (
+                self._http.build_request(method, url, data=data)
+                if method == "POST"
+                else self._http.build_request(method, url, params=data)
+            )
             response = self._http.send(request, stream=True)
             try:
                 content = self._read_answer(response, ends, method, path)
@@ -735,13 +875,20 @@ class GraphClient:
                 response.close()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._log(method, path, None, began, type(exc).__name__)
-            raise TransientError(f"could not connect to {shown_url(self.base_url)} ({_connect_reason(exc)})",
-                                 method=method, path=path, sent=False) from None
+            raise TransientError(
+                f"could not connect to {shown_url(self.base_url)} ({_connect_reason(exc)})",
+                method=method,
+                path=path,
+                sent=False,
+            ) from None
         except (httpx.HTTPError, _Overdue) as exc:
             # Timeouts, dropped connections, an answer that never ends: the request may have reached Meta.
             self._log(method, path, None, began, type(exc).__name__)
-            lost = TransientError(f"no (complete) answer ({exc if isinstance(exc, _Overdue) else type(exc).__name__})",
-                                  method=method, path=path)
+            lost = TransientError(
+                f"no (complete) answer ({exc if isinstance(exc, _Overdue) else type(exc).__name__})",
+                method=method,
+                path=path,
+            )
             raise _unclear(lost, kind) from None
         self._connected = True
         self._log(method, path, response.status_code, began, None)
@@ -753,9 +900,14 @@ class GraphClient:
         body = _decode(text)
         ok = 200 <= response.status_code < 300
         if ok and body is _NOT_JSON:
-            error: GraphApiError = UnexpectedAnswer("the answer is not JSON (or is nested absurdly deep)",
-                                                    method=method, path=path, status=response.status_code,
-                                                    fbtrace_id=self.last_trace, body=text[:BODY_LIMIT])
+            error: GraphApiError = UnexpectedAnswer(
+                "the answer is not JSON (or is nested absurdly deep)",
+                method=method,
+                path=path,
+                status=response.status_code,
+                fbtrace_id=self.last_trace,
+                body=text[:BODY_LIMIT],
+            )
         elif ok and not _is_error(body):
             return body
         else:
@@ -769,9 +921,13 @@ class GraphClient:
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > self.retry.max_answer_bytes:
-                raise UnexpectedAnswer(f"the answer is larger than {self.retry.max_answer_bytes // 2**20} MiB; "
-                                       "not read further", method=method, path=path, status=response.status_code,
-                                       fbtrace_id=response.headers.get("x-fb-trace-id"))
+                raise UnexpectedAnswer(
+                    f"the answer is larger than {self.retry.max_answer_bytes // 2**20} MiB; not read further",
+                    method=method,
+                    path=path,
+                    status=response.status_code,
+                    fbtrace_id=response.headers.get("x-fb-trace-id"),
+                )
             if self._clock() > ends:
                 raise _Overdue(f"the answer was still arriving after the call's deadline of {self.retry.deadline:g}s")
             parts.append(chunk)
@@ -804,8 +960,9 @@ class GraphClient:
             self.counters.throttled_waits += 1 if throttled else 0
         # A warning, shown without --verbose: a user should see that mmctl is waiting, and why.
         why = f"{error.method} {error.path or '/'}: {error.message}" if error is not None else "a call failed"
-        log.warning("%s; %s %d call(s) in %.1fs", why, "throttled, retrying" if throttled else "retrying", retries,
-                    seconds)
+        log.warning(
+            "%s; %s %d call(s) in %.1fs", why, "throttled, retrying" if throttled else "retrying", retries, seconds
+        )
         self._sleep(seconds)
 
     def _log(self, method: str, path: str, status: int | None, began: float, failure: str | None) -> None:
@@ -860,13 +1017,29 @@ def _hinted(error: GraphApiError, headers: Mapping[str, str]) -> GraphApiError:
     return error
 
 
-def connect(graph: str, api_version: str, *, root: Path, env: Mapping[str, str], token_file: str | None = None,
-            retry: RetryPolicy | None = None, concurrency: int = 4, proxy: str | None = None) -> GraphClient:
+def connect(
+    graph: str,
+    api_version: str,
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    token_file: str | None = None,
+    retry: RetryPolicy | None = None,
+    concurrency: int = 4,
+    proxy: str | None = None,
+) -> GraphClient:
     """The client for ``provider.graph``: ``sandbox`` runs the emulator in-process (no token needed,
     data in ``<root>/.mmctl/sandbox.json``); anything else is a Graph URL and needs a token."""
     if graph == "sandbox":
         app = Sandbox(SandboxConfig(), root / SANDBOX_DATA)
-        return GraphClient("http://localhost", api_version, Credentials(SANDBOX_TOKEN), transport=SandboxTransport(app),
-                           retry=retry, concurrency=concurrency)
-    return GraphClient(graph, api_version, Credentials.load(env, token_file), retry=retry, concurrency=concurrency,
-                       proxy=proxy)
+        return GraphClient(
+            "http://localhost",
+            api_version,
+            Credentials(SANDBOX_TOKEN),
+            transport=SandboxTransport(app),
+            retry=retry,
+            concurrency=concurrency,
+        )
+    return GraphClient(
+        graph, api_version, Credentials.load(env, token_file), retry=retry, concurrency=concurrency, proxy=proxy
+    )

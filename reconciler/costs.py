@@ -94,22 +94,27 @@ def daily_equivalent(values: Mapping[str, Any], now: int) -> int | None:
 
 def budget_touched(action: Action) -> bool:
     return action.kind == "campaign" and (
-        action.action in ("create", "replace") or any(c.path in BUDGET_FIELDS for c in action.changes))
+        action.action in ("create", "replace") or any(c.path in BUDGET_FIELDS for c in action.changes)
+    )
 
 
 def _adds_spend(action: Action) -> bool:
     """Whether the plan makes this campaign spend where it did not, or more: created, adopted,
     activated, or its budget changed."""
-    return (action.action in ("create", "replace", "adopt") or budget_touched(action)
-            or any(c.path == "status" and c.after == "ACTIVE" for c in action.changes))
+    return (
+        action.action in ("create", "replace", "adopt")
+        or budget_touched(action)
+        or any(c.path == "status" and c.after == "ACTIVE" for c in action.changes)
+    )
 
 
 def _campaigns(actions: tuple[Action, ...]) -> list[Action]:
     return [a for a in actions if a.kind == "campaign" and a.action not in ("delete", "forget")]
 
 
-def check_rules(actions: tuple[Action, ...], limits: Limits, min_daily: int | None, currency: str,
-                now: int) -> tuple[str, ...]:
+def check_rules(
+    actions: tuple[Action, ...], limits: Limits, min_daily: int | None, currency: str, now: int
+) -> tuple[str, ...]:
     """PlanError naming every breach (minimum budgets, guardrails, the start window of new
     campaigns); the warnings for campaigns already over a guardrail that the plan leaves alone."""
     problems: list[str] = []
@@ -127,15 +132,21 @@ def check_rules(actions: tuple[Action, ...], limits: Limits, min_daily: int | No
         breaches = []
         daily, lifetime = budget.values.get("daily_budget"), budget.values.get("lifetime_budget")
         if limits.max_daily is not None and daily and daily > limits.max_daily:
-            breaches.append(f"{action.address}: daily_budget {money(daily)}{label} exceeds the guardrail "
-                            f"max_daily_budget {money(limits.max_daily)}")
+            breaches.append(
+                f"{action.address}: daily_budget {money(daily)}{label} exceeds the guardrail "
+                f"max_daily_budget {money(limits.max_daily)}"
+            )
         if limits.max_lifetime is not None and lifetime and lifetime > limits.max_lifetime:
-            breaches.append(f"{action.address}: lifetime_budget {money(lifetime)}{label} exceeds the guardrail "
-                            f"max_lifetime_budget {money(limits.max_lifetime)}")
+            breaches.append(
+                f"{action.address}: lifetime_budget {money(lifetime)}{label} exceeds the guardrail "
+                f"max_lifetime_budget {money(limits.max_lifetime)}"
+            )
         if budget.source == "meta" and (limits.max_daily is not None or limits.max_total_daily is not None):
-            problems.append(f"{action.address}: writes no budget, so Meta sets an estimated daily budget cap when it "
-                            "is created, which the guardrails cannot check beforehand; write a daily_budget or "
-                            "lifetime_budget")
+            problems.append(
+                f"{action.address}: writes no budget, so Meta sets an estimated daily budget cap when it "
+                "is created, which the guardrails cannot check beforehand; write a daily_budget or "
+                "lifetime_budget"
+            )
         if _adds_spend(action):
             problems += [f"{b} ({_why_checked(action)})" if label else b for b in breaches]
         else:
@@ -143,8 +154,10 @@ def check_rules(actions: tuple[Action, ...], limits: Limits, min_daily: int | No
     if limits.max_total_daily is not None:
         found = spend(actions, now)
         if found.total_after > limits.max_total_daily:
-            text = (f"all campaigns together would spend up to {money(found.total_after)} a day, over the guardrail "
-                    f"max_total_daily_budget {money(limits.max_total_daily)}")
+            text = (
+                f"all campaigns together would spend up to {money(found.total_after)} a day, over the guardrail "
+                f"max_total_daily_budget {money(limits.max_total_daily)}"
+            )
             if found.total_after > found.total_before or any(_adds_spend(a) for a in _campaigns(actions)):
                 problems.append(text)
             else:
@@ -169,11 +182,15 @@ def _minimums(action: Action, min_daily: int | None, money: Any) -> list[str]:
         return []
     out = []
     if daily is not None and daily < min_daily:
-        out.append(f"{action.address}: daily_budget {money(daily)} is below Meta's minimum of "
-                   f"{money(min_daily)} (min_daily_budget_imp)")
+        out.append(
+            f"{action.address}: daily_budget {money(daily)} is below Meta's minimum of "
+            f"{money(min_daily)} (min_daily_budget_imp)"
+        )
     if lifetime is not None and lifetime < 30 * min_daily:
-        out.append(f"{action.address}: lifetime_budget {money(lifetime)} is below Meta's minimum of "
-                   f"{money(30 * min_daily)} (30 days x min_daily_budget_imp {money(min_daily)})")
+        out.append(
+            f"{action.address}: lifetime_budget {money(lifetime)} is below Meta's minimum of "
+            f"{money(30 * min_daily)} (30 days x min_daily_budget_imp {money(min_daily)})"
+        )
     return out
 
 
@@ -182,11 +199,12 @@ def _start_window(action: Action, now: int) -> list[str]:
         return []
     start = action.after.get("start_time")
     if start is not None and start < now - START_GRACE:
-        return [f"{action.address}: start_time is in the past; a new campaign starts now or within 30 days (leave "
-                "start_time out to start now)"]
+        return [
+            f"{action.address}: start_time is in the past; a new campaign starts now or within 30 days (leave "
+            "start_time out to start now)"
+        ]
     if start is not None and start > now + MAX_START_AHEAD:
-        return [f"{action.address}: start_time is more than 30 days ahead; Meta accepts a start now or within "
-                "30 days"]
+        return [f"{action.address}: start_time is more than 30 days ahead; Meta accepts a start now or within 30 days"]
     return []
 
 
@@ -206,6 +224,7 @@ def spend(actions: tuple[Action, ...], now: int) -> Spend:
         if not removed and budget.kind == "daily":
             daily_budgets += after or 0
         if before != after or new or removed or action.action == "adopt":
-            lines.append(SpendLine(action.address, None if new else before, after, new, removed, budget.source,
-                                   budget.kind))
+            lines.append(
+                SpendLine(action.address, None if new else before, after, new, removed, budget.source, budget.kind)
+            )
     return Spend(tuple(lines), total_before, total_after, daily_budgets)

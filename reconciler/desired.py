@@ -51,19 +51,34 @@ def desired_state(project: Project, account: Account) -> dict[str, Desired]:
 
     for template in project.templates.values():
         message = thaw(template.message)
-        out[template.address] = Desired(template.address, "template",
-                                        MappingProxyType({"message": message, "digest": digest(message)}),
-                                        frozenset({"digest"}), location=template.location)
+        out[template.address] = Desired(
+            template.address,
+            "template",
+            MappingProxyType({"message": message, "digest": digest(message)}),
+            frozenset({"digest"}),
+            location=template.location,
+        )
     for audience in project.audiences.values():
         fields = {"name": audience.name, "description": audience.description, "page_id": page}
         compared = {"name", "page_id"} | ({"description"} if audience.description is not None else set())
-        out[audience.address] = Desired(audience.address, "audience", MappingProxyType(fields),
-                                        frozenset(compared), audience.protect, audience.location)
+        out[audience.address] = Desired(
+            audience.address,
+            "audience",
+            MappingProxyType(fields),
+            frozenset(compared),
+            audience.protect,
+            audience.location,
+        )
     for campaign in project.campaigns.values():
         where = campaign.location or SourceLocation(project.root.name)
-        values: dict[str, Any] = {"name": campaign.name, "page_id": page, "status": campaign.status,
-                                  "pixel_id": campaign.pixel_id, "template": campaign.template,
-                                  "audience": campaign.audience}
+        values: dict[str, Any] = {
+            "name": campaign.name,
+            "page_id": page,
+            "status": campaign.status,
+            "pixel_id": campaign.pixel_id,
+            "template": campaign.template,
+            "audience": campaign.audience,
+        }
         for key in ("daily_budget", "lifetime_budget"):
             raw = getattr(campaign, key)
             try:
@@ -76,10 +91,18 @@ def desired_state(project: Project, account: Account) -> dict[str, Desired]:
                 values[key] = int(parse_instant(raw, zone).timestamp()) if raw is not None else None
             except TimeError as exc:
                 problems.append(ManifestError(where, ("campaigns", campaign.key, key), str(exc)))
-        compared = (set(campaign.fields_set) & {"name", "status", "daily_budget", "lifetime_budget", "start_time",
-                                                "end_time", "pixel_id"}) | {"name", "page_id"}
-        out[campaign.address] = Desired(campaign.address, "campaign", MappingProxyType(values),
-                                        frozenset(compared), campaign.protect, campaign.location)
+        compared = (
+            set(campaign.fields_set)
+            & {"name", "status", "daily_budget", "lifetime_budget", "start_time", "end_time", "pixel_id"}
+        ) | {"name", "page_id"}
+        out[campaign.address] = Desired(
+            campaign.address,
+            "campaign",
+            MappingProxyType(values),
+            frozenset(compared),
+            campaign.protect,
+            campaign.location,
+        )
     if problems:
         raise ManifestErrors(problems)
     return dict(sorted(out.items(), key=lambda item: (ORDER[item[1].kind], item[0])))

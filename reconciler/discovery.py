@@ -79,9 +79,17 @@ def check_regular(path: Path, shown: str) -> ManifestError | None:
         return _error(shown, f"cannot read it ({exc.strerror or exc})")
     if stat.S_ISREG(mode):
         return None
-    what = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a folder" if stat.S_ISDIR(mode)
-            else "not a regular file")
+    what = (
+        "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a folder"
+        if stat.S_ISDIR(mode)
+        else "not a regular file"
+    )
     return _error(shown, f"{what}, not a regular file; refused without reading it")
 
 
@@ -91,8 +99,11 @@ def _outside(path: Path, top: Path, shown: str) -> ManifestError | None:
     target = path.resolve()
     if target.is_relative_to(top):
         return None
-    return _error(shown, f"a symlink that leads outside {top}; manifests must live inside the folder "
-                         "being read (copy the file in instead of linking it)")
+    return _error(
+        shown,
+        f"a symlink that leads outside {top}; manifests must live inside the folder "
+        "being read (copy the file in instead of linking it)",
+    )
 
 
 def _spec(lines: Iterable[str]) -> pathspec.PathSpec[Any]:
@@ -123,8 +134,9 @@ def _walk(top: Path, filters: Filters, errors: list[ManifestError]) -> list[Path
         relative_folder = here.relative_to(top)
         # Hidden folders (.git, .github, .mmctl, .venv) hold other tools' YAML; os.walk does not
         # follow symlinked folders, so a link cannot lead the walk outside ``top`` or round in a loop.
-        subfolders[:] = sorted(d for d in subfolders
-                               if not d.startswith(".") and not ignored.match_file(f"{relative_folder / d}/"))
+        subfolders[:] = sorted(
+            d for d in subfolders if not d.startswith(".") and not ignored.match_file(f"{relative_folder / d}/")
+        )
         for name in sorted(names):
             if not name.endswith(MANIFEST_SUFFIXES) or name.startswith("."):
                 continue
@@ -164,8 +176,9 @@ def discover(paths: Sequence[str | os.PathLike[str]], filters: Filters = Filters
         elif path.is_file():
             roots.append(path.resolve().parent)
             if looks_like_plan(path):
-                errors.append(_error(shown, "this is a saved mmctl plan, not a manifest; carry it out with "
-                                            "`mmctl apply FILE`"))
+                errors.append(
+                    _error(shown, "this is a saved mmctl plan, not a manifest; carry it out with `mmctl apply FILE`")
+                )
                 continue
             files[path] = None
         else:

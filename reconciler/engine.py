@@ -7,10 +7,10 @@ the planner and the executor are composed here, so that the CLI stays a dispatch
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping, Sequence
 import os
 import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -70,9 +70,12 @@ class Session:
             if self.workdir is None:
                 self.workdir = tempfile.TemporaryDirectory(prefix="mmctl-members-")
             try:
-                self.members[address] = memberfile.prepare(members.file, hashed=members.hashed,
-                                                           default_country=members.default_country,
-                                                           workdir=Path(self.workdir.name))
+                self.members[address] = memberfile.prepare(
+                    members.file,
+                    hashed=members.hashed,
+                    default_country=members.default_country,
+                    workdir=Path(self.workdir.name),
+                )
             except (memberfile.MemberFileError, OSError, UnicodeDecodeError) as exc:
                 raise UsageError(f"{address}: member file {display_path(members.file)}: {exc}") from None
         return self.members[address]
@@ -81,15 +84,23 @@ class Session:
 def open_session(paths: Sequence[str], env: Mapping[str, str], options: Options) -> Session:
     project = manifest.load_project(paths or (".",), env=env, filters=options.filters)
     graph = options.graph_url or project.provider.graph
-    client = connect(graph, project.provider.api_version, root=project.root, env=env, token_file=options.token_file,
-                     retry=RetryPolicy(max_wait=options.max_wait), concurrency=options.parallelism,
-                     proxy=options.proxy)
+    client = connect(
+        graph,
+        project.provider.api_version,
+        root=project.root,
+        env=env,
+        token_file=options.token_file,
+        retry=RetryPolicy(max_wait=options.max_wait),
+        concurrency=options.parallelism,
+        proxy=options.proxy,
+    )
     store = LocalStateStore(project.state_path, display_path(project.state_path))
     return Session(project, store, client, graph)
 
 
-def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = False,
-         estimate: bool = True) -> tuple[Plan, Account]:
+def plan(
+    session: Session, *, targets: Sequence[str] = (), refresh_only: bool = False, estimate: bool = True
+) -> tuple[Plan, Account]:
     """Read state and the live account, and plan, checking the money rules. Changes nothing."""
     state = session.store.read()
     provider = session.project.provider
@@ -98,15 +109,29 @@ def plan(session: Session, *, targets: Sequence[str] = (), refresh_only: bool = 
     account, objects = found.account, found.objects
     desired = desired_state(session.project, account)
     now = int(time.time())
-    made = make_plan(desired, state, objects, account=provider.ad_account, graph=session.graph,
-                     currency=account.currency, now=now, targets=targets, refresh_only=refresh_only)
+    made = make_plan(
+        desired,
+        state,
+        objects,
+        account=provider.ad_account,
+        graph=session.graph,
+        currency=account.currency,
+        now=now,
+        targets=targets,
+        refresh_only=refresh_only,
+    )
     made = replace(made, page_id=provider.page_id, targets=tuple(targets))
     touched = [a for a in made.actions if costs.budget_touched(a)]
-    warnings = costs.check_rules(made.actions, _limits(session.project, account), found.min_daily,
-                                 account.currency, now)
+    warnings = costs.check_rules(
+        made.actions, _limits(session.project, account), found.min_daily, account.currency, now
+    )
     estimates = _estimates(session, touched, now) if estimate and touched else ()
-    made = replace(made, spend=costs.spend(made.actions, now), estimates=estimates,
-                   warnings=tuple(str(w) for w in session.project.warnings) + made.warnings + warnings)
+    made = replace(
+        made,
+        spend=costs.spend(made.actions, now),
+        estimates=estimates,
+        warnings=tuple(str(w) for w in session.project.warnings) + made.warnings + warnings,
+    )
     if not refresh_only:
         made = _with_members(session, made, state, {o.id: o for o in objects})
     return made, account
@@ -133,8 +158,9 @@ def _with_members(session: Session, made: Plan, state: State, live_by_id: Mappin
         _check_member_record(state, action, stored, fresh)
         found = memberfile.diff(prepared, Path(os.devnull) if fresh else stored)
         changes[action.address] = MemberChange(found.before, found.after, found.add, found.remove, prepared.digest)
-        warnings += _member_warnings(action, prepared, audience.members.file, found,
-                                     live_by_id.get(action.ids.get("id", "")))
+        warnings += _member_warnings(
+            action, prepared, audience.members.file, found, live_by_id.get(action.ids.get("id", ""))
+        )
     return with_members(made, changes, warnings)
 
 
@@ -149,17 +175,25 @@ def _check_member_record(state: State, action: Action, stored: Path, fresh: bool
         f"{action.address}: the state says {uploaded['count']:,} members were uploaded, but the record of that "
         f"upload ({display_path(stored)}) is missing, so mmctl cannot tell who has left the member file and "
         "would never remove them from the audience. Restore the record from a backup of the state folder; or, to "
-        f"start the audience over, delete it (remove it from the manifests and apply) and declare it again")
+        f"start the audience over, delete it (remove it from the manifests and apply) and declare it again"
+    )
 
 
-def _member_warnings(action: Action, prepared: memberfile.Prepared, file: Path, found: memberfile.MemberDiff,
-                     live_object: graphmap.LiveObject | None) -> list[str]:
+def _member_warnings(
+    action: Action,
+    prepared: memberfile.Prepared,
+    file: Path,
+    found: memberfile.MemberDiff,
+    live_object: graphmap.LiveObject | None,
+) -> list[str]:
     out: list[str] = []
     shown = display_path(file)
     parts = []
     if prepared.bad_cells:
-        parts.append(f"{prepared.bad_cells} bad cell(s) in {prepared.partial_rows} row(s) are dropped (those people "
-                     "are uploaded with the identifiers that remain)")
+        parts.append(
+            f"{prepared.bad_cells} bad cell(s) in {prepared.partial_rows} row(s) are dropped (those people "
+            "are uploaded with the identifiers that remain)"
+        )
     if prepared.bad_rows:
         parts.append(f"{prepared.bad_rows} row(s) are skipped (no usable email or phone left)")
     if parts:
@@ -167,24 +201,32 @@ def _member_warnings(action: Action, prepared: memberfile.Prepared, file: Path, 
         more = f"; and {len(prepared.problems) - 5} more" if len(prepared.problems) > 5 else ""
         out.append(f"{action.address}: {shown}: {' and '.join(parts)}: {details}{more}")
     if action.action == "adopt":
-        out.append(f"{action.address}: adopted; mmctl does not know who is already in this audience, so people in it "
-                   "who are not in the member file are not removed")
+        out.append(
+            f"{action.address}: adopted; mmctl does not know who is already in this audience, so people in it "
+            "who are not in the member file are not removed"
+        )
     live_values = live_object.values if live_object is not None else {}
     matched = live_values.get("approximate_count")
     if not found.add and not found.remove and isinstance(matched, int):
         if matched < MIN_MATCHED:
-            out.append(f"{action.address}: Meta reports about {matched:,} matched people; Meta returns no subscription "
-                       f"tokens for an audience with fewer than {MIN_MATCHED} matched people")
+            out.append(
+                f"{action.address}: Meta reports about {matched:,} matched people; Meta returns no subscription "
+                f"tokens for an audience with fewer than {MIN_MATCHED} matched people"
+            )
     else:
         low, high = (int(prepared.count * rate) for rate in MATCH_RATE)
         if low < MIN_MATCHED:
-            out.append(f"{action.address}: {prepared.count:,} people in the member file; Meta typically matches 20-70% "
-                       f"of a list (here about {low:,}-{high:,} people) and returns no subscription tokens for an "
-                       f"audience with fewer than {MIN_MATCHED} matched people")
+            out.append(
+                f"{action.address}: {prepared.count:,} people in the member file; Meta typically matches 20-70% "
+                f"of a list (here about {low:,}-{high:,} people) and returns no subscription tokens for an "
+                f"audience with fewer than {MIN_MATCHED} matched people"
+            )
     status = live_values.get("operation_status")
     if not found.add and not found.remove and isinstance(status, Mapping) and status.get("code") not in (None, 200):
-        out.append(f"{action.address}: the member file is unchanged, but Meta reports the audience as "
-                   f"{status.get('code')}: {status.get('description')}")
+        out.append(
+            f"{action.address}: the member file is unchanged, but Meta reports the audience as "
+            f"{status.get('code')}: {status.get('description')}"
+        )
     return out
 
 
@@ -221,14 +263,23 @@ def _estimates(session: Session, actions: Sequence[Action], now: int) -> tuple[E
 
 def _check_account(state: State, ad_account: str, where: str) -> None:
     if state.account is not None and state.account != ad_account:
-        raise UsageError(f"the state {where} belongs to {state.account}, but the manifests manage {ad_account}; "
-                         "use a separate state path (state.path) for each ad account")
+        raise UsageError(
+            f"the state {where} belongs to {state.account}, but the manifests manage {ad_account}; "
+            "use a separate state path (state.path) for each ad account"
+        )
 
 
 def apply(session: Session, made: Plan, account: Account, progress: Progress) -> Report:
     """Carry out a plan just made (the caller holds the lock since before planning)."""
-    executor = Executor(session.client, session.store, session.store.read(), account, progress,
-                        members=session.members, state_path=session.project.state_path)
+    executor = Executor(
+        session.client,
+        session.store,
+        session.store.read(),
+        account,
+        progress,
+        members=session.members,
+        state_path=session.project.state_path,
+    )
     return executor.run(made)
 
 
@@ -268,9 +319,11 @@ def replan(session: Session, saved: Plan) -> tuple[Plan, Account]:
     found = differences(saved, fresh)
     if found:
         shown = found[:40] + ([f"... and {len(found) - 40} more"] if len(found) > 40 else [])
-        raise StalePlan("the saved plan is stale: apply would now do something else than what was reviewed; nothing "
-                        "was changed:\n  " + "\n  ".join(shown) + "\nRun `mmctl plan --out FILE` again and review "
-                        "the new plan")
+        raise StalePlan(
+            "the saved plan is stale: apply would now do something else than what was reviewed; nothing "
+            "was changed:\n  " + "\n  ".join(shown) + "\nRun `mmctl plan --out FILE` again and review "
+            "the new plan"
+        )
     return fresh, account
 
 
@@ -279,7 +332,8 @@ def import_resource(session: Session, address: str, object_id: str) -> Resource:
     project = session.project
     kind, _, key = address.partition(".")
     declared: Mapping[str, Campaign] | Mapping[str, Audience] | None = (
-        project.campaigns if kind == "campaign" else project.audiences if kind == "audience" else None)
+        project.campaigns if kind == "campaign" else project.audiences if kind == "audience" else None
+    )
     if declared is None:
         raise UsageError(f"{address}: only campaigns and audiences can be imported (templates live in state)")
     if key not in declared:
@@ -289,20 +343,26 @@ def import_resource(session: Session, address: str, object_id: str) -> Resource:
     state = session.store.read()
     _check_account(state, project.provider.ad_account, session.store.location)
     if address in state.resources:
-        raise UsageError(f"{address} is already managed (id {state.resources[address].ids.get('id')}); "
-                         f"`mmctl state rm {address}` first to import another object")
+        raise UsageError(
+            f"{address} is already managed (id {state.resources[address].ids.get('id')}); "
+            f"`mmctl state rm {address}` first to import another object"
+        )
     owner = next((a for a, r in state.resources.items() if r.ids.get("id") == object_id), None)
     if owner is not None:
         raise UsageError(f"object {object_id} is already managed as {owner}")
     found, owner_account = _read_one(session.client, kind, object_id)
     provider = project.provider
     if owner_account is not None and owner_account != provider.ad_account:
-        raise UsageError(f"object {object_id} belongs to the ad account {owner_account}, not to {provider.ad_account} "
-                         "that these manifests manage; nothing was imported")
+        raise UsageError(
+            f"object {object_id} belongs to the ad account {owner_account}, not to {provider.ad_account} "
+            "that these manifests manage; nothing was imported"
+        )
     page = found.values.get("page_id")
     if page is not None and page != provider.page_id:
-        raise UsageError(f"object {object_id} is for the Page {page}, not for the Page {provider.page_id} that these "
-                         "manifests manage; nothing was imported")
+        raise UsageError(
+            f"object {object_id} is for the Page {page}, not for the Page {provider.page_id} that these "
+            "manifests manage; nothing was imported"
+        )
     applied = MappingProxyType({k: v for k, v in found.values.items() if k not in graphmap.LIVE_ONLY})
     resource = Resource(kind, MappingProxyType({"id": found.id}), applied, declared[key].protect)
     if state.account is None:
@@ -332,8 +392,9 @@ def _read_one(client: GraphClient, kind: str, object_id: str) -> tuple[graphmap.
 
 
 def state_summary(state: State) -> list[dict[str, Any]]:
-    return [{"address": a, "kind": r.kind, "id": r.ids.get("id"), "protect": r.protect}
-            for a, r in state.resources.items()]
+    return [
+        {"address": a, "kind": r.kind, "id": r.ids.get("id"), "protect": r.protect} for a, r in state.resources.items()
+    ]
 
 
 def forget(store: LocalStateStore, address: str) -> None:
@@ -341,7 +402,6 @@ def forget(store: LocalStateStore, address: str) -> None:
     if address not in state.resources:
         raise UsageError(f"{address} is not in the state {store.location}")
     store.write(state.with_resource(address, None))
-
 
 
 def preview(session: Session, template: str | None, campaign: str | None) -> tuple[str, str]:

@@ -26,9 +26,10 @@ decides whether a call is retried.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Iterable
+from typing import Any
 
 NodePath = tuple[object, ...]
 
@@ -119,11 +120,25 @@ class GraphApiError(ReconcilerError):
 
     advice = "See the message; the fbtrace_id identifies the call to Meta support."
 
-    def __init__(self, message: str, *, method: str, path: str, status: int | None = None,
-                 code: int | None = None, subcode: int | None = None, fbtrace_id: str | None = None,
-                 body: str = "", error_data: dict[str, object] | None = None, name: str | None = None,
-                 retry_after: float | None = None, sent: bool = True, title: str | None = None,
-                 is_transient: bool | None = None, advice: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        path: str,
+        status: int | None = None,
+        code: int | None = None,
+        subcode: int | None = None,
+        fbtrace_id: str | None = None,
+        body: str = "",
+        error_data: dict[str, object] | None = None,
+        name: str | None = None,
+        retry_after: float | None = None,
+        sent: bool = True,
+        title: str | None = None,
+        is_transient: bool | None = None,
+        advice: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.method = method
@@ -148,30 +163,48 @@ class GraphApiError(ReconcilerError):
 
     def details(self) -> dict[str, Any]:
         """The constructor's keywords, to make an error of another class from this one."""
-        return {"method": self.method, "path": self.path, "status": self.status, "code": self.code,
-                "subcode": self.subcode, "fbtrace_id": self.fbtrace_id, "body": self.body,
-                "error_data": self.error_data, "name": self.name, "retry_after": self.retry_after,
-                "sent": self.sent, "title": self.title, "is_transient": self.is_transient}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "code": self.code,
+            "subcode": self.subcode,
+            "fbtrace_id": self.fbtrace_id,
+            "body": self.body,
+            "error_data": self.error_data,
+            "name": self.name,
+            "retry_after": self.retry_after,
+            "sent": self.sent,
+            "title": self.title,
+            "is_transient": self.is_transient,
+        }
 
     def __str__(self) -> str:
         facts = [f"HTTP {self.status}" if self.status is not None else "no response"]
         if self.code is not None:
-            facts.append(f"code {self.code}" + (f"/{self.subcode}" if self.subcode is not None else "")
-                         + (f" {self.name}" if self.name else ""))
+            facts.append(
+                f"code {self.code}"
+                + (f"/{self.subcode}" if self.subcode is not None else "")
+                + (f" {self.name}" if self.name else "")
+            )
         if self.fbtrace_id:
             facts.append(f"fbtrace_id {self.fbtrace_id}")
         said = f"{self.title}: {self.message}" if self.title and self.title not in self.message else self.message
         text = f"{self.method} {self.path}: {said} ({', '.join(facts)}). {self.advice}"
         if self.regain_at is not None:
             when = datetime.fromtimestamp(self.regain_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            text += (f" Access returns at about {when} ({self.hint_source}); run again then, or give --max-wait "
-                     "to wait for it")
+            text += (
+                f" Access returns at about {when} ({self.hint_source}); run again then, or give --max-wait "
+                "to wait for it"
+            )
         return text
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(method={self.method!r}, path={self.path!r}, status={self.status!r}, "
-                f"code={self.code!r}, subcode={self.subcode!r}, fbtrace_id={self.fbtrace_id!r}, "
-                f"message={self.message!r})")
+        return (
+            f"{type(self).__name__}(method={self.method!r}, path={self.path!r}, status={self.status!r}, "
+            f"code={self.code!r}, subcode={self.subcode!r}, fbtrace_id={self.fbtrace_id!r}, "
+            f"message={self.message!r})"
+        )
 
 
 class AuthenticationError(GraphApiError):
@@ -179,18 +212,24 @@ class AuthenticationError(GraphApiError):
 
 
 class PolicyRefused(GraphApiError):
-    advice = ("A Meta policy refused the call (terms of service, a region the API does not serve, Messenger's "
-              "messaging rules, or a block): no retry helps; the message says what the business must do.")
+    advice = (
+        "A Meta policy refused the call (terms of service, a region the API does not serve, Messenger's "
+        "messaging rules, or a block): no retry helps; the message says what the business must do."
+    )
 
 
 class RecipientError(GraphApiError):
-    advice = ("Meta will not deliver to this recipient (unavailable, unsubscribed, or an invalid or expired "
-              "subscription token); nothing in the manifests or the token is wrong.")
+    advice = (
+        "Meta will not deliver to this recipient (unavailable, unsubscribed, or an invalid or expired "
+        "subscription token); nothing in the manifests or the token is wrong."
+    )
 
 
 class PermissionDenied(GraphApiError):
-    advice = ("The token lacks a permission for this object: ads_management, pages_messaging and "
-              "paid_marketing_messages are needed, on this ad account and Page.")
+    advice = (
+        "The token lacks a permission for this object: ads_management, pages_messaging and "
+        "paid_marketing_messages are needed, on this ad account and Page."
+    )
 
 
 class InvalidParameter(GraphApiError):
@@ -208,8 +247,10 @@ class MarketingMessagesError(GraphApiError):
 class UnexpectedAnswer(GraphApiError):
     """The Graph API (or something in its place) answered with what mmctl cannot read."""
 
-    advice = ("mmctl did not act on this answer. Check that the Graph URL is Meta's (or a sandbox), and give the "
-              "fbtrace_id to Meta support if it is.")
+    advice = (
+        "mmctl did not act on this answer. Check that the Graph URL is Meta's (or a sandbox), and give the "
+        "fbtrace_id to Meta support if it is."
+    )
 
     def __str__(self) -> str:
         trace = f"fbtrace_id {self.fbtrace_id}" if self.fbtrace_id else "no fbtrace_id"
@@ -226,5 +267,7 @@ class TransientError(GraphApiError):
 
 
 class OutcomeUnknown(TransientError):
-    advice = ("The request was sent but no answer came back, so it may or may not have been carried out; "
-              "mmctl looks the object up before trying again rather than risk a duplicate.")
+    advice = (
+        "The request was sent but no answer came back, so it may or may not have been carried out; "
+        "mmctl looks the object up before trying again rather than risk a duplicate."
+    )

@@ -30,6 +30,7 @@ MAX_AMOUNT = 10**15  # minor units; no budget is larger
 def reads(what: str) -> Callable[[F], F]:
     """Make a parser of Graph answers raise ``UnexpectedAnswer`` (exit 1, with what was read) for an
     answer of the wrong shape or with values that cannot be read, instead of a bug's traceback."""
+
     def wrap(parse: F) -> F:
         @functools.wraps(parse)
         def parsed(*args: Any, **kwargs: Any) -> Any:
@@ -38,14 +39,16 @@ def reads(what: str) -> Callable[[F], F]:
             except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
                 detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)[:200] or type(exc).__name__
                 raise UnexpectedAnswer(detail, method="", path=what) from None
+
         return parsed  # type: ignore[return-value]
+
     return wrap
+
 
 # Values that live on the campaign object; all other campaign fields live on the ad set.
 CAMPAIGN_OWNED = frozenset({"name", "status"})
 ADSET_OWNED = frozenset({"daily_budget", "lifetime_budget", "start_time", "end_time"})
-CAMPAIGN_FIELDS = ("name", "status", "daily_budget", "lifetime_budget", "start_time", "end_time", "pixel_id",
-                   "page_id")
+CAMPAIGN_FIELDS = ("name", "status", "daily_budget", "lifetime_budget", "start_time", "end_time", "pixel_id", "page_id")
 AUDIENCE_FIELDS = ("name", "description", "page_id")
 # Read-only facts the server keeps moving on its own (spend, matching, processing): shown and used
 # for money and warnings, never compared, never drift, never a reason to refuse a saved plan.
@@ -83,22 +86,39 @@ def parse_account(ad_account: str, body: Mapping[str, Any]) -> Account:
     currency = body.get("currency")
     if not isinstance(currency, str) or not currency.strip():
         # Money is planned in the account's currency: guessing USD could misread a budget 100-fold.
-        raise ValueError("the account has no currency, so no budget can be read or checked; check the token's "
-                         "access to the ad account (ads_read)")
-    return Account(ad_account, currency.strip().upper(), str(body.get("timezone_name") or "UTC"),
-                   str(body.get("name") or ad_account))
+        raise ValueError(
+            "the account has no currency, so no budget can be read or checked; check the token's "
+            "access to the ad account (ads_read)"
+        )
+    return Account(
+        ad_account,
+        currency.strip().upper(),
+        str(body.get("timezone_name") or "UTC"),
+        str(body.get("name") or ad_account),
+    )
 
 
 # --- campaigns -----------------------------------------------------------------------------------
 
+
 def campaign_listing(ad_account: str) -> tuple[str, dict[str, str]]:
-    return f"{ad_account}/ads", {"fields": fields(
-        "id", "account_id",
-        campaign=("id", "name", "status", "is_message_campaign"),
-        adset=("id", "daily_budget", "lifetime_budget", "budget_remaining", "start_time", "end_time",
-               "promoted_object"),
-        creative=("actor_id",),
-    )}
+    return f"{ad_account}/ads", {
+        "fields": fields(
+            "id",
+            "account_id",
+            campaign=("id", "name", "status", "is_message_campaign"),
+            adset=(
+                "id",
+                "daily_budget",
+                "lifetime_budget",
+                "budget_remaining",
+                "start_time",
+                "end_time",
+                "promoted_object",
+            ),
+            creative=("actor_id",),
+        )
+    }
 
 
 def _instant(value: Any) -> int | None:
@@ -148,8 +168,10 @@ def parse_campaign(row: Mapping[str, Any]) -> LiveObject | None:
 
 
 def campaign_create(ad_account: str, values: Mapping[str, Any]) -> Operation:
-    params = {k: values.get(k) for k in ("name", "page_id", "daily_budget", "lifetime_budget", "start_time",
-                                         "end_time", "pixel_id")}
+    params = {
+        k: values.get(k)
+        for k in ("name", "page_id", "daily_budget", "lifetime_budget", "start_time", "end_time", "pixel_id")
+    }
     return Operation("POST", f"{ad_account}/message_campaign", params, kind="create")
 
 
@@ -192,8 +214,12 @@ def parse_min_daily(body: Mapping[str, Any], currency: str) -> int | None:
     return None
 
 
-ESTIMATE_FIELDS = ("estimate_delivery_upper_bound", "estimate_delivery_lower_bound", "estimate_cost_upper_bound",
-                   "estimate_cost_lower_bound")
+ESTIMATE_FIELDS = (
+    "estimate_delivery_upper_bound",
+    "estimate_delivery_lower_bound",
+    "estimate_cost_upper_bound",
+    "estimate_cost_lower_bound",
+)
 
 
 def estimate_read(ad_account: str, values: Mapping[str, Any], now: int) -> Operation:
@@ -218,15 +244,20 @@ def estimate_read(ad_account: str, values: Mapping[str, Any], now: int) -> Opera
 @reads("a delivery estimate")
 def parse_estimate(body: Mapping[str, Any]) -> tuple[tuple[int, int], tuple[int, int]]:
     row = body["data"][0]
-    return ((int(row["estimate_delivery_lower_bound"]), int(row["estimate_delivery_upper_bound"])),
-            (int(row["estimate_cost_lower_bound"]), int(row["estimate_cost_upper_bound"])))
+    return (
+        (int(row["estimate_delivery_lower_bound"]), int(row["estimate_delivery_upper_bound"])),
+        (int(row["estimate_cost_lower_bound"]), int(row["estimate_cost_upper_bound"])),
+    )
 
 
 def preview_read(ad_account: str, page_id: str, message: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``generatepreviews`` for a message payload, as seeds/000 "Preview the message attachment" calls it."""
     return f"{ad_account}/generatepreviews", {
         "ad_format": "MESSENGER_MARKETING_MESSAGES_MEDIA",
-        "creative": {"marketing_message_structured_spec": {}, "object_story_spec": {"page_id": page_id, "link_data": {}}},
+        "creative": {
+            "marketing_message_structured_spec": {},
+            "object_story_spec": {"page_id": page_id, "link_data": {}},
+        },
         "message": dict(message),
     }
 
@@ -238,10 +269,18 @@ def parse_preview(body: Mapping[str, Any]) -> str:
 
 # --- audiences -----------------------------------------------------------------------------------
 
+
 def audience_listing(ad_account: str) -> tuple[str, dict[str, Any]]:
     return f"{ad_account}/customaudiences", {
-        "fields": fields("id", "account_id", "name", "description", "operation_status",
-                         "approximate_count_lower_bound", messenger_marketing_messages_page=("id",)),
+        "fields": fields(
+            "id",
+            "account_id",
+            "name",
+            "description",
+            "operation_status",
+            "approximate_count_lower_bound",
+            messenger_marketing_messages_page=("id",),
+        ),
         "filtering": MM_AUDIENCE_FILTER,
     }
 
@@ -252,9 +291,12 @@ def parse_audience(row: Mapping[str, Any]) -> LiveObject:
     page_id = page.get("id") if isinstance(page, Mapping) else page
     raw_status = row.get("operation_status")
     status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
-    values = {"name": row.get("name"), "description": row.get("description") or None,
-              "page_id": str(page_id) if page_id else None,
-              "operation_status": {"code": status.get("code"), "description": status.get("description")}}
+    values = {
+        "name": row.get("name"),
+        "description": row.get("description") or None,
+        "page_id": str(page_id) if page_id else None,
+        "operation_status": {"code": status.get("code"), "description": status.get("description")},
+    }
     count = row.get("approximate_count_lower_bound")
     if isinstance(count, int) and count >= 0:
         values["approximate_count"] = count
@@ -262,15 +304,20 @@ def parse_audience(row: Mapping[str, Any]) -> LiveObject:
 
 
 def audience_create(ad_account: str, values: Mapping[str, Any]) -> Operation:
-    return Operation("POST", f"{ad_account}/customaudiences", {
-        "subtype": "CUSTOM",
-        "customer_file_source": "USER_PROVIDED_ONLY",
-        "name": values["name"],
-        "description": values.get("description") or "",
-        "use_for_products": ["MARKETING_MESSAGES"],
-        "subscription_info": ["MESSENGER"],
-        "marketing_message_channels": {"MESSENGER": values["page_id"]},
-    }, kind="create")
+    return Operation(
+        "POST",
+        f"{ad_account}/customaudiences",
+        {
+            "subtype": "CUSTOM",
+            "customer_file_source": "USER_PROVIDED_ONLY",
+            "name": values["name"],
+            "description": values.get("description") or "",
+            "use_for_products": ["MARKETING_MESSAGES"],
+            "subscription_info": ["MESSENGER"],
+            "marketing_message_channels": {"MESSENGER": values["page_id"]},
+        },
+        kind="create",
+    )
 
 
 def account_of(row: Mapping[str, Any]) -> str | None:
@@ -316,12 +363,20 @@ MAX_ROWS = 10_000  # rows per /users request (seeds/004)
 
 def users_add(audience_id: str, schema: list[str], rows: list[list[str]], session: Mapping[str, Any]) -> Operation:
     """Add hashed rows to an audience, one batch of an upload session."""
-    return Operation("POST", f"{audience_id}/users", {"payload": {"schema": schema, "data": rows},
-                                                      "session": dict(session)}, kind="update")
+    return Operation(
+        "POST",
+        f"{audience_id}/users",
+        {"payload": {"schema": schema, "data": rows}, "session": dict(session)},
+        kind="update",
+    )
 
 
 def users_remove(audience_id: str, rows: list[list[str]], session: Mapping[str, Any]) -> Operation:
     """Remove people by their email and phone hashes: POST with method=DELETE (a DELETE cannot carry 10,000
     rows in its query string)."""
-    return Operation("POST", f"{audience_id}/users", {"method": "DELETE", "payload": {"schema": ["EMAIL", "PHONE"],
-                                                      "data": rows}, "session": dict(session)}, kind="update")
+    return Operation(
+        "POST",
+        f"{audience_id}/users",
+        {"method": "DELETE", "payload": {"schema": ["EMAIL", "PHONE"], "data": rows}, "session": dict(session)},
+        kind="update",
+    )

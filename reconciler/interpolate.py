@@ -13,7 +13,8 @@ variable whose name looks like a secret (``*TOKEN*``, ``*SECRET*``, ``*KEY*``, `
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _ENV = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
@@ -53,8 +54,7 @@ def allowed_names(documents: Iterable[Any]) -> frozenset[str]:
     return frozenset(names)
 
 
-def interpolate(data: Any, env: Mapping[str, str],
-                allowed: frozenset[str] = frozenset()) -> tuple[Any, Interpolated]:
+def interpolate(data: Any, env: Mapping[str, str], allowed: frozenset[str] = frozenset()) -> tuple[Any, Interpolated]:
     """Replace ``${env:NAME}`` in every string value of ``data`` (keys are left alone).
 
     ``allowed`` are the secret-looking names the provider block lets manifests read."""
@@ -62,8 +62,7 @@ def interpolate(data: Any, env: Mapping[str, str],
     return _walk(data, (), env, allowed, result), result
 
 
-def _walk(value: Any, path: NodePath, env: Mapping[str, str], allowed: frozenset[str],
-          result: Interpolated) -> Any:
+def _walk(value: Any, path: NodePath, env: Mapping[str, str], allowed: frozenset[str], result: Interpolated) -> Any:
     if isinstance(value, dict):
         return {k: _walk(v, path + (k,), env, allowed, result) for k, v in value.items()}
     if isinstance(value, list):
@@ -73,8 +72,9 @@ def _walk(value: Any, path: NodePath, env: Mapping[str, str], allowed: frozenset
     return value
 
 
-def _substitute(text: str, path: NodePath, env: Mapping[str, str], allowed: frozenset[str],
-                result: Interpolated) -> str:
+def _substitute(
+    text: str, path: NodePath, env: Mapping[str, str], allowed: frozenset[str], result: Interpolated
+) -> str:
     def replace(match: re.Match[str]) -> str:
         whole = match.group(0)
         if whole == "$${":
@@ -92,15 +92,21 @@ def _substitute(text: str, path: NodePath, env: Mapping[str, str], allowed: froz
         name = env_match.group(1)
         if name in SECRET_VARIABLES:
             result.problems.append(
-                (path, f"${{env:{name}}}: access tokens and app secrets never go in manifests; "
-                       "mmctl reads them from the environment itself")
+                (
+                    path,
+                    f"${{env:{name}}}: access tokens and app secrets never go in manifests; "
+                    "mmctl reads them from the environment itself",
+                )
             )
             return ""
         if looks_secret(name) and name not in allowed:
             result.problems.append(
-                (path, f"${{env:{name}}}: the name looks like a secret (it has "
-                       f"{next(w for w in SECRET_LOOKING if w in name.upper())} in it), and a manifest value ends "
-                       "up in plans and PR comments; list it in provider.allow_env if it really is not one")
+                (
+                    path,
+                    f"${{env:{name}}}: the name looks like a secret (it has "
+                    f"{next(w for w in SECRET_LOOKING if w in name.upper())} in it), and a manifest value ends "
+                    "up in plans and PR comments; list it in provider.allow_env if it really is not one",
+                )
             )
             return ""
         if name not in env:

@@ -42,9 +42,14 @@ def _read_live(client: GraphClient, ad_account: str) -> Live:
     ads_path, ads_params = graphmap.campaign_listing(ad_account)
     audiences_path, audiences_params = graphmap.audience_listing(ad_account)
     minimum_path, minimum_params = graphmap.minimum_budgets_read(ad_account)
-    results = client.batch([Operation("GET", account_path, account_params), _first_page(ads_path, ads_params),
-                            _first_page(audiences_path, audiences_params), Operation("GET", minimum_path,
-                                                                                        minimum_params)])
+    results = client.batch(
+        [
+            Operation("GET", account_path, account_params),
+            _first_page(ads_path, ads_params),
+            _first_page(audiences_path, audiences_params),
+            Operation("GET", minimum_path, minimum_params),
+        ]
+    )
     for result in results[:3]:
         if result.error is not None:
             raise result.error

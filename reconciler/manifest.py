@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from reconciler import checks, discovery, schema
 from reconciler.checks import Declared
-from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
 from reconciler.discovery import Filters, display_path
+from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
 from reconciler.interpolate import Interpolated, allowed_names, interpolate
 from reconciler.model import (
-    SANDBOX_DATA,
     DEFAULT_API_VERSION,
     DEFAULT_GRAPH,
     DEFAULT_STATE_PATH,
+    SANDBOX_DATA,
     Audience,
     Campaign,
     Members,
@@ -39,8 +40,9 @@ from reconciler.yamlio import YamlDocument, read_file
 SECTIONS = {"templates": "template", "audiences": "audience", "campaigns": "campaign"}
 
 
-def discover(paths: Sequence[str | os.PathLike[str]],
-             filters: Filters = Filters()) -> tuple[Path, list[Path], list[ManifestError]]:
+def discover(
+    paths: Sequence[str | os.PathLike[str]], filters: Filters = Filters()
+) -> tuple[Path, list[Path], list[ManifestError]]:
     """The manifests root and the manifest files under ``paths``, in a stable order."""
     found = discovery.discover(paths, filters)
     return found.root, list(found.files), list(found.errors)
@@ -70,12 +72,18 @@ def load_project(
     root, files, errors = discover(paths, filters)
     if files and not errors and not any(discovery.has_provider_key(f) for f in files):
         # A folder of other tools' YAML (docker-compose, CI files): one line, not an error per file.
-        raise ManifestErrors([ManifestError(
-            SourceLocation(display_path(root)), ("provider",),
-            f"no provider block in any of the {len(files)} *.yaml/*.yml file(s) here (nothing else was read); add "
-            "one, e.g. provider: {ad_account: act_100000000000001, page_id: \"200000000000001\"}, or, if this is "
-            f"not an mmctl project, run mmctl in the project's folder or leave other tools' YAML out with "
-            f"{discovery.IGNORE_FILE} or --exclude")])
+        raise ManifestErrors(
+            [
+                ManifestError(
+                    SourceLocation(display_path(root)),
+                    ("provider",),
+                    f"no provider block in any of the {len(files)} *.yaml/*.yml file(s) here (nothing else was read); add "
+                    'one, e.g. provider: {ad_account: act_100000000000001, page_id: "200000000000001"}, or, if this is '
+                    f"not an mmctl project, run mmctl in the project's folder or leave other tools' YAML out with "
+                    f"{discovery.IGNORE_FILE} or --exclude",
+                )
+            ]
+        )
     parsed: list[tuple[Path, YamlDocument]] = []
     broken_files = bool(errors)
     for path in files:
@@ -99,8 +107,7 @@ def load_project(
         data, result = interpolate(document.data, environ, allowed)
         from_env.append((document.file, result))
         file_errors = [
-            ManifestError(document.source_map.value(where), where, message)
-            for where, message in result.problems
+            ManifestError(document.source_map.value(where), where, message) for where, message in result.problems
         ]
         unset = {e.node_path for e in file_errors}
         file_errors.extend(
@@ -115,8 +122,9 @@ def load_project(
             if e.node_path not in unset  # "must not be empty" after "X is not set" is noise
         )
         errors.extend(file_errors)
-        documents.append((path, document, data, {_field_of(e.node_path) for e in file_errors},
-                          frozenset(result.from_env)))
+        documents.append(
+            (path, document, data, {_field_of(e.node_path) for e in file_errors}, frozenset(result.from_env))
+        )
 
     merged = _merge(documents, errors)
     provider = merged["provider"]
@@ -130,13 +138,11 @@ def load_project(
                 SourceLocation(display_path(root)),
                 ("provider",),
                 "no provider block in any manifest file; add one, e.g. "
-                "provider: {ad_account: act_100000000000001, page_id: \"200000000000001\"}",
+                'provider: {ad_account: act_100000000000001, page_id: "200000000000001"}',
             )
         )
     # Times without an offset are judged only when the time zone situation is known.
-    zone_known = provider is not None and not any(
-        e.node_path[:2] == ("provider", "timezone") for e in errors
-    )
+    zone_known = provider is not None and not any(e.node_path[:2] == ("provider", "timezone") for e in errors)
 
     templates, audiences, campaigns = merged["template"], merged["audience"], merged["campaign"]
     errors.extend(checks.check_unique_names(campaigns.values(), "campaign"))
@@ -175,12 +181,20 @@ Document = tuple[Path, YamlDocument, Any, set[tuple[Any, ...]], frozenset[tuple[
 def _not_a_mapping(data: Any) -> str:
     """A file that is not a mapping, described without quoting it (it may be anything at all)."""
     if data is None:
-        return ("file is empty; a manifest holds at least one of provider, state, templates, audiences, "
-                "campaigns")
-    what = ("a list" if isinstance(data, list) else "text" if isinstance(data, str)
-            else "a number" if isinstance(data, (int, float)) else "a single value")
-    return (f"file holds {what}, not a mapping; a manifest is a mapping of provider, state, templates, "
-            "audiences and campaigns (its content is not shown)")
+        return "file is empty; a manifest holds at least one of provider, state, templates, audiences, campaigns"
+    what = (
+        "a list"
+        if isinstance(data, list)
+        else "text"
+        if isinstance(data, str)
+        else "a number"
+        if isinstance(data, (int, float))
+        else "a single value"
+    )
+    return (
+        f"file holds {what}, not a mapping; a manifest is a mapping of provider, state, templates, "
+        "audiences and campaigns (its content is not shown)"
+    )
 
 
 def _scrub(problems: list[ManifestError], sources: list[tuple[str, Interpolated]]) -> list[ManifestError]:
@@ -194,12 +208,14 @@ def _scrub(problems: list[ManifestError], sources: list[tuple[str, Interpolated]
         for file, result in sources:
             for where, name, value in result.values:
                 related = file == problem.location.file and (
-                    problem.node_path[:len(where)] == where or where[:len(problem.node_path)] == problem.node_path)
+                    problem.node_path[: len(where)] == where or where[: len(problem.node_path)] == problem.node_path
+                )
                 if value and (related or len(value) >= 6):
                     for form in {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
                         message = message.replace(form, f"${{env:{name}}}")
-        out.append(problem if message == problem.message else
-                   ManifestError(problem.location, problem.node_path, message))
+        out.append(
+            problem if message == problem.message else ManifestError(problem.location, problem.node_path, message)
+        )
     return out
 
 
@@ -226,8 +242,17 @@ def _merge(documents: list[Document], errors: list[ManifestError]) -> dict[str, 
             if not isinstance(block, dict):
                 return None
             clean = {k: v for k, v in block.items() if at + (k,) not in bad_fields}
-            return Declared(kind, key, clean, path, at, smap.value, smap.key, frozenset(block),
-                            frozenset(p[len(at):] for p in env_paths if p[:len(at)] == at))
+            return Declared(
+                kind,
+                key,
+                clean,
+                path,
+                at,
+                smap.value,
+                smap.key,
+                frozenset(block),
+                frozenset(p[len(at) :] for p in env_paths if p[: len(at)] == at),
+            )
 
         for single in ("provider", "state"):
             block = declare(single, single, data.get(single), (single,))

@@ -72,8 +72,10 @@ def read_header(path: Path) -> tuple[str, ...]:
     except UnicodeDecodeError:
         raise MemberFileError("cannot read it (not UTF-8 text)") from None
     except csv.Error:
-        raise MemberFileError("its first line is not a CSV header row (a field is too long or a quote is not "
-                              "closed); the first line must name the columns (e.g. email,phone,country)") from None
+        raise MemberFileError(
+            "its first line is not a CSV header row (a field is too long or a quote is not "
+            "closed); the first line must name the columns (e.g. email,phone,country)"
+        ) from None
     if not header:
         raise MemberFileError("it is empty; the first line must name the columns (e.g. email,phone,country)")
     columns = tuple(h.strip().lower() for h in header)
@@ -82,7 +84,8 @@ def read_header(path: Path) -> tuple[str, ...]:
         raise MemberFileError(
             f"column {unknown[0]} of the header row is not a column name mmctl knows (its text is not shown: "
             f"if the header row is missing, it is a customer's); the first line must name the columns, from "
-            f"{', '.join(COLUMNS)}")
+            f"{', '.join(COLUMNS)}"
+        )
     if len(set(columns)) != len(columns):
         first = next(i for i, c in enumerate(columns, 1) if columns.count(c) > 1)
         again = next(i for i, c in enumerate(columns, 1) if i > first and c == columns[first - 1])
@@ -101,8 +104,14 @@ def _rows(reader: Any, problems: list[Problem]) -> Iterator[list[str] | None]:
             return
         except csv.Error:
             if len(problems) < MAX_PROBLEMS:
-                problems.append(Problem(reader.line_num, "-", "not readable as CSV (a value longer than "
-                                        f"{csv.field_size_limit():,} characters, or a quote that is not closed)"))
+                problems.append(
+                    Problem(
+                        reader.line_num,
+                        "-",
+                        "not readable as CSV (a value longer than "
+                        f"{csv.field_size_limit():,} characters, or a quote that is not closed)",
+                    )
+                )
             yield None
 
 
@@ -190,6 +199,7 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
 
 # --- the stored last upload ----------------------------------------------------------------------
 
+
 def store_path(state_path: Path, address: str) -> Path:
     return state_path.with_name(state_path.name + ".members") / f"{address}.tsv"
 
@@ -197,7 +207,7 @@ def store_path(state_path: Path, address: str) -> Path:
 def stored_entries(path: Path) -> Iterator[tuple[str, str, str]]:
     """(key, email hash, phone hash) of the last upload, sorted by key; nothing if never uploaded."""
     try:
-        handle = open(path, encoding="ascii")
+        handle = open(path, encoding="ascii")  # noqa: SIM115 - a missing file yields nothing
     except FileNotFoundError:
         return
     with handle:
@@ -283,4 +293,3 @@ def forget_store(stored: Path) -> None:
         stored.unlink()
     except FileNotFoundError:
         pass
-

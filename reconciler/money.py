@@ -49,7 +49,7 @@ def parse(value: str) -> tuple[Decimal, str]:
     """``"50.00 USD"`` -> (Decimal("50.00"), "USD"), checked: positive, a known currency, its decimals."""
     match = _AMOUNT.fullmatch(value)
     if match is None:
-        raise MoneyError(f"{json.dumps(value)} is not an amount such as \"50.00 USD\" or an integer of minor units")
+        raise MoneyError(f'{json.dumps(value)} is not an amount such as "50.00 USD" or an integer of minor units')
     currency = match["currency"]
     try:
         amount = Decimal(match["amount"])
@@ -71,8 +71,10 @@ def to_minor(value: int | str, currency: str) -> int:
         return value
     amount, written = parse(value)
     if written != currency:
-        raise MoneyError(f"{json.dumps(value)} is in {written}, but the ad account's currency is {currency}; write the "
-                         f"amount in {currency} (or as an integer of minor units)")
+        raise MoneyError(
+            f"{json.dumps(value)} is in {written}, but the ad account's currency is {currency}; write the "
+            f"amount in {currency} (or as an integer of minor units)"
+        )
     return int(amount.scaleb(digits(currency)))
 
 
@@ -85,5 +87,5 @@ def format_money(minor: int, currency: str) -> str:
     if places == 0:
         return f"{minor:,} {currency}"
     sign = "-" if minor < 0 else ""
-    whole, fraction = divmod(abs(minor), 10 ** places)
+    whole, fraction = divmod(abs(minor), 10**places)
     return f"{sign}{whole:,}.{fraction:0{places}d} {currency}"

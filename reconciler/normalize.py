@@ -21,15 +21,56 @@ UNHASHED = frozenset({"extern_id"})  # Meta: EXTERN_ID is sent as it is
 IDENTIFIERS = ("email", "phone")  # every row needs one of them (seeds/004)
 
 US_STATES = {
-    "alabama": "al", "alaska": "ak", "arizona": "az", "arkansas": "ar", "california": "ca", "colorado": "co",
-    "connecticut": "ct", "delaware": "de", "district of columbia": "dc", "florida": "fl", "georgia": "ga",
-    "hawaii": "hi", "idaho": "id", "illinois": "il", "indiana": "in", "iowa": "ia", "kansas": "ks",
-    "kentucky": "ky", "louisiana": "la", "maine": "me", "maryland": "md", "massachusetts": "ma", "michigan": "mi",
-    "minnesota": "mn", "mississippi": "ms", "missouri": "mo", "montana": "mt", "nebraska": "ne", "nevada": "nv",
-    "new hampshire": "nh", "new jersey": "nj", "new mexico": "nm", "new york": "ny", "north carolina": "nc",
-    "north dakota": "nd", "ohio": "oh", "oklahoma": "ok", "oregon": "or", "pennsylvania": "pa",
-    "rhode island": "ri", "south carolina": "sc", "south dakota": "sd", "tennessee": "tn", "texas": "tx",
-    "utah": "ut", "vermont": "vt", "virginia": "va", "washington": "wa", "west virginia": "wv", "wisconsin": "wi",
+    "alabama": "al",
+    "alaska": "ak",
+    "arizona": "az",
+    "arkansas": "ar",
+    "california": "ca",
+    "colorado": "co",
+    "connecticut": "ct",
+    "delaware": "de",
+    "district of columbia": "dc",
+    "florida": "fl",
+    "georgia": "ga",
+    "hawaii": "hi",
+    "idaho": "id",
+    "illinois": "il",
+    "indiana": "in",
+    "iowa": "ia",
+    "kansas": "ks",
+    "kentucky": "ky",
+    "louisiana": "la",
+    "maine": "me",
+    "maryland": "md",
+    "massachusetts": "ma",
+    "michigan": "mi",
+    "minnesota": "mn",
+    "mississippi": "ms",
+    "missouri": "mo",
+    "montana": "mt",
+    "nebraska": "ne",
+    "nevada": "nv",
+    "new hampshire": "nh",
+    "new jersey": "nj",
+    "new mexico": "nm",
+    "new york": "ny",
+    "north carolina": "nc",
+    "north dakota": "nd",
+    "ohio": "oh",
+    "oklahoma": "ok",
+    "oregon": "or",
+    "pennsylvania": "pa",
+    "rhode island": "ri",
+    "south carolina": "sc",
+    "south dakota": "sd",
+    "tennessee": "tn",
+    "texas": "tx",
+    "utah": "ut",
+    "vermont": "vt",
+    "virginia": "va",
+    "washington": "wa",
+    "west virginia": "wv",
+    "wisconsin": "wi",
     "wyoming": "wy",
 }
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -79,8 +120,9 @@ def phone(value: str, row: dict[str, str]) -> str:
         if not digits:
             raise CellError("not a phone number (no digits)") from None
         if region is None and not raw.startswith("+"):
-            raise CellError("has no country code and the row has no country; add a country column or "
-                            "members.default_country") from None
+            raise CellError(
+                "has no country code and the row has no country; add a country column or members.default_country"
+            ) from None
         code = str(phonenumbers.country_code_for_region(region)) if region and not raw.startswith("+") else ""
         return digits if digits.startswith(code) else code + digits
     if not phonenumbers.is_possible_number(number):
@@ -154,14 +196,25 @@ def extern_id(value: str, row: dict[str, str]) -> str:
 
 
 NORMALISERS: dict[str, Callable[[str, dict[str, str]], str]] = {
-    "email": email, "phone": phone, "fn": name, "ln": name, "ct": city, "st": state, "zip": zip_code,
-    "country": country, "doby": year, "dobm": _two_digits(1, 12, "month"), "dobd": _two_digits(1, 31, "day"),
-    "gen": gender, "extern_id": extern_id,
+    "email": email,
+    "phone": phone,
+    "fn": name,
+    "ln": name,
+    "ct": city,
+    "st": state,
+    "zip": zip_code,
+    "country": country,
+    "doby": year,
+    "dobm": _two_digits(1, 12, "month"),
+    "dobd": _two_digits(1, 31, "day"),
+    "gen": gender,
+    "extern_id": extern_id,
 }
 
 
-def normalise_row(raw: dict[str, str], default_country: str | None,
-                  dropped: list[CellError] | None = None) -> dict[str, str]:
+def normalise_row(
+    raw: dict[str, str], default_country: str | None, dropped: list[CellError] | None = None
+) -> dict[str, str]:
     """The normalised cells of one row (country first: phone, state and zip depend on it).
 
     Raises ``CellError`` carrying the column in ``args[1]``. With ``dropped``, a bad cell is left

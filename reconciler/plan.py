@@ -138,8 +138,11 @@ def _differs(before: Any, after: Any) -> bool:
 
 
 def _compare(desired: Desired, values: Mapping[str, Any]) -> tuple[Change, ...]:
-    return tuple(Change(f, values.get(f), desired.values.get(f)) for f in sorted(desired.compared)
-                 if _differs(values.get(f), desired.values.get(f)))
+    return tuple(
+        Change(f, values.get(f), desired.values.get(f))
+        for f in sorted(desired.compared)
+        if _differs(values.get(f), desired.values.get(f))
+    )
 
 
 def _replace_reason(desired: Desired, live: LiveObject, changes: Sequence[Change]) -> tuple[str, str] | None:
@@ -162,9 +165,18 @@ def _replace_reason(desired: Desired, live: LiveObject, changes: Sequence[Change
 
 def _adopt(want: Desired, found: LiveObject, reason: str, resolves: tuple[str, ...]) -> Action:
     """Take an unmanaged live object under ``want``'s address; its differences become updates."""
-    return Action(address=want.address, kind=want.kind, action="adopt", reason=reason,
-                  changes=_compare(want, found.values), ids=found.ids, before=found.values, after=want.values,
-                  protect=want.protect, resolves=resolves)
+    return Action(
+        address=want.address,
+        kind=want.kind,
+        action="adopt",
+        reason=reason,
+        changes=_compare(want, found.values),
+        ids=found.ids,
+        before=found.values,
+        after=want.values,
+        protect=want.protect,
+        resolves=resolves,
+    )
 
 
 def _protected_replace(address: str, kind: str, field: str, reason: str, object_id: str) -> PlanError:
@@ -172,12 +184,16 @@ def _protected_replace(address: str, kind: str, field: str, reason: str, object_
         f"{address} is protected (protect: true), and the change to {field} needs a replace: {reason}. A replace "
         f"deletes the live {kind} (id {object_id}) before creating the new one, and mmctl never deletes a protected "
         f"resource. To proceed, first apply a reviewed change that sets protect: false on {address}, then the change "
-        f"to {field}; or revert the change to {field}")
+        f"to {field}; or revert the change to {field}"
+    )
 
 
 def _drift(address: str, applied: Mapping[str, Any], live: LiveObject) -> Drift | None:
-    changes = tuple(Change(f, applied[f], live.values.get(f)) for f in sorted(applied)
-                    if f in live.values and _differs(applied[f], live.values.get(f)))
+    changes = tuple(
+        Change(f, applied[f], live.values.get(f))
+        for f in sorted(applied)
+        if f in live.values and _differs(applied[f], live.values.get(f))
+    )
     return Drift(address, changes) if changes else None
 
 
@@ -187,7 +203,8 @@ def _campaign_time_check(desired: Desired, live: LiveObject, changes: Sequence[C
             raise PlanError(
                 f"{desired.address}: start_time cannot move: the campaign started at "
                 f"{_iso(live.values['start_time'])} and a start time that has passed is fixed; remove start_time "
-                "from the manifest or write the time it started")
+                "from the manifest or write the time it started"
+            )
 
 
 def _iso(seconds: int) -> str:
@@ -242,31 +259,58 @@ def make_plan(
         if recorded is not None and current is None:
             found = claim(want, recorded.applied.get("name"), want.name, sent_names.get(address))
             if found is not None:
-                why = (f"its recorded id {recorded.ids.get('id')} no longer resolves, and a live {want.kind} named "
-                       f"{found.values.get('name')!r} exists; adopting it instead of creating another")
+                why = (
+                    f"its recorded id {recorded.ids.get('id')} no longer resolves, and a live {want.kind} named "
+                    f"{found.values.get('name')!r} exists; adopting it instead of creating another"
+                )
                 actions.append(_adopt(want, found, why, resolves))
                 continue
             drift.append(Drift(address, (Change("(object)", "present", "deleted outside mmctl"),)))
-            actions.append(Action(address=address, kind=want.kind, action="create",
-                                  reason="it was deleted outside mmctl; creating it again", after=want.values,
-                                  protect=want.protect, resolves=resolves, notes=_create_notes(want, now)))
+            actions.append(
+                Action(
+                    address=address,
+                    kind=want.kind,
+                    action="create",
+                    reason="it was deleted outside mmctl; creating it again",
+                    after=want.values,
+                    protect=want.protect,
+                    resolves=resolves,
+                    notes=_create_notes(want, now),
+                )
+            )
             continue
         if recorded is None:
             found = claim(want, want.name, sent_names.get(address))
             if found is not None:
                 if address in pending:
                     sent = found.values.get("name")
-                    why = ("an interrupted apply created it" if sent == want.name
-                           else f"an interrupted apply created it as {sent!r} (the name has changed since)")
+                    why = (
+                        "an interrupted apply created it"
+                        if sent == want.name
+                        else f"an interrupted apply created it as {sent!r} (the name has changed since)"
+                    )
                 else:
                     why = f"a live {want.kind} with this name already exists"
                 actions.append(_adopt(want, found, f"{why}; adopting it instead of creating another", resolves))
                 continue
-            why = ("an interrupted apply did not create it; creating it" if address in pending
-                   else "not in the account yet")
-            actions.append(Action(address=address, kind=want.kind, action="create", reason=why,
-                                  changes=_compare(want, {}), after=want.values, protect=want.protect,
-                                  resolves=resolves, notes=_create_notes(want, now)))
+            why = (
+                "an interrupted apply did not create it; creating it"
+                if address in pending
+                else "not in the account yet"
+            )
+            actions.append(
+                Action(
+                    address=address,
+                    kind=want.kind,
+                    action="create",
+                    reason=why,
+                    changes=_compare(want, {}),
+                    after=want.values,
+                    protect=want.protect,
+                    resolves=resolves,
+                    notes=_create_notes(want, now),
+                )
+            )
             continue
         assert current is not None
         found_drift = _drift(address, recorded.applied, current)
@@ -280,9 +324,21 @@ def make_plan(
             field_name, reason = forced
             if want.protect or recorded.protect:
                 raise _protected_replace(address, want.kind, field_name, reason, current.id)
-            actions.append(Action(address=address, kind=want.kind, action="replace", reason=reason, changes=changes,
-                                  ids=current.ids, before=current.values, after=want.values, protect=want.protect,
-                                  resolves=resolves, notes=_create_notes(want, now)))
+            actions.append(
+                Action(
+                    address=address,
+                    kind=want.kind,
+                    action="replace",
+                    reason=reason,
+                    changes=changes,
+                    ids=current.ids,
+                    before=current.values,
+                    after=want.values,
+                    protect=want.protect,
+                    resolves=resolves,
+                    notes=_create_notes(want, now),
+                )
+            )
         elif changes:
             if want.kind == "campaign":
                 _campaign_time_check(want, current, changes, now)
@@ -293,15 +349,40 @@ def make_plan(
                 why = "restoring values changed outside mmctl"
             else:
                 why = "the manifest changed"
-            notes = (("sending resumes 10 minutes after a campaign is active again (Meta's FAQ)",)
-                     if any(c.path == "status" and c.after == "ACTIVE" for c in changes) else ())
-            actions.append(Action(address=address, kind=want.kind, action="update", reason=why, changes=changes,
-                                  ids=current.ids, before=current.values, after=want.values, protect=want.protect,
-                                  resolves=resolves, notes=notes))
+            notes = (
+                ("sending resumes 10 minutes after a campaign is active again (Meta's FAQ)",)
+                if any(c.path == "status" and c.after == "ACTIVE" for c in changes)
+                else ()
+            )
+            actions.append(
+                Action(
+                    address=address,
+                    kind=want.kind,
+                    action="update",
+                    reason=why,
+                    changes=changes,
+                    ids=current.ids,
+                    before=current.values,
+                    after=want.values,
+                    protect=want.protect,
+                    resolves=resolves,
+                    notes=notes,
+                )
+            )
         else:
-            actions.append(Action(address=address, kind=want.kind, action="no-op", reason="up to date",
-                                  ids=current.ids, before=current.values, after=want.values, protect=want.protect,
-                                  resolves=resolves))
+            actions.append(
+                Action(
+                    address=address,
+                    kind=want.kind,
+                    action="no-op",
+                    reason="up to date",
+                    ids=current.ids,
+                    before=current.values,
+                    after=want.values,
+                    protect=want.protect,
+                    resolves=resolves,
+                )
+            )
 
     for address, recorded in reversed(list(state.resources.items())):
         if address in desired:
@@ -312,14 +393,27 @@ def make_plan(
             raise PlanError(
                 f"{address} is protected (protect: true, kept in state) but is no longer in the manifests; "
                 f"mmctl will not delete it. Put it back, or set protect: false and apply before removing it, "
-                f"or run `mmctl state rm {address}` to stop managing it without deleting it")
+                f"or run `mmctl state rm {address}` to stop managing it without deleting it"
+            )
         if recorded.kind == "template" or current is None:
-            why = ("removed from the manifests; templates live only in state" if recorded.kind == "template"
-                   else "removed from the manifests and already gone from the account")
+            why = (
+                "removed from the manifests; templates live only in state"
+                if recorded.kind == "template"
+                else "removed from the manifests and already gone from the account"
+            )
             actions.append(Action(address, recorded.kind, "forget", why, ids=recorded.ids, resolves=resolves))
         else:
-            actions.append(Action(address, recorded.kind, "delete", "removed from the manifests", ids=current.ids,
-                                  before=current.values, resolves=resolves))
+            actions.append(
+                Action(
+                    address,
+                    recorded.kind,
+                    "delete",
+                    "removed from the manifests",
+                    ids=current.ids,
+                    before=current.values,
+                    resolves=resolves,
+                )
+            )
     for address in sorted({p.address for p in state.pending} - set(desired) - set(state.resources)):
         # A create was interrupted and the resource has left the manifests since: mmctl does not
         # delete what it cannot prove it made; it says what it found and stops tracking the attempt.
@@ -327,11 +421,18 @@ def make_plan(
         name = next((p.name for p in entries if p.name), None)
         kind = address.partition(".")[0]
         leftovers = unclaimed.get((kind, name), []) if name else []
-        seen = (f"; a live {kind} named {name!r} exists (id {leftovers[0].id}): import it to manage it"
-                if leftovers else "")
-        actions.append(Action(address, kind, "forget", f"an interrupted apply was creating it and it is no longer in "
-                                                       f"the manifests{seen}",
-                              resolves=tuple(p.id for p in entries)))
+        seen = (
+            f"; a live {kind} named {name!r} exists (id {leftovers[0].id}): import it to manage it" if leftovers else ""
+        )
+        actions.append(
+            Action(
+                address,
+                kind,
+                "forget",
+                f"an interrupted apply was creating it and it is no longer in the manifests{seen}",
+                resolves=tuple(p.id for p in entries),
+            )
+        )
 
     if targets:
         wanted = set(targets)
@@ -339,8 +440,9 @@ def make_plan(
         drift = [d for d in drift if d.address in wanted]
     if refresh_only:
         actions = []
-    return Plan(account, graph, currency, tuple(_ordered(actions)), tuple(drift), state.serial, state.lineage,
-                refresh_only)
+    return Plan(
+        account, graph, currency, tuple(_ordered(actions)), tuple(drift), state.serial, state.lineage, refresh_only
+    )
 
 
 def _create_notes(want: Desired, now: int) -> tuple[str, ...]:
@@ -366,18 +468,37 @@ def _template_action(want: Desired, recorded: Any, resolves: tuple[str, ...]) ->
 
     if recorded is None:
         # A reviewer of a new template should see where its buttons and images lead.
-        links = tuple(f"link {format_path(path)}: {url}" for path, url, _ in message_urls(want.values["message"], ("message",)))
-        return Action(want.address, "template", "create", "new template; kept in state for sends and previews",
-                      (Change("message", None, describe_message(want.values["message"])),), after=want.values,
-                      resolves=resolves, notes=links)
+        links = tuple(
+            f"link {format_path(path)}: {url}" for path, url, _ in message_urls(want.values["message"], ("message",))
+        )
+        return Action(
+            want.address,
+            "template",
+            "create",
+            "new template; kept in state for sends and previews",
+            (Change("message", None, describe_message(want.values["message"])),),
+            after=want.values,
+            resolves=resolves,
+            notes=links,
+        )
     if recorded.applied.get("digest") != want.values["digest"]:
-        changes = tuple(Change(*found) for found in payload_changes(thaw(recorded.applied.get("message")),
-                                                                    thaw(want.values["message"])))
-        return Action(want.address, "template", "update", "the message changed",
-                      changes or (Change("message", "(changed)", describe_message(want.values["message"])),),
-                      before=recorded.applied, after=want.values, resolves=resolves)
-    return Action(want.address, "template", "no-op", "up to date", before=recorded.applied, after=want.values,
-                  resolves=resolves)
+        changes = tuple(
+            Change(*found)
+            for found in payload_changes(thaw(recorded.applied.get("message")), thaw(want.values["message"]))
+        )
+        return Action(
+            want.address,
+            "template",
+            "update",
+            "the message changed",
+            changes or (Change("message", "(changed)", describe_message(want.values["message"])),),
+            before=recorded.applied,
+            after=want.values,
+            resolves=resolves,
+        )
+    return Action(
+        want.address, "template", "no-op", "up to date", before=recorded.applied, after=want.values, resolves=resolves
+    )
 
 
 def _ordered(actions: list[Action]) -> list[Action]:
@@ -389,8 +510,10 @@ def _ordered(actions: list[Action]) -> list[Action]:
     return removing + building
 
 
-UNSUBSCRIBE_NOTE = ("people removed from the audience stay subscribed to the Page's marketing messages: removing "
-                    "someone from an audience does not unsubscribe them")
+UNSUBSCRIBE_NOTE = (
+    "people removed from the audience stay subscribed to the Page's marketing messages: removing "
+    "someone from an audience does not unsubscribe them"
+)
 
 
 @dataclass(frozen=True)
@@ -412,22 +535,29 @@ def with_members(plan: Plan, members: Mapping[str, MemberChange], warnings: Sequ
         if change is None or action.kind != "audience" or action.action in ("delete", "forget"):
             actions.append(action)
             continue
-        after = MappingProxyType({**action.after, "members": {"count": change.count, "add": change.add,
-                                                              "remove": change.remove, "digest": change.digest}})
+        after = MappingProxyType(
+            {
+                **action.after,
+                "members": {"count": change.count, "add": change.add, "remove": change.remove, "digest": change.digest},
+            }
+        )
         if change.add or change.remove:
-            shown = Change("members", {"count": change.before},
-                           {"count": change.count, "add": change.add, "remove": change.remove})
+            shown = Change(
+                "members", {"count": change.before}, {"count": change.count, "add": change.add, "remove": change.remove}
+            )
             kind = "update" if action.action == "no-op" else action.action
             reason = "the member file changed" if action.action == "no-op" else action.reason
             notes = action.notes + ((UNSUBSCRIBE_NOTE,) if change.remove else ())
-            actions.append(replace(action, action=kind, reason=reason, changes=action.changes + (shown,), after=after,
-                                   notes=notes))
+            actions.append(
+                replace(action, action=kind, reason=reason, changes=action.changes + (shown,), after=after, notes=notes)
+            )
         else:
             actions.append(replace(action, after=after))
     return replace(plan, actions=tuple(actions), warnings=plan.warnings + tuple(warnings))
 
 
 # --- a saved plan against the plan made now --------------------------------------------------------
+
 
 def _shown(value: Any) -> str:
     text = json.dumps(thaw(value), sort_keys=True, ensure_ascii=False, default=str)
@@ -441,8 +571,10 @@ def _mapping_differences(where: str, saved: Mapping[str, Any], fresh: Mapping[st
             continue  # read-only facts of the server that move on their own (spend, matching)
         was, now = thaw(saved.get(key)), thaw(fresh.get(key))
         if was != now or (key in saved) != (key in fresh):
-            out.append(f"{where}.{key}: the plan has {_shown(was) if key in saved else '(missing)'}, now "
-                       f"{_shown(now) if key in fresh else '(missing)'}")
+            out.append(
+                f"{where}.{key}: the plan has {_shown(was) if key in saved else '(missing)'}, now "
+                f"{_shown(now) if key in fresh else '(missing)'}"
+            )
     return out
 
 
@@ -450,8 +582,10 @@ def _action_differences(saved: Action, fresh: Action) -> list[str]:
     where = saved.address
     if saved.action != fresh.action or saved.kind != fresh.kind:
         now = "leave it as it is" if fresh.action == "no-op" else f"{fresh.action} it"
-        return [f"{where}: the plan would {saved.action} it ({saved.kind}); apply would now {now} "
-                f"({fresh.kind}: {fresh.reason})"]
+        return [
+            f"{where}: the plan would {saved.action} it ({saved.kind}); apply would now {now} "
+            f"({fresh.kind}: {fresh.reason})"
+        ]
     out = _mapping_differences(f"{where} ids", saved.ids, fresh.ids)
     out += _mapping_differences(f"{where} before", saved.before, fresh.before)
     out += _mapping_differences(f"{where} after", saved.after, fresh.after)
@@ -471,10 +605,14 @@ def differences(saved: Plan, fresh: Plan) -> list[str]:
     ``saved`` in what it would do: the target, each action, each id and each value sent. Prose
     (reasons, notes, estimates) is not compared: what is shown at apply comes from ``fresh``."""
     out = []
-    for label, was, now in (("ad account", saved.account, fresh.account), ("Graph endpoint", saved.graph, fresh.graph),
-                            ("currency", saved.currency, fresh.currency), ("Page", saved.page_id, fresh.page_id),
-                            ("refresh-only", saved.refresh_only, fresh.refresh_only),
-                            ("targets", list(saved.targets), list(fresh.targets))):
+    for label, was, now in (
+        ("ad account", saved.account, fresh.account),
+        ("Graph endpoint", saved.graph, fresh.graph),
+        ("currency", saved.currency, fresh.currency),
+        ("Page", saved.page_id, fresh.page_id),
+        ("refresh-only", saved.refresh_only, fresh.refresh_only),
+        ("targets", list(saved.targets), list(fresh.targets)),
+    ):
         if was != now:
             out.append(f"{label}: the plan is for {_shown(was)}, this run is for {_shown(now)}")
     if out:

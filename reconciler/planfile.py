@@ -63,8 +63,9 @@ def read_document(path: Path, shown: str) -> dict[str, Any]:
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PlanFileError(f"{shown}: not a saved plan (not JSON: {exc}); save one with `mmctl plan --out FILE`") \
-            from exc
+        raise PlanFileError(
+            f"{shown}: not a saved plan (not JSON: {exc}); save one with `mmctl plan --out FILE`"
+        ) from exc
     if not isinstance(data, dict) or data.get("kind") != PLAN_KIND:
         raise PlanFileError(f"{shown}: not a saved mmctl plan; save one with `mmctl plan --out FILE`")
     return data
@@ -88,8 +89,10 @@ def plan_key(env: Mapping[str, str]) -> str | None:
     """``MMCTL_PLAN_KEY`` when set; a key too short to resist guessing is refused (never echoed)."""
     key = env.get(KEY_ENV) or None
     if key is not None and len(key.encode("utf-8")) < MIN_KEY_BYTES:
-        raise PlanFileError(f"{KEY_ENV} is shorter than {MIN_KEY_BYTES} bytes; use a long random secret, "
-                            "e.g. the output of `openssl rand -hex 32`")
+        raise PlanFileError(
+            f"{KEY_ENV} is shorter than {MIN_KEY_BYTES} bytes; use a long random secret, "
+            "e.g. the output of `openssl rand -hex 32`"
+        )
     return key
 
 
@@ -104,21 +107,30 @@ def verify(document: Mapping[str, Any], key: str | None, shown: str) -> bool:
     """Refuse an edited, unsigned or wrongly signed plan; True when a signature was checked."""
     integrity = document.get("integrity")
     if not isinstance(integrity, Mapping) or not isinstance(integrity.get("digest"), str):
-        raise PlanFileError(f"{shown}: the plan has no digest, so it cannot be checked; save it again with "
-                            "`mmctl plan --out FILE`")
+        raise PlanFileError(
+            f"{shown}: the plan has no digest, so it cannot be checked; save it again with `mmctl plan --out FILE`"
+        )
     if not hmac.compare_digest(integrity["digest"], _digest(document)):
-        raise PlanFileError(f"{shown}: the plan file was changed after it was saved (its digest does not match); "
-                            "nothing was changed. Run `mmctl plan --out FILE` again and review that plan")
+        raise PlanFileError(
+            f"{shown}: the plan file was changed after it was saved (its digest does not match); "
+            "nothing was changed. Run `mmctl plan --out FILE` again and review that plan"
+        )
     signature = integrity.get("signature")
     if key is None:
         if signature:
-            raise PlanFileError(f"{shown}: the plan is signed, but {KEY_ENV} is not set here, so the signature "
-                                f"cannot be checked; set {KEY_ENV} to the key the plan job used")
+            raise PlanFileError(
+                f"{shown}: the plan is signed, but {KEY_ENV} is not set here, so the signature "
+                f"cannot be checked; set {KEY_ENV} to the key the plan job used"
+            )
         return False
     if not isinstance(signature, str) or not signature:
-        raise PlanFileError(f"{shown}: the plan is not signed, and {KEY_ENV} is set, so only signed plans are "
-                            "applied; make the plan in a job that has the key")
+        raise PlanFileError(
+            f"{shown}: the plan is not signed, and {KEY_ENV} is set, so only signed plans are "
+            "applied; make the plan in a job that has the key"
+        )
     if not hmac.compare_digest(signature, _signature(document, key)):
-        raise PlanFileError(f"{shown}: the plan's signature does not match {KEY_ENV}: it was signed with another "
-                            "key or changed after signing; nothing was changed")
+        raise PlanFileError(
+            f"{shown}: the plan's signature does not match {KEY_ENV}: it was signed with another "
+            "key or changed after signing; nothing was changed"
+        )
     return True

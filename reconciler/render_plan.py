@@ -15,14 +15,19 @@ from typing import Any
 
 from reconciler.model import freeze, thaw
 from reconciler.money import format_money
-from reconciler.planfile import PLAN_KIND
 from reconciler.plan import ACTIONS, Action, Change, Drift, Estimate, Plan, Spend, SpendLine
+from reconciler.planfile import PLAN_KIND
 
 FORMAT_VERSION = "1"
-MARKERS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "forget": "x",
-           "no-op": " "}
-COLOURS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "adopt": "cyan",
-           "forget": "red"}
+MARKERS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "forget": "x", "no-op": " "}
+COLOURS = {
+    "create": "green",
+    "update": "yellow",
+    "replace": "magenta",
+    "delete": "red",
+    "adopt": "cyan",
+    "forget": "red",
+}
 MONEY = frozenset({"daily_budget", "lifetime_budget"})
 TIMES = frozenset({"start_time", "end_time"})
 MARKDOWN_LIMIT = 65_000
@@ -45,23 +50,33 @@ def value_text(path: str, value: Any, currency: str) -> str:
 def change_text(change: Change, currency: str) -> str:
     if change.path == "members" and isinstance(change.after, Mapping):
         before = change.before.get("count", 0) if isinstance(change.before, Mapping) else 0
-        return (f"members: +{change.after['add']} / -{change.after['remove']} members "
-                f"({before} → {change.after['count']})")
+        return (
+            f"members: +{change.after['add']} / -{change.after['remove']} members ({before} → {change.after['count']})"
+        )
     if change.before is None:
         return f"{change.path}: {value_text(change.path, change.after, currency)}"
-    return (f"{change.path}: {value_text(change.path, change.before, currency)} → "
-            f"{value_text(change.path, change.after, currency)}")
+    return (
+        f"{change.path}: {value_text(change.path, change.before, currency)} → "
+        f"{value_text(change.path, change.after, currency)}"
+    )
 
 
 def summary_line(plan: Plan) -> str:
     if plan.refresh_only:
-        return (f"Refresh only: {len(plan.drift)} resource(s) changed outside mmctl; applying records the live "
-                "values in state and changes nothing in the account.")
+        return (
+            f"Refresh only: {len(plan.drift)} resource(s) changed outside mmctl; applying records the live "
+            "values in state and changes nothing in the account."
+        )
     counts = plan.summary
     if not plan.changes_pending:
         return "No changes. The account matches the manifests."
-    words = [f"{counts['create']} to create", f"{counts['update']} to update", f"{counts['replace']} to replace",
-             f"{counts['delete']} to delete", f"{counts['adopt']} to adopt"]
+    words = [
+        f"{counts['create']} to create",
+        f"{counts['update']} to update",
+        f"{counts['replace']} to replace",
+        f"{counts['delete']} to delete",
+        f"{counts['adopt']} to adopt",
+    ]
     if counts["forget"]:
         words.append(f"{counts['forget']} to forget")
     return "Plan: " + ", ".join(words) + "."
@@ -100,16 +115,21 @@ def money_lines(plan: Plan) -> list[str]:
             after = "deleted" if line.removed else _per_day(line, line.after, currency, after=True)
             out.append(f"  {line.address}: {before} → {after}")
         change = spend.total_after - spend.total_before
-        out.append(f"  Total: {format_money(spend.total_before, currency)} → {format_money(spend.total_after, currency)}"
-                   f" a day ({'+' if change >= 0 else ''}{format_money(change, currency)})")
+        out.append(
+            f"  Total: {format_money(spend.total_before, currency)} → {format_money(spend.total_after, currency)}"
+            f" a day ({'+' if change >= 0 else ''}{format_money(change, currency)})"
+        )
         if spend.daily_budgets_after:
-            out.append(f"  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times "
-                       f"the daily budget in a calendar week (weekly cap {format_money(spend.weekly_cap, currency)}).")
+            out.append(
+                f"  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times "
+                f"the daily budget in a calendar week (weekly cap {format_money(spend.weekly_cap, currency)})."
+            )
     if plan.estimates:
         out.append("Estimates (Meta's message_delivery_estimate, for new or changed budgets):")
         for estimate in plan.estimates:
-            out.append(f"  {estimate.address}: {_range(estimate.delivery)} messages, "
-                       f"{_money_range(estimate.cost, currency)}")
+            out.append(
+                f"  {estimate.address}: {_range(estimate.delivery)} messages, {_money_range(estimate.cost, currency)}"
+            )
         delivery = (sum(e.delivery[0] for e in plan.estimates), sum(e.delivery[1] for e in plan.estimates))
         cost = (sum(e.cost[0] for e in plan.estimates), sum(e.cost[1] for e in plan.estimates))
         out.append(f"  Total: {_range(delivery)} messages, {_money_range(cost, currency)}")
@@ -135,6 +155,7 @@ def _drift_lines(drift: Drift, currency: str) -> list[str]:
 
 def plan_text(plan: Plan, style: Style = None) -> str:
     """The plan for a terminal; ``style`` (click.style) adds colour, None leaves it plain."""
+
     def paint(text: str, action: str) -> str:
         colour = COLOURS.get(action)
         return style(text, fg=colour) if style is not None and colour else text
@@ -162,6 +183,7 @@ def plan_text(plan: Plan, style: Style = None) -> str:
 
 # --- JSON ----------------------------------------------------------------------------------------
 
+
 def _change_json(change: Change) -> dict[str, Any]:
     return {"path": change.path, "before": thaw(change.before), "after": thaw(change.after)}
 
@@ -177,30 +199,51 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "targets": list(plan.targets),
         "refresh_only": plan.refresh_only,
         "summary": plan.summary,
-        "actions": [{
-            "address": a.address,
-            "kind": a.kind,
-            "action": a.action,
-            "reason": a.reason,
-            "changes": [_change_json(c) for c in a.changes],
-            "ids": dict(a.ids),
-            "before": thaw(a.before),
-            "after": thaw(a.after),
-            "protect": a.protect,
-            "resolves": list(a.resolves),
-            "notes": list(a.notes),
-        } for a in plan.actions],
+        "actions": [
+            {
+                "address": a.address,
+                "kind": a.kind,
+                "action": a.action,
+                "reason": a.reason,
+                "changes": [_change_json(c) for c in a.changes],
+                "ids": dict(a.ids),
+                "before": thaw(a.before),
+                "after": thaw(a.after),
+                "protect": a.protect,
+                "resolves": list(a.resolves),
+                "notes": list(a.notes),
+            }
+            for a in plan.actions
+        ],
         "drift": [{"address": d.address, "changes": [_change_json(c) for c in d.changes]} for d in plan.drift],
-        "spend": None if plan.spend is None else {
-            "daily": [{"address": s.address, "before": s.before, "after": s.after, "new": s.new, "removed": s.removed,
-                       "source": s.source, "budget": s.budget} for s in plan.spend.lines],
+        "spend": None
+        if plan.spend is None
+        else {
+            "daily": [
+                {
+                    "address": s.address,
+                    "before": s.before,
+                    "after": s.after,
+                    "new": s.new,
+                    "removed": s.removed,
+                    "source": s.source,
+                    "budget": s.budget,
+                }
+                for s in plan.spend.lines
+            ],
             "total_daily_before": plan.spend.total_before,
             "total_daily_after": plan.spend.total_after,
             "daily_budgets_after": plan.spend.daily_budgets_after,
             "weekly_cap": plan.spend.weekly_cap,
         },
-        "estimates": [{"address": e.address, "delivery": {"lower": e.delivery[0], "upper": e.delivery[1]},
-                       "cost": {"lower": e.cost[0], "upper": e.cost[1]}} for e in plan.estimates],
+        "estimates": [
+            {
+                "address": e.address,
+                "delivery": {"lower": e.delivery[0], "upper": e.delivery[1]},
+                "cost": {"lower": e.cost[0], "upper": e.cost[1]},
+            }
+            for e in plan.estimates
+        ],
         "warnings": list(plan.warnings),
         "state": {"serial": plan.state_serial, "lineage": plan.state_lineage},
     }
@@ -212,30 +255,74 @@ def plan_json_text(plan: Plan) -> str:
 
 def plan_from_json(data: Mapping[str, Any]) -> Plan:
     """A saved plan read back (the file was checked against the plan schema first)."""
+
     def changes(items: Any) -> tuple[Change, ...]:
         return tuple(Change(c["path"], freeze(c["before"]), freeze(c["after"])) for c in items)
 
-    actions = tuple(Action(
-        address=a["address"], kind=a["kind"], action=a["action"], reason=a["reason"], changes=changes(a["changes"]),
-        ids=MappingProxyType(dict(a["ids"])), before=freeze(a["before"]), after=freeze(a["after"]),
-        protect=bool(a["protect"]), resolves=tuple(a["resolves"]), notes=tuple(a.get("notes", ())),
-    ) for a in data["actions"])
+    actions = tuple(
+        Action(
+            address=a["address"],
+            kind=a["kind"],
+            action=a["action"],
+            reason=a["reason"],
+            changes=changes(a["changes"]),
+            ids=MappingProxyType(dict(a["ids"])),
+            before=freeze(a["before"]),
+            after=freeze(a["after"]),
+            protect=bool(a["protect"]),
+            resolves=tuple(a["resolves"]),
+            notes=tuple(a.get("notes", ())),
+        )
+        for a in data["actions"]
+    )
     drift = tuple(Drift(d["address"], changes(d["changes"])) for d in data["drift"])
     raw_spend = data.get("spend")
-    spend = None if raw_spend is None else Spend(
-        tuple(SpendLine(s["address"], s["before"], s["after"], bool(s.get("new")), bool(s.get("removed")),
-                        str(s.get("source", "manifest")), str(s.get("budget", "daily")))
-              for s in raw_spend["daily"]),
-        int(raw_spend["total_daily_before"]), int(raw_spend["total_daily_after"]),
-        int(raw_spend.get("daily_budgets_after", raw_spend["weekly_cap"] // 7)))
-    estimates = tuple(Estimate(e["address"], (e["delivery"]["lower"], e["delivery"]["upper"]),
-                               (e["cost"]["lower"], e["cost"]["upper"])) for e in data.get("estimates", ()))
-    return Plan(data["account"], data["graph"], data["currency"], actions, drift, int(data["state"]["serial"]),
-                str(data["state"]["lineage"]), bool(data["refresh_only"]), spend, estimates,
-                tuple(data.get("warnings", ())), str(data.get("page_id", "")), tuple(data.get("targets", ())))
+    spend = (
+        None
+        if raw_spend is None
+        else Spend(
+            tuple(
+                SpendLine(
+                    s["address"],
+                    s["before"],
+                    s["after"],
+                    bool(s.get("new")),
+                    bool(s.get("removed")),
+                    str(s.get("source", "manifest")),
+                    str(s.get("budget", "daily")),
+                )
+                for s in raw_spend["daily"]
+            ),
+            int(raw_spend["total_daily_before"]),
+            int(raw_spend["total_daily_after"]),
+            int(raw_spend.get("daily_budgets_after", raw_spend["weekly_cap"] // 7)),
+        )
+    )
+    estimates = tuple(
+        Estimate(
+            e["address"], (e["delivery"]["lower"], e["delivery"]["upper"]), (e["cost"]["lower"], e["cost"]["upper"])
+        )
+        for e in data.get("estimates", ())
+    )
+    return Plan(
+        data["account"],
+        data["graph"],
+        data["currency"],
+        actions,
+        drift,
+        int(data["state"]["serial"]),
+        str(data["state"]["lineage"]),
+        bool(data["refresh_only"]),
+        spend,
+        estimates,
+        tuple(data.get("warnings", ())),
+        str(data.get("page_id", "")),
+        tuple(data.get("targets", ())),
+    )
 
 
 # --- Markdown ------------------------------------------------------------------------------------
+
 
 def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """A pull-request comment: the summary first, each resource's details folded, under ``limit``."""
@@ -256,17 +343,43 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     blocks: list[str] = []
     for action in changing:
         lines = _action_lines(action, plan.currency)
-        blocks.append("\n".join([f"<details><summary><code>{action.address}</code>: {action.action}</summary>", "",
-                                 "```diff", *lines, "```", "", "</details>", ""]))
+        blocks.append(
+            "\n".join(
+                [
+                    f"<details><summary><code>{action.address}</code>: {action.action}</summary>",
+                    "",
+                    "```diff",
+                    *lines,
+                    "```",
+                    "",
+                    "</details>",
+                    "",
+                ]
+            )
+        )
     for drift in plan.drift:
-        blocks.append("\n".join([f"<details><summary>drift: <code>{drift.address}</code></summary>", "", "```",
-                                 *_drift_lines(drift, plan.currency), "```", "", "</details>", ""]))
+        blocks.append(
+            "\n".join(
+                [
+                    f"<details><summary>drift: <code>{drift.address}</code></summary>",
+                    "",
+                    "```",
+                    *_drift_lines(drift, plan.currency),
+                    "```",
+                    "",
+                    "</details>",
+                    "",
+                ]
+            )
+        )
     text = "\n".join(head + blocks + tail)
     if len(text) <= limit:
         return text
     # Too long for one comment: keep the summary and the table, and whole detail blocks while they fit.
-    note = (f"_Details of {len(blocks)} resources do not all fit in one comment; the full plan is in the JSON "
-            "output (`mmctl plan --format json`)._")
+    note = (
+        f"_Details of {len(blocks)} resources do not all fit in one comment; the full plan is in the JSON "
+        "output (`mmctl plan --format json`)._"
+    )
     budget = limit - len("\n".join(head + [note, ""] + tail)) - 2
     kept = []
     for block in blocks:

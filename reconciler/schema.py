@@ -15,10 +15,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jsonschema
 import referencing
@@ -40,7 +41,7 @@ def schema_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "schemas"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict[str, Any]:
     with (schema_dir() / name).open(encoding="utf-8") as handle:
         loaded: dict[str, Any] = json.load(handle)
@@ -59,7 +60,7 @@ _StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
     registry: referencing.Registry[Any] = referencing.Registry().with_resources(
         (file, referencing.Resource.from_contents(load_schema(file))) for file in SCHEMA_FILES
@@ -97,7 +98,7 @@ def describe_value(value: Any) -> str:
             "a boolean; quote it to make it text)"
         )
     if isinstance(value, int):
-        return f"the number {value} (quote it to make it text: \"{value}\")"
+        return f'the number {value} (quote it to make it text: "{value}")'
     if isinstance(value, float):
         return f"the number {value}"
     if isinstance(value, str):
@@ -207,9 +208,7 @@ def _humanize(
     elif keyword == "maxLength":
         message = f"{len(value)} characters; at most {rule} allowed"
     elif keyword == "minLength":
-        message = "must not be empty" if rule == 1 else (
-            f"{len(value)} characters; at least {rule} required"
-        )
+        message = "must not be empty" if rule == 1 else (f"{len(value)} characters; at least {rule} required")
     elif keyword == "maxItems":
         message = f"{len(value)} items; at most {rule} allowed"
     elif keyword == "minItems":

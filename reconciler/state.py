@@ -95,8 +95,14 @@ class Resource:
         notices = data.get("notices", [])
         if not isinstance(notices, list) or not all(isinstance(n, str) for n in notices):
             raise ValueError(f"{where}.notices must be a list of texts")
-        return cls(kind, freeze(dict(ids)), freeze(dict(applied)), protect,
-                   freeze(dict(members)) if members is not None else None, tuple(notices))
+        return cls(
+            kind,
+            freeze(dict(ids)),
+            freeze(dict(applied)),
+            protect,
+            freeze(dict(members)) if members is not None else None,
+            tuple(notices),
+        )
 
 
 @dataclass(frozen=True)
@@ -166,8 +172,9 @@ class State:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> State:
         if data.get("version") != FORMAT_VERSION:
-            raise StateError(f"{where}: state format {data.get('version')!r} is not {FORMAT_VERSION}; "
-                             "this mmctl cannot read it")
+            raise StateError(
+                f"{where}: state format {data.get('version')!r} is not {FORMAT_VERSION}; this mmctl cannot read it"
+            )
         try:
             serial, lineage, account = data["serial"], data["lineage"], data.get("account")
             if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
@@ -180,16 +187,21 @@ class State:
                 serial=serial,
                 lineage=lineage,
                 account=account,
-                resources=MappingProxyType({str(a): Resource.from_dict(r, str(a))
-                                            for a, r in data["resources"].items()}),
+                resources=MappingProxyType(
+                    {str(a): Resource.from_dict(r, str(a)) for a, r in data["resources"].items()}
+                ),
                 pending=tuple(Pending(**p) for p in data.get("pending", [])),
             )
         except KeyError as exc:
-            raise StateError(f"{where}: not a valid mmctl state file (the field {exc} is missing); restore it from "
-                             "a backup or version control, or undo the hand edit") from None
+            raise StateError(
+                f"{where}: not a valid mmctl state file (the field {exc} is missing); restore it from "
+                "a backup or version control, or undo the hand edit"
+            ) from None
         except (TypeError, ValueError, AttributeError) as exc:
-            raise StateError(f"{where}: not a valid mmctl state file ({exc}); restore it from a backup or version "
-                             "control, or undo the hand edit") from None
+            raise StateError(
+                f"{where}: not a valid mmctl state file ({exc}); restore it from a backup or version "
+                "control, or undo the hand edit"
+            ) from None
 
 
 def pending_entry(address: str, operation: str, name: str | None = None) -> Pending:
@@ -231,8 +243,10 @@ class LocalStateStore:
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise StateError(f"{self._display}: the state file is not valid JSON ({exc}); restore it from a "
-                             "backup or version control") from None
+            raise StateError(
+                f"{self._display}: the state file is not valid JSON ({exc}); restore it from a "
+                "backup or version control"
+            ) from None
         if not isinstance(data, dict):
             raise StateError(f"{self._display}: not a valid mmctl state file")
         return State.from_dict(data, self._display)
@@ -245,9 +259,11 @@ class LocalStateStore:
             with replacing(self.path) as handle:
                 handle.write(text)
         except OSError as exc:
-            raise StateError(f"{self._display}: cannot write the state file ({exc.strerror or exc}); the previous "
-                             "state is unchanged. Free disk space or make the folder writable, then run again: the "
-                             "next plan picks up what was done") from None
+            raise StateError(
+                f"{self._display}: cannot write the state file ({exc.strerror or exc}); the previous "
+                "state is unchanged. Free disk space or make the folder writable, then run again: the "
+                "next plan picks up what was done"
+            ) from None
         return written
 
     @contextmanager
@@ -258,8 +274,10 @@ class LocalStateStore:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
         except OSError as exc:
-            raise StateError(f"{lock_path}: cannot create the state lock ({exc.strerror or exc}); mmctl needs to "
-                             f"write in {lock_path.parent} (a read-only folder? a full disk?)") from None
+            raise StateError(
+                f"{lock_path}: cannot create the state lock ({exc.strerror or exc}); mmctl needs to "
+                f"write in {lock_path.parent} (a read-only folder? a full disk?)"
+            ) from None
         acquired = False
         try:
             deadline = time.monotonic() + timeout
@@ -287,15 +305,31 @@ class LocalStateStore:
             holder = json.loads(handle.read() or "{}")
         except ValueError:
             holder = {}
-        who = (f"{holder.get('command', 'mmctl')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-               f"since {holder.get('since', '?')})") if holder else "another process"
-        return (f"the state {self._display} is locked by {who}; wait for it to finish, or retry with "
-                f"--lock-timeout SECONDS (lock file: {lock_path})")
+        who = (
+            (
+                f"{holder.get('command', 'mmctl')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+                f"since {holder.get('since', '?')})"
+            )
+            if holder
+            else "another process"
+        )
+        return (
+            f"the state {self._display} is locked by {who}; wait for it to finish, or retry with "
+            f"--lock-timeout SECONDS (lock file: {lock_path})"
+        )
 
 
 def _write_holder(handle: IO[str], command: str) -> None:
     handle.seek(0)
     handle.truncate(0)
-    handle.write(json.dumps({"command": command, "pid": os.getpid(), "host": socket.gethostname(),
-                             "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}))
+    handle.write(
+        json.dumps(
+            {
+                "command": command,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+    )
     handle.flush()

@@ -8,7 +8,7 @@ compared in UTC.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -38,7 +38,7 @@ def parse_instant(value: str | int, zone: tzinfo | None) -> datetime:
     if isinstance(value, int) or value.strip().isdigit():
         seconds = int(value)
         try:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+            return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise TimeError(f"{seconds} is not a usable Unix time") from None
     moment = _parse_iso(value)
@@ -49,16 +49,14 @@ def parse_instant(value: str | int, zone: tzinfo | None) -> datetime:
                 "(e.g. 2026-12-01T09:00:00-05:00) or set provider.timezone"
             )
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _parse_iso(value: str) -> datetime:
     try:
         return datetime.fromisoformat(value.strip())
     except ValueError:
-        raise TimeError(
-            f"{value!r} is not an ISO 8601 time; expected e.g. 2026-12-01T09:00:00-05:00"
-        ) from None
+        raise TimeError(f"{value!r} is not an ISO 8601 time; expected e.g. 2026-12-01T09:00:00-05:00") from None
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")

@@ -97,8 +97,14 @@ def _local_host(host: str) -> bool:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
-    return (address.is_loopback or address.is_private or address.is_link_local or address.is_reserved
-            or address.is_unspecified or address.is_multicast)
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_multicast
+    )
 
 
 def judge(url: str, button: bool) -> tuple[str | None, str | None]:
@@ -112,19 +118,24 @@ def judge(url: str, button: bool) -> tuple[str | None, str | None]:
     if parts.scheme.lower() not in ("http", "https"):
         return "must start with https:// (or http:// where Meta accepts it)", None
     if "@" in parts.netloc:
-        return ("has a user name before '@' in its host part; a browser goes to the host after the '@', "
-                "so the link leads somewhere other than it seems"), None
+        return (
+            "has a user name before '@' in its host part; a browser goes to the host after the '@', "
+            "so the link leads somewhere other than it seems"
+        ), None
     host = (parts.hostname or "").rstrip(".")
     if not host:
         return "has no host (expected https://host/...)", None
     if button and _local_host(host.lower()):
-        return ("points to a loopback, private-network or local host; a customer's phone cannot open it "
-                "(use the shop's public address)"), None
+        return (
+            "points to a loopback, private-network or local host; a customer's phone cannot open it "
+            "(use the shop's public address)"
+        ), None
     shown = _unicode_host(host)
     for label in shown.split("."):
         scripts = _scripts(label)
         if len(scripts) > 1:
-            return None, (f"the host {shown!r} mixes {' and '.join(sorted(s.title() for s in scripts))} letters in "
-                          "one name; check that it is the real domain and not a look-alike")
+            return None, (
+                f"the host {shown!r} mixes {' and '.join(sorted(s.title() for s in scripts))} letters in "
+                "one name; check that it is the real domain and not a look-alike"
+            )
     return None, None
-

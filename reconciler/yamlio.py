@@ -19,16 +19,15 @@ and list indices), so that later layers can report ``file:line:col`` for any fie
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
 from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
 
-PathKey = Union[str, int]
+PathKey = str | int
 NodePath = tuple[PathKey, ...]
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -243,9 +242,13 @@ class _Composer:
             value = text.lower() in ("yes", "true", "on", "y")
         elif tag == _INT and not _DECIMAL.fullmatch(text):
             # YAML 1.1 reads 50:00 as 3000, 0x7530 as 30000 and 010000 as 4096: never what a budget or an id meant.
-            self.error(event.start_mark, path, f"{_int_form(text)} integer; YAML 1.1 would read it as "
-                       f"{self.loader.construct_yaml_int(yaml.ScalarNode(tag, text))}. Write the number in plain "
-                       "decimal digits, or quote it to keep it as text")
+            self.error(
+                event.start_mark,
+                path,
+                f"{_int_form(text)} integer; YAML 1.1 would read it as "
+                f"{self.loader.construct_yaml_int(yaml.ScalarNode(tag, text))}. Write the number in plain "
+                "decimal digits, or quote it to keep it as text",
+            )
             value = None
         elif tag in (_INT, _FLOAT):
             node = yaml.ScalarNode(tag, text)
@@ -443,6 +446,10 @@ def read_file(path: Path, file: str) -> YamlDocument:
         ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise ManifestErrors(
-            [ManifestError(SourceLocation(file), (), f"file grew past {MAX_FILE_BYTES // 1024 // 1024} MiB while being read")]
+            [
+                ManifestError(
+                    SourceLocation(file), (), f"file grew past {MAX_FILE_BYTES // 1024 // 1024} MiB while being read"
+                )
+            ]
         )
     return parse_bytes(raw, file)

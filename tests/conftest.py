@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import EXAMPLES, PROVIDER
+from sandbox_helpers import Served
 
 from reconciler import manifest
 from reconciler.errors import ManifestErrors
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.server import make_server
-
-from helpers import EXAMPLES, PROVIDER
-from sandbox_helpers import Served
 
 
 class Project:

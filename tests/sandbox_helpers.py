@@ -39,7 +39,9 @@ class Served:
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         # Controls take JSON only: a POST always carries a body, if only {}.
-        response = self.raw.request(method, f"/__sandbox/{path}", json={} if body is None and method == "POST" else body)
+        response = self.raw.request(
+            method, f"/__sandbox/{path}", json={} if body is None and method == "POST" else body
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -56,15 +58,23 @@ class Served:
         return str(response.json()["id"])
 
     def audience(self, name: str = "VIP", page: str = PAGE) -> str:
-        response = self.post(f"{ACCOUNT}/customaudiences", subtype="CUSTOM", customer_file_source="USER_PROVIDED_ONLY",
-                             name=name, description="Customers with 3+ orders", use_for_products=["MARKETING_MESSAGES"],
-                             subscription_info=["MESSENGER"], marketing_message_channels={"MESSENGER": page})
+        response = self.post(
+            f"{ACCOUNT}/customaudiences",
+            subtype="CUSTOM",
+            customer_file_source="USER_PROVIDED_ONLY",
+            name=name,
+            description="Customers with 3+ orders",
+            use_for_products=["MARKETING_MESSAGES"],
+            subscription_info=["MESSENGER"],
+            marketing_message_channels={"MESSENGER": page},
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["data"][0]["id"])
 
     def upload(self, audience: str, emails: list[str], **extra: Any) -> dict[str, Any]:
-        response = self.post(f"{audience}/users", payload={"schema": ["EMAIL"], "data": [[sha(e)] for e in emails]},
-                             **extra)
+        response = self.post(
+            f"{audience}/users", payload={"schema": ["EMAIL"], "data": [[sha(e)] for e in emails]}, **extra
+        )
         assert response.status_code == 200, response.text
         return dict(response.json())
 

@@ -98,8 +98,14 @@ def test_third_party_packages_stay_in_their_module():
 
 
 # Inside the sandbox: httpx only for the in-process transport, and none of the engine's libraries.
-SANDBOX_CONFINED = {"httpx": {"transport"}, "yaml": set(), "click": set(), "jsonschema": set(),
-                    "referencing": set(), "deepdiff": set()}
+SANDBOX_CONFINED = {
+    "httpx": {"transport"},
+    "yaml": set(),
+    "click": set(),
+    "jsonschema": set(),
+    "referencing": set(),
+    "deepdiff": set(),
+}
 
 
 def test_the_sandbox_uses_third_party_packages_only_where_allowed():

@@ -16,7 +16,6 @@ from reconciler.cli import cli
 from reconciler.errors import TransientError
 
 
-
 def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
@@ -98,14 +97,19 @@ def test_an_interrupted_upload_resumes_after_the_last_confirmed_batch(example, s
 
 def test_warnings_for_small_audiences_and_skipped_rows(example):
     (example / "data" / "vip.csv").write_text(
-        "email,phone,fn,ln,country\nok@example.com,,,,US\nbroken,,,,US\n,,,,US\nkept@example.com,12,,,US\n")
+        "email,phone,fn,ln,country\nok@example.com,,,,US\nbroken,,,,US\n,,,,US\nkept@example.com,12,,,US\n"
+    )
     out = run("plan").stdout
-    assert ("audience.vip: data/vip.csv: 1 bad cell(s) in 1 row(s) are dropped (those people are uploaded with the "
-            "identifiers that remain) and 2 row(s) are skipped (no usable email or phone left): line 3, column email: "
-            "not an email address (expected name@domain); line 4, column email: the row has neither an email nor a "
-            "phone; Meta needs one of them; line 5, column phone: ") in out
-    assert ("audience.vip: 2 people in the member file; Meta typically matches 20-70% of a list (here about 0-1 "
-            "people) and returns no subscription tokens for an audience with fewer than 100 matched people") in out
+    assert (
+        "audience.vip: data/vip.csv: 1 bad cell(s) in 1 row(s) are dropped (those people are uploaded with the "
+        "identifiers that remain) and 2 row(s) are skipped (no usable email or phone left): line 3, column email: "
+        "not an email address (expected name@domain); line 4, column email: the row has neither an email nor a "
+        "phone; Meta needs one of them; line 5, column phone: "
+    ) in out
+    assert (
+        "audience.vip: 2 people in the member file; Meta typically matches 20-70% of a list (here about 0-1 "
+        "people) and returns no subscription tokens for an audience with fewer than 100 matched people"
+    ) in out
     assert "broken" not in out
     # The person whose phone was bad is uploaded with the email alone.
     assert "+2 / -0 members" in out
@@ -120,16 +124,29 @@ def test_no_raw_email_or_phone_leaves_the_member_file(example, serve):
         "email,phone,fn,ln,country\n"
         "sentinel.alice@leak-check.example,+1 555 0100 777,Alice,Sentinel,US\n"
         "SENTINEL.BOB@LEAK-CHECK.EXAMPLE,07911 0042 00,Bob,Sentinel,GB\n"
-        + "".join(f"filler{n}@example.com,,,,US\n" for n in range(150)))
+        + "".join(f"filler{n}@example.com,,,,US\n" for n in range(150))
+    )
     sandbox = serve()
     env = {**os.environ, "MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "members-test-token-03"}
 
     def mmctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "reconciler", *args, "--verbose"], cwd=example, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *args, "--verbose"],
+            cwd=example,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
-    outputs = [mmctl("plan", "--out", "plan.json"), mmctl("plan", "--format", "json"),
-               mmctl("plan", "--format", "markdown"), mmctl("apply", "plan.json"), mmctl("plan")]
+    outputs = [
+        mmctl("plan", "--out", "plan.json"),
+        mmctl("plan", "--format", "json"),
+        mmctl("plan", "--format", "markdown"),
+        mmctl("apply", "plan.json"),
+        mmctl("plan"),
+    ]
     assert outputs[3].returncode == 0, outputs[3].stderr
     texts = [o.stdout + o.stderr for o in outputs]
     texts += [p.read_text() for p in (example / ".mmctl").rglob("*") if p.is_file() and "sandbox" not in p.name]
@@ -154,7 +171,9 @@ def test_audience_fields_update_in_place_and_hashed_files(example):
     digests = [h(f"hashed{n}@example.com") for n in range(130)]
     (example / "data" / "hashed.csv").write_text("email\n" + "".join(f"{d.upper()}\n" for d in digests))
     text = (example / "audiences.yaml").read_text()
-    (example / "audiences.yaml").write_text(text.replace("file: data/vip.csv", "file: data/hashed.csv\n      hashed: true"))
+    (example / "audiences.yaml").write_text(
+        text.replace("file: data/vip.csv", "file: data/hashed.csv\n      hashed: true")
+    )
     out = run("plan").stdout
     assert "members: +130 / -120 members (120 → 130)" in out
     assert run("apply", "--auto-approve").exit_code == 0

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import EXAMPLES
 
 from reconciler import cli as cli_module
 from reconciler.cli import cli
-
-from helpers import EXAMPLES
 
 VALID = "Valid: 4 files, 2 templates, 1 audience, 2 campaigns for act_100000000000001 (graph: sandbox).\n"
 
@@ -138,7 +137,11 @@ def test_installed_commands_validate_the_examples(tmp_path, command):
 def test_subprocess_bad_input_gives_one_line_per_error_and_no_traceback(tmp_path):
     (tmp_path / "m.yaml").write_text("provider:\n  ad_account: act_1\n  ad_account: act_2\n")
     done = subprocess.run(
-        [*_mmctl(), "validate", "m.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [*_mmctl(), "validate", "m.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert done.returncode == 1

@@ -4,37 +4,50 @@ from __future__ import annotations
 
 import random
 
-from reconciler.client import Credentials, GraphClient, Operation, RetryPolicy
-
 from sandbox_helpers import ACCOUNT, PAGE
+
+from reconciler.client import Credentials, GraphClient, Operation, RetryPolicy
 
 POLICY = RetryPolicy(attempts=12, base_delay=0.02, max_delay=0.5, deadline=120, timeout=0.5)
 
 
 def test_listing_and_updates_survive_faults_and_throttling(serve):
-    sandbox = serve(quota=40, quota_window_s=0.5, fault_kinds=("500", "1", "2", "slow", "drop", "null"),
-                    slow_ms=700, seed=11)
+    sandbox = serve(
+        quota=40, quota_window_s=0.5, fault_kinds=("500", "1", "2", "slow", "drop", "null"), slow_ms=700, seed=11
+    )
     # Setting up runs without faults and with the default 30 s timeout: a loaded machine must not make it flaky.
     setup = GraphClient(sandbox.url, "v24.0", Credentials("setup-token-000000"))
     sandbox.app.reconfigure(quota=0)
-    created = setup.batch([Operation("POST", f"{ACCOUNT}/message_campaign",
-                                     {"name": f"Campaign {n}", "page_id": PAGE, "daily_budget": 500}, kind="create")
-                           for n in range(2500)])
+    created = setup.batch(
+        [
+            Operation(
+                "POST",
+                f"{ACCOUNT}/message_campaign",
+                {"name": f"Campaign {n}", "page_id": PAGE, "daily_budget": 500},
+                kind="create",
+            )
+            for n in range(2500)
+        ]
+    )
     ids = [r.body["id"] for r in created]
     assert len(set(ids)) == 2500
 
     sandbox.app.reconfigure(fault_rate=0.2, quota=40)
     sandbox.control("DELETE", "stats")
-    graph = GraphClient(sandbox.url, "v24.0", Credentials("faulty-token-0000"), retry=POLICY, concurrency=4,
-                        rng=random.Random(3))
+    graph = GraphClient(
+        sandbox.url, "v24.0", Credentials("faulty-token-0000"), retry=POLICY, concurrency=4, rng=random.Random(3)
+    )
     listed = [row["id"] for row in graph.pages(f"{ACCOUNT}/ads", {"fields": "id,campaign{id,name}"}, limit=100)]
     # Complete and nothing twice (concurrent batches may be carried out in any order, so ids are compared as sets).
     assert len(listed) == 2500 and set(listed) == set(ids)
 
-    campaigns = [row["campaign"]["id"] for row in graph.pages(f"{ACCOUNT}/ads", {"fields": "campaign{id}"},
-                                                               limit=500)]
-    results = graph.batch([Operation("POST", campaign, {"name": f"Renamed {n}"}, kind="update")
-                           for n, campaign in enumerate(campaigns[:200])])
+    campaigns = [row["campaign"]["id"] for row in graph.pages(f"{ACCOUNT}/ads", {"fields": "campaign{id}"}, limit=500)]
+    results = graph.batch(
+        [
+            Operation("POST", campaign, {"name": f"Renamed {n}"}, kind="update")
+            for n, campaign in enumerate(campaigns[:200])
+        ]
+    )
     assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
     stats = sandbox.stats()
     assert graph.counters.retries > 0 and graph.counters.throttled_waits > 0
@@ -43,4 +56,6 @@ def test_listing_and_updates_survive_faults_and_throttling(serve):
     sandbox.app.reconfigure(fault_rate=0.0, quota=0)
     names = [row["campaign"]["name"] for row in setup.pages(f"{ACCOUNT}/ads", {"fields": "campaign{name}"}, limit=1000)]
     assert names[:200] == [f"Renamed {n}" for n in range(200)] and names[200] == "Campaign 200"
-    print(f"client counters {graph.counters.as_dict()}; sandbox faults {stats['faults']}, throttled {stats['throttled']}")
+    print(
+        f"client counters {graph.counters.as_dict()}; sandbox faults {stats['faults']}, throttled {stats['throttled']}"
+    )

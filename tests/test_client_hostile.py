@@ -17,9 +17,15 @@ TRACE = {"x-fb-trace-id": "TraceHostile1"}
 
 
 def client(handler, *, retry: RetryPolicy | None = None, clock=time.monotonic) -> GraphClient:
-    return GraphClient("https://graph.example.com", "v24.0", Credentials("hostile-test-token"),
-                       transport=httpx.MockTransport(handler), retry=retry or RetryPolicy(attempts=2, base_delay=0),
-                       sleep=lambda s: None, clock=clock)
+    return GraphClient(
+        "https://graph.example.com",
+        "v24.0",
+        Credentials("hostile-test-token"),
+        transport=httpx.MockTransport(handler),
+        retry=retry or RetryPolicy(attempts=2, base_delay=0),
+        sleep=lambda s: None,
+        clock=clock,
+    )
 
 
 def test_an_answer_that_drips_past_the_deadline_is_cut_off():
@@ -31,8 +37,11 @@ def test_an_answer_that_drips_past_the_deadline_is_cut_off():
             yield b" "
         yield b"{}"
 
-    graph = client(lambda r: httpx.Response(200, headers=TRACE, content=drip()),
-                   retry=RetryPolicy(attempts=1, deadline=60), clock=lambda: now[0])
+    graph = client(
+        lambda r: httpx.Response(200, headers=TRACE, content=drip()),
+        retry=RetryPolicy(attempts=1, deadline=60),
+        clock=lambda: now[0],
+    )
     with pytest.raises(TransientError, match="still arriving after the call's deadline of 60s"):
         graph.get("act_1")
     with pytest.raises(OutcomeUnknown):  # a create cut off may have run
@@ -40,8 +49,10 @@ def test_an_answer_that_drips_past_the_deadline_is_cut_off():
 
 
 def test_an_answer_larger_than_the_cap_is_not_read():
-    graph = client(lambda r: httpx.Response(200, headers=TRACE, content=b"[" + b"0," * 5000 + b"0]"),
-                   retry=RetryPolicy(attempts=1, max_answer_bytes=1000))
+    graph = client(
+        lambda r: httpx.Response(200, headers=TRACE, content=b"[" + b"0," * 5000 + b"0]"),
+        retry=RetryPolicy(attempts=1, max_answer_bytes=1000),
+    )
     with pytest.raises(UnexpectedAnswer, match="larger than 0 MiB") as info:
         graph.get("act_1")
     assert info.value.fbtrace_id == "TraceHostile1"
@@ -56,20 +67,31 @@ def test_answers_that_are_not_json_are_unexpected_answers_with_the_trace(content
 
 
 def test_a_paging_cycle_and_an_endless_listing_stop():
-    cycle = client(lambda r: httpx.Response(200, headers=TRACE, json={
-        "data": [{"id": "1"}], "paging": {"next": "https://graph.example.com/v24.0/act_1/ads?after=A"}}))
+    cycle = client(
+        lambda r: httpx.Response(
+            200,
+            headers=TRACE,
+            json={"data": [{"id": "1"}], "paging": {"next": "https://graph.example.com/v24.0/act_1/ads?after=A"}},
+        )
+    )
     with pytest.raises(UnexpectedAnswer, match="paging cycle"):
         list(cycle.pages("act_1/ads"))
     counter = iter(range(10**6))
-    endless = client(lambda r: httpx.Response(200, json={
-        "data": [], "paging": {"next": f"https://graph.example.com/v24.0/act_1/ads?after={next(counter)}"}}),
-        retry=RetryPolicy(max_pages=5))
+    endless = client(
+        lambda r: httpx.Response(
+            200,
+            json={"data": [], "paging": {"next": f"https://graph.example.com/v24.0/act_1/ads?after={next(counter)}"}},
+        ),
+        retry=RetryPolicy(max_pages=5),
+    )
     with pytest.raises(UnexpectedAnswer, match="more than 5 pages"):
         list(endless.pages("act_1/ads"))
 
 
-@pytest.mark.parametrize("item", ["a string", 7, {"code": "two hundred", "body": "{}"}, {"code": 200, "body": 5},
-                                  {"code": 200, "body": "not json"}])
+@pytest.mark.parametrize(
+    "item",
+    ["a string", 7, {"code": "two hundred", "body": "{}"}, {"code": 200, "body": 5}, {"code": 200, "body": "not json"}],
+)
 def test_garbage_batch_items_are_unexpected_answers_or_unknown_outcomes(item):
     graph = client(lambda r: httpx.Response(200, headers=TRACE, json=[item, item]))
     read, create = graph.batch([Operation("GET", "act_1"), Operation("POST", "act_1/message_campaign", kind="create")])
@@ -93,11 +115,16 @@ def test_an_error_whose_code_is_not_a_number_is_unexpected():
     assert getattr(info.value, "code", None) == 100
 
 
-@pytest.mark.parametrize(("field", "value"), [("daily_budget", "lots"), ("daily_budget", "-5"),
-                                              ("start_time", "yesterday"), ("end_time", "99999999999999")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("daily_budget", "lots"), ("daily_budget", "-5"), ("start_time", "yesterday"), ("end_time", "99999999999999")],
+)
 def test_unreadable_budgets_and_times_are_unexpected_answers(field, value):
-    row = {"id": "1", "campaign": {"id": "2", "name": "x", "status": "ACTIVE"},
-           "adset": {"id": "3", "daily_budget": "500", field: value}}
+    row = {
+        "id": "1",
+        "campaign": {"id": "2", "name": "x", "status": "ACTIVE"},
+        "adset": {"id": "3", "daily_budget": "500", field: value},
+    }
     with pytest.raises(UnexpectedAnswer, match="a campaign in the ads listing"):
         graphmap.parse_campaign(row)
 
@@ -121,8 +148,12 @@ def test_a_refused_first_connection_fails_in_seconds(caplog):
 
 
 def test_retries_are_logged_as_warnings(caplog):
-    answers = iter([httpx.Response(500, json={"error": {"message": "try later", "code": 2}}),
-                    httpx.Response(200, json={"id": "1"})])
+    answers = iter(
+        [
+            httpx.Response(500, json={"error": {"message": "try later", "code": 2}}),
+            httpx.Response(200, json={"id": "1"}),
+        ]
+    )
     graph = client(lambda r: next(answers))
     with caplog.at_level(logging.WARNING, logger="mmctl"):
         assert graph.get("1") == {"id": "1"}

@@ -8,16 +8,14 @@ from types import MappingProxyType
 
 import httpx
 import pytest
-
-from reconciler import costs
-from reconciler.plan import Action, Change, PlanError
-from reconciler.render_plan import money_lines
-from reconciler.plan import Plan
-from reconciler.sandbox import Sandbox, SandboxConfig
-from reconciler.sandbox.transport import SandboxTransport
-
 from helpers import PROVIDER
 from test_campaign_plans import project, run  # noqa: F401 - the campaigns project fixture, shared
+
+from reconciler import costs
+from reconciler.plan import Action, Change, Plan, PlanError
+from reconciler.render_plan import money_lines
+from reconciler.sandbox import Sandbox, SandboxConfig
+from reconciler.sandbox.transport import SandboxTransport
 
 NOW = 1_800_000_000
 DAY = 86_400
@@ -25,12 +23,25 @@ LIMITS = costs.Limits(max_daily=100_000, max_lifetime=None, max_total_daily=150_
 
 
 def campaign(action: str, after: dict, before: dict | None = None, changes: tuple[Change, ...] = ()) -> Action:
-    base = {"name": "A", "page_id": "1", "status": "ACTIVE", "daily_budget": None, "lifetime_budget": None,
-            "start_time": None, "end_time": None}
-    return Action(address="campaign.a", kind="campaign", action=action, reason="r", changes=changes,
-                  ids=MappingProxyType({"id": "1"}) if before else MappingProxyType({}),
-                  before=MappingProxyType({**base, **before}) if before else MappingProxyType({}),
-                  after=MappingProxyType({**base, **after}))
+    base = {
+        "name": "A",
+        "page_id": "1",
+        "status": "ACTIVE",
+        "daily_budget": None,
+        "lifetime_budget": None,
+        "start_time": None,
+        "end_time": None,
+    }
+    return Action(
+        address="campaign.a",
+        kind="campaign",
+        action=action,
+        reason="r",
+        changes=changes,
+        ids=MappingProxyType({"id": "1"}) if before else MappingProxyType({}),
+        before=MappingProxyType({**base, **before}) if before else MappingProxyType({}),
+        after=MappingProxyType({**base, **after}),
+    )
 
 
 LIVE_BIG = {"daily_budget": 500_000}  # 5,000.00 USD a day, set in Ads Manager or as Meta's estimated cap
@@ -50,13 +61,16 @@ def test_a_campaign_without_a_budget_in_the_manifest_counts_with_its_live_budget
 def test_adopting_a_campaign_over_a_guardrail_is_refused():
     with pytest.raises(PlanError) as refused:
         costs.check_rules((campaign("adopt", {}, LIVE_BIG),), LIMITS, None, "USD", NOW)
-    assert ("campaign.a: daily_budget 5,000.00 USD (live, not in the manifest) exceeds the guardrail max_daily_budget "
-            "1,000.00 USD (adopting it puts it under mmctl's guardrails)") in str(refused.value)
+    assert (
+        "campaign.a: daily_budget 5,000.00 USD (live, not in the manifest) exceeds the guardrail max_daily_budget "
+        "1,000.00 USD (adopting it puts it under mmctl's guardrails)"
+    ) in str(refused.value)
 
 
 def test_activating_a_campaign_over_a_guardrail_is_refused():
-    activate = campaign("update", {"status": "ACTIVE"}, {**LIVE_BIG, "status": "PAUSED"},
-                        (Change("status", "PAUSED", "ACTIVE"),))
+    activate = campaign(
+        "update", {"status": "ACTIVE"}, {**LIVE_BIG, "status": "PAUSED"}, (Change("status", "PAUSED", "ACTIVE"),)
+    )
     with pytest.raises(PlanError, match=r"\(this plan activates it\)"):
         costs.check_rules((activate,), LIMITS, None, "USD", NOW)
 
@@ -65,19 +79,28 @@ def test_a_campaign_already_over_a_guardrail_and_left_alone_is_a_warning():
     warnings = costs.check_rules((campaign("no-op", {}, {"daily_budget": 120_000}),), LIMITS, None, "USD", NOW)
     assert warnings == (
         "campaign.a: daily_budget 1,200.00 USD (live, not in the manifest) exceeds the guardrail max_daily_budget "
-        "1,000.00 USD; this plan does not change it",)
+        "1,000.00 USD; this plan does not change it",
+    )
 
 
 def test_the_total_guardrail_counts_budgets_not_in_the_manifest():
-    other = Action(address="campaign.b", kind="campaign", action="create", reason="r",
-                   after=MappingProxyType({"name": "B", "daily_budget": 60_000}))
+    other = Action(
+        address="campaign.b",
+        kind="campaign",
+        action="create",
+        reason="r",
+        after=MappingProxyType({"name": "B", "daily_budget": 60_000}),
+    )
     with pytest.raises(PlanError, match="all campaigns together would spend up to 1,500.01 USD a day"):
         costs.check_rules((campaign("no-op", {}, {"daily_budget": 90_001}), other), LIMITS, None, "USD", NOW)
 
 
 def test_a_new_campaign_without_a_budget_cannot_pass_guardrails_unseen():
-    with pytest.raises(PlanError, match="writes no budget, so Meta sets an estimated daily budget cap when it is "
-                                        "created, which the guardrails cannot check beforehand"):
+    with pytest.raises(
+        PlanError,
+        match="writes no budget, so Meta sets an estimated daily budget cap when it is "
+        "created, which the guardrails cannot check beforehand",
+    ):
         costs.check_rules((campaign("create", {}),), LIMITS, None, "USD", NOW)
     assert costs.check_rules((campaign("create", {}),), costs.Limits(), None, "USD", NOW) == ()
     line = costs.spend((campaign("create", {}),), NOW).lines[0]
@@ -86,8 +109,12 @@ def test_a_new_campaign_without_a_budget_cannot_pass_guardrails_unseen():
 
 def test_a_lifetime_budget_counts_what_is_left_over_the_days_left():
     # 300.00 over 30 days, 20 days gone and 200.00 spent: 100.00 left over 10 days.
-    live = {"lifetime_budget": 30_000, "budget_remaining": 10_000, "start_time": NOW - 20 * DAY,
-            "end_time": NOW + 10 * DAY}
+    live = {
+        "lifetime_budget": 30_000,
+        "budget_remaining": 10_000,
+        "start_time": NOW - 20 * DAY,
+        "end_time": NOW + 10 * DAY,
+    }
     kept = campaign("no-op", {"lifetime_budget": 30_000}, live)
     assert costs.daily_equivalent(costs.effective_budget(kept).values, NOW) == 1_000
     raised = campaign("update", {"lifetime_budget": 40_000}, live, (Change("lifetime_budget", 30_000, 40_000),))
@@ -99,18 +126,31 @@ def test_a_lifetime_budget_counts_what_is_left_over_the_days_left():
 
 
 def test_the_weekly_cap_is_for_daily_budgets_only():
-    daily = Action(address="campaign.d", kind="campaign", action="create", reason="r",
-                   after=MappingProxyType({"daily_budget": 1_000}))
-    lifetime = Action(address="campaign.l", kind="campaign", action="create", reason="r",
-                      after=MappingProxyType({"lifetime_budget": 30_000, "start_time": NOW, "end_time": NOW + 30 * DAY}))
+    daily = Action(
+        address="campaign.d",
+        kind="campaign",
+        action="create",
+        reason="r",
+        after=MappingProxyType({"daily_budget": 1_000}),
+    )
+    lifetime = Action(
+        address="campaign.l",
+        kind="campaign",
+        action="create",
+        reason="r",
+        after=MappingProxyType({"lifetime_budget": 30_000, "start_time": NOW, "end_time": NOW + 30 * DAY}),
+    )
     spend = costs.spend((daily, lifetime), NOW)
     assert (spend.total_after, spend.daily_budgets_after, spend.weekly_cap) == (2_000, 1_000, 7_000)
     lines = money_lines(Plan("act_1", "sandbox", "USD", (daily, lifetime), spend=spend))
-    assert lines[-1] == ("  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times "
-                         "the daily budget in a calendar week (weekly cap 70.00 USD).")
+    assert lines[-1] == (
+        "  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times "
+        "the daily budget in a calendar week (weekly cap 70.00 USD)."
+    )
 
 
 # --- through the CLI, on the sandbox ------------------------------------------------------------------
+
 
 def control(root, method: str, path: str, body: dict) -> httpx.Response:
     app = Sandbox(SandboxConfig(), root / ".mmctl" / "sandbox.json")
@@ -120,14 +160,20 @@ def control(root, method: str, path: str, body: dict) -> httpx.Response:
 
 def test_adopting_a_live_campaign_over_the_guardrail_is_refused_at_plan_time(project):
     project("  big:\n    name: Big Spender\n")
-    made = control(project.root, "POST", "/v24.0/act_100000000000001/message_campaign",
-                   {"name": "Big Spender", "page_id": "200000000000001", "daily_budget": 500000})
+    made = control(
+        project.root,
+        "POST",
+        "/v24.0/act_100000000000001/message_campaign",
+        {"name": "Big Spender", "page_id": "200000000000001", "daily_budget": 500000},
+    )
     assert made.status_code == 200, made.text
     project("  big:\n    name: Big Spender\n", PROVIDER + '  max_daily_budget: "1000.00 USD"\n')
     refused = run("plan")
     assert refused.exit_code == 1
-    assert ("campaign.big: daily_budget 5,000.00 USD (live, not in the manifest) exceeds the guardrail "
-            "max_daily_budget 1,000.00 USD (adopting it puts it under mmctl's guardrails)") in refused.stderr
+    assert (
+        "campaign.big: daily_budget 5,000.00 USD (live, not in the manifest) exceeds the guardrail "
+        "max_daily_budget 1,000.00 USD (adopting it puts it under mmctl's guardrails)"
+    ) in refused.stderr
     project("  big:\n    name: Big Spender\n")
     shown = run("plan")
     assert "campaign.big: 5,000.00 USD a day → 5,000.00 USD a day (live, not in the manifest)" in shown.stdout

@@ -18,8 +18,10 @@ def test_a_symlink_leading_outside_the_root_is_refused_unread(with_provider, tmp
     outside.write_text(f"campaigns: {{x: {{name: {SENTINEL}}}}}\n")
     (with_provider.root / "linked.yaml").symlink_to(outside)
     errors = with_provider.errors()
-    assert errors == [f"linked.yaml: a symlink that leads outside {with_provider.root}; manifests must live inside the "
-                      "folder being read (copy the file in instead of linking it)"]
+    assert errors == [
+        f"linked.yaml: a symlink that leads outside {with_provider.root}; manifests must live inside the "
+        "folder being read (copy the file in instead of linking it)"
+    ]
     assert SENTINEL not in "".join(errors)
 
 
@@ -32,7 +34,7 @@ def test_a_symlink_inside_the_root_is_read(with_provider):
 def test_fifos_sockets_devices_and_loops_are_refused_without_blocking(tmp_path):
     root = tmp_path / "p"
     root.mkdir()
-    (root / "mmctl.yaml").write_text("provider: {ad_account: act_1, page_id: \"2\"}\n")
+    (root / "mmctl.yaml").write_text('provider: {ad_account: act_1, page_id: "2"}\n')
     os.mkfifo(root / "pipe.yaml")
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(root / "sock.yaml"))
@@ -40,8 +42,14 @@ def test_fifos_sockets_devices_and_loops_are_refused_without_blocking(tmp_path):
     (root / "loop.yaml").symlink_to(root / "loop.yaml")
     try:
         # In a subprocess: a FIFO that is opened blocks until a writer comes, and the test would hang.
-        done = subprocess.run([sys.executable, "-m", "reconciler", "validate", "."], cwd=root, capture_output=True,
-                              text=True, timeout=30, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "validate", "."],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     finally:
         server.close()
     assert done.returncode == 1 and "Traceback" not in done.stderr
@@ -82,9 +90,10 @@ def test_a_folder_without_a_provider_block_is_one_line_and_nothing_is_parsed(pro
     project.write("docker-compose.yml", "services: [broken\n")
     project.write("deploy/values.yaml", "a: [1, 2\n")
     assert project.errors() == [
-        '.: provider: no provider block in any of the 2 *.yaml/*.yml file(s) here (nothing else was read); add one, '
+        ".: provider: no provider block in any of the 2 *.yaml/*.yml file(s) here (nothing else was read); add one, "
         'e.g. provider: {ad_account: act_100000000000001, page_id: "200000000000001"}, or, if this is not an mmctl '
-        "project, run mmctl in the project's folder or leave other tools' YAML out with .mmctlignore or --exclude"]
+        "project, run mmctl in the project's folder or leave other tools' YAML out with .mmctlignore or --exclude"
+    ]
 
 
 def test_the_provider_key_is_found_in_block_and_flow_style(tmp_path):
@@ -99,6 +108,12 @@ def test_the_provider_key_is_found_in_block_and_flow_style(tmp_path):
 
 def test_exclude_works_from_the_command_line(with_provider):
     with_provider.write("docker-compose.yml", "services: {web: {image: nginx}}\n")
-    done = subprocess.run([sys.executable, "-m", "reconciler", "validate", ".", "--exclude", "docker-compose.yml"],
-                          cwd=with_provider.root, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", ".", "--exclude", "docker-compose.yml"],
+        cwd=with_provider.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr

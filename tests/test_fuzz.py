@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from helpers import EXAMPLES, PROVIDER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,15 +15,36 @@ from reconciler.errors import ManifestErrors
 from reconciler.model import Project
 from reconciler.yamlio import parse_bytes, parse_text
 
-from helpers import EXAMPLES, PROVIDER
-
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEEDS = {path.name: path.read_text() for path in sorted(EXAMPLES.glob("*.yaml"))}
 YAML_CHARS = st.sampled_from(list(":-[]{}&*!|>'\"#%@`,?\n\t ") + ["<<", "---", "...", "${env:X}", "~", "0x", "null"])
 KEYS = [
-    "provider", "state", "templates", "audiences", "campaigns", "name", "daily_budget", "lifetime_budget",
-    "start_time", "end_time", "pixel_id", "status", "template", "audience", "protect", "members", "file",
-    "message", "text", "graph", "ad_account", "page_id", "timezone", "path", "hashed", "x",
+    "provider",
+    "state",
+    "templates",
+    "audiences",
+    "campaigns",
+    "name",
+    "daily_budget",
+    "lifetime_budget",
+    "start_time",
+    "end_time",
+    "pixel_id",
+    "status",
+    "template",
+    "audience",
+    "protect",
+    "members",
+    "file",
+    "message",
+    "text",
+    "graph",
+    "ad_account",
+    "page_id",
+    "timezone",
+    "path",
+    "hashed",
+    "x",
 ]
 
 
@@ -71,7 +93,7 @@ def mutated_example(draw):
         if kind == "insert":
             text = text[:at] + "".join(draw(st.lists(YAML_CHARS, min_size=1, max_size=4))) + text[at:]
         elif kind == "delete":
-            text = text[:at] + text[at + draw(st.integers(1, 20)):]
+            text = text[:at] + text[at + draw(st.integers(1, 20)) :]
         else:
             lines = text.splitlines(keepends=True)
             i = draw(st.integers(0, len(lines) - 1))
@@ -96,8 +118,10 @@ def test_mutated_examples_never_escape(case):
 scalars = st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats(allow_nan=True) | st.text(max_size=30)
 documents = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 

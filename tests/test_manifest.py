@@ -3,12 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import EXAMPLES, PROVIDER
 
 from reconciler import manifest
 from reconciler.errors import ManifestErrors
 from reconciler.model import Campaign
-
-from helpers import EXAMPLES, PROVIDER
 
 
 def test_examples_load_into_the_model(monkeypatch):
@@ -23,7 +22,9 @@ def test_examples_load_into_the_model(monkeypatch):
     winter = project.campaigns["winter-sale"]
     assert winter.address == "campaign.winter-sale"
     assert winter.daily_budget == "50.00 USD" and winter.protect is True
-    assert winter.fields_set == frozenset({"name", "daily_budget", "end_time", "status", "template", "audience", "protect"})
+    assert winter.fields_set == frozenset(
+        {"name", "daily_budget", "end_time", "status", "template", "audience", "protect"}
+    )
     assert project.files == (
         "examples/audiences.yaml",
         "examples/campaigns.yaml",
@@ -74,20 +75,39 @@ def test_unknown_top_level_keys_are_errors(with_provider):
     ("field", "written", "message"),
     [
         ("status", "RUNNING", 'expected one of "ACTIVE", "PAUSED"; found "RUNNING"'),
-        ("pixel_id", "300000000000001", 'expected an id written as a quoted string of digits, e.g. "200000000000001"; '
-         'found the number 300000000000001'),
-        ("pixel_id", "'pixel-1'", 'expected an id written as a quoted string of digits, e.g. "200000000000001"; '
-         'found "pixel-1"'),
-        ("daily_budget", "0", 'expected an amount greater than 0: an integer in minor units (5000 = 50.00 USD) or '
-         'a string like "50.00 USD"; found the number 0'),
-        ("daily_budget", "'50 dollars'", 'expected an amount greater than 0: an integer in minor units (5000 = 50.00 '
-         'USD) or a string like "50.00 USD"; found "50 dollars"'),
+        (
+            "pixel_id",
+            "300000000000001",
+            'expected an id written as a quoted string of digits, e.g. "200000000000001"; '
+            "found the number 300000000000001",
+        ),
+        (
+            "pixel_id",
+            "'pixel-1'",
+            'expected an id written as a quoted string of digits, e.g. "200000000000001"; found "pixel-1"',
+        ),
+        (
+            "daily_budget",
+            "0",
+            "expected an amount greater than 0: an integer in minor units (5000 = 50.00 USD) or "
+            'a string like "50.00 USD"; found the number 0',
+        ),
+        (
+            "daily_budget",
+            "'50 dollars'",
+            "expected an amount greater than 0: an integer in minor units (5000 = 50.00 "
+            'USD) or a string like "50.00 USD"; found "50 dollars"',
+        ),
         ("protect", "maybe", 'expected true or false; found "maybe"'),
         ("name", "[a, b]", "expected text; found a list of 2 items"),
         ("name", "''", "must not be empty"),
-        ("template", "NO", "expected a name of letters, digits, '-' and '_' (starting with a letter or digit, at most "
-         "64 characters); found the boolean false (YAML reads unquoted yes/no/on/off/true/false as a boolean; quote "
-         "it to make it text)"),
+        (
+            "template",
+            "NO",
+            "expected a name of letters, digits, '-' and '_' (starting with a letter or digit, at most "
+            "64 characters); found the boolean false (YAML reads unquoted yes/no/on/off/true/false as a boolean; quote "
+            "it to make it text)",
+        ),
     ],
 )
 def test_wrong_types_say_what_was_expected_and_found(with_provider, field, written, message):
@@ -138,7 +158,9 @@ def test_provider_fields_are_checked(project):
     ]
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:80", "https://graph.facebook.com"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:80", "https://graph.facebook.com"]
+)
 def test_plain_http_is_fine_on_loopback_and_https_anywhere(project, url):
     project.write("p.yaml", PROVIDER.replace("graph: sandbox", f"graph: '{url}'"))
     assert project.load().provider.graph == url
@@ -155,10 +177,10 @@ def test_a_second_provider_block_is_an_error(with_provider):
 def test_no_provider_block_is_an_error(project):
     project.write("c.yaml", "campaigns: {}\n")
     assert project.errors() == [
-        '.: provider: no provider block in any of the 1 *.yaml/*.yml file(s) here (nothing else was read); add '
+        ".: provider: no provider block in any of the 1 *.yaml/*.yml file(s) here (nothing else was read); add "
         'one, e.g. provider: {ad_account: act_100000000000001, page_id: "200000000000001"}, or, if this is not '
         "an mmctl project, run mmctl in the project's folder or leave other tools' YAML out with .mmctlignore "
-        'or --exclude'
+        "or --exclude"
     ]
 
 
@@ -211,7 +233,7 @@ def test_values_from_the_environment_are_never_echoed(with_provider):
     with_provider.write("c.yaml", "campaigns:\n  a: {name: A, pixel_id: '${env:PIXEL}'}\n")
     errors = with_provider.errors(env={"PIXEL": "s3cr3t-value"})
     assert errors == [
-        'c.yaml:2:26: campaigns.a.pixel_id: expected an id written as a quoted string of digits, e.g. '
+        "c.yaml:2:26: campaigns.a.pixel_id: expected an id written as a quoted string of digits, e.g. "
         '"200000000000001"; found the value of an ${env:...} variable (not shown)'
     ]
 
@@ -294,12 +316,15 @@ def test_times_without_offset_use_the_provider_timezone(with_provider):
 
 def test_an_end_time_that_has_passed_is_an_error_offline(with_provider):
     """Meta refuses it at apply, halfway through; validate knows it already."""
-    with_provider.write("c.yaml", "campaigns:\n  gone: {name: Gone, daily_budget: 500, end_time: 2020-01-31T23:59:00Z}\n")
+    with_provider.write(
+        "c.yaml", "campaigns:\n  gone: {name: Gone, daily_budget: 500, end_time: 2020-01-31T23:59:00Z}\n"
+    )
     [error] = with_provider.errors()
     assert error.startswith("c.yaml:2:51: campaigns.gone.end_time: end_time (2020-01-31T23:59:00Z) has passed (it is ")
-    assert error.endswith("); a campaign cannot be created or changed to end in the past. Move end_time into the "
-                          "future, or remove the campaign from the manifests once it has finished")
-
+    assert error.endswith(
+        "); a campaign cannot be created or changed to end in the past. Move end_time into the "
+        "future, or remove the campaign from the manifests once it has finished"
+    )
 
 
 def test_names_are_unique_per_kind(with_provider):
@@ -359,7 +384,7 @@ def test_numbers_written_as_floats_are_not_taken_for_integers(with_provider):
     # time parser. A budget of 5000.0 is a mistake to report, not an amount to send.
     with_provider.write("c.yaml", "campaigns:\n  a: {name: A, daily_budget: 5000.0, start_time: 0.0}\n")
     assert with_provider.errors() == [
-        'c.yaml:2:30: campaigns.a.daily_budget: expected an amount greater than 0: an integer in minor units '
+        "c.yaml:2:30: campaigns.a.daily_budget: expected an amount greater than 0: an integer in minor units "
         '(5000 = 50.00 USD) or a string like "50.00 USD"; found the number 5000.0',
         "c.yaml:2:50: campaigns.a.start_time: expected an ISO 8601 time such as 2026-12-01T09:00:00-05:00, or Unix "
         "seconds; found the number 0.0",

@@ -28,12 +28,20 @@ def test_sorted_unique_and_chunked(tmp_path, monkeypatch):
 
 def test_diff_store_and_removal_identifiers(tmp_path):
     stored = memberfile.store_path(tmp_path / "state.json", "audience.vip")
-    first = memberfile.prepare(write(tmp_path / "a.csv", ["a@x.co,,US", "b@x.co,,US", "c@x.co,,US"]),
-                               hashed=False, default_country=None, workdir=tmp_path)
+    first = memberfile.prepare(
+        write(tmp_path / "a.csv", ["a@x.co,,US", "b@x.co,,US", "c@x.co,,US"]),
+        hashed=False,
+        default_country=None,
+        workdir=tmp_path,
+    )
     assert memberfile.diff(first, stored) == memberfile.MemberDiff(3, 0, 0, 3)
     memberfile.write_store(first, stored)
-    second = memberfile.prepare(write(tmp_path / "b.csv", ["b@x.co,,US", "c@x.co,,US", "d@x.co,,US"]),
-                                hashed=False, default_country=None, workdir=tmp_path)
+    second = memberfile.prepare(
+        write(tmp_path / "b.csv", ["b@x.co,,US", "c@x.co,,US", "d@x.co,,US"]),
+        hashed=False,
+        default_country=None,
+        workdir=tmp_path,
+    )
     assert memberfile.diff(second, stored) == memberfile.MemberDiff(1, 1, 3, 3)
     [added] = list(memberfile.additions(second, stored))
     assert added[0] == hashlib.sha256(b"d@x.co").hexdigest()
@@ -41,10 +49,15 @@ def test_diff_store_and_removal_identifiers(tmp_path):
     assert "a@x.co" not in stored.read_text()
 
 
-@pytest.mark.parametrize(("header", "words"), [
-    ("email,shoe_size", "column 2 of the header row is not a column name"), ("fn,ln", "neither email nor phone"),
-    ("email,email", "columns 1 and 2 of the header row have the same name"), ("", "it is empty"),
-])
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ("email,shoe_size", "column 2 of the header row is not a column name"),
+        ("fn,ln", "neither email nor phone"),
+        ("email,email", "columns 1 and 2 of the header row have the same name"),
+        ("", "it is empty"),
+    ],
+)
 def test_bad_headers(tmp_path, header, words):
     (tmp_path / "m.csv").write_text(header + "\n")
     with pytest.raises(memberfile.MemberFileError, match=words):

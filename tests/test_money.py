@@ -7,24 +7,36 @@ import pytest
 from reconciler.money import MoneyError, digits, format_money, to_minor
 
 
-@pytest.mark.parametrize(("value", "currency", "minor"), [
-    ("50.00 USD", "USD", 5000), ("50 USD", "USD", 5000), (5000, "USD", 5000), ("0.01 USD", "USD", 1),
-    ("500 JPY", "JPY", 500), ("1.234 KWD", "KWD", 1234), ("1.23 BHD", "BHD", 123), ("12000 IDR", "IDR", 12000),
-    ("19.99 EUR", "EUR", 1999),
-])
+@pytest.mark.parametrize(
+    ("value", "currency", "minor"),
+    [
+        ("50.00 USD", "USD", 5000),
+        ("50 USD", "USD", 5000),
+        (5000, "USD", 5000),
+        ("0.01 USD", "USD", 1),
+        ("500 JPY", "JPY", 500),
+        ("1.234 KWD", "KWD", 1234),
+        ("1.23 BHD", "BHD", 123),
+        ("12000 IDR", "IDR", 12000),
+        ("19.99 EUR", "EUR", 1999),
+    ],
+)
 def test_amounts_in_the_account_currency(value, currency, minor):
     assert to_minor(value, currency) == minor
 
 
-@pytest.mark.parametrize(("value", "currency", "words"), [
-    ("50 JPY", "USD", '"50 JPY" is in JPY, but the ad account\'s currency is USD'),
-    ("1.5 JPY", "JPY", '"1.5 JPY" has more decimals than JPY budgets allow (0)'),
-    ("1.234 BHD", "BHD", "more decimals than BHD budgets allow (2)"),  # Meta: offset 100, not ISO's 3
-    ("0.001 USD", "USD", "more decimals than USD budgets allow (2)"),
-    ("0 USD", "USD", 'expected an amount greater than 0; found "0 USD"'),
-    ("10 XYZ", "XYZ", "XYZ is not an ISO 4217 currency code"),
-    ("fifty", "USD", '"fifty" is not an amount'),
-])
+@pytest.mark.parametrize(
+    ("value", "currency", "words"),
+    [
+        ("50 JPY", "USD", '"50 JPY" is in JPY, but the ad account\'s currency is USD'),
+        ("1.5 JPY", "JPY", '"1.5 JPY" has more decimals than JPY budgets allow (0)'),
+        ("1.234 BHD", "BHD", "more decimals than BHD budgets allow (2)"),  # Meta: offset 100, not ISO's 3
+        ("0.001 USD", "USD", "more decimals than USD budgets allow (2)"),
+        ("0 USD", "USD", 'expected an amount greater than 0; found "0 USD"'),
+        ("10 XYZ", "XYZ", "XYZ is not an ISO 4217 currency code"),
+        ("fifty", "USD", '"fifty" is not an amount'),
+    ],
+)
 def test_amounts_that_are_refused(value, currency, words):
     with pytest.raises(MoneyError, match=words.replace("(", r"\(").replace(")", r"\)")):
         to_minor(value, currency)

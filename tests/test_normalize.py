@@ -13,25 +13,28 @@ def h(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ({"email": "  Alice.Smith@Example.COM "}, {"email": "alice.smith@example.com"}),
-    ({"phone": "(+84) 091-2345678"}, {"phone": "84912345678"}),  # seeds/004's own example
-    ({"phone": "+1 (555) 987-6543"}, {"phone": "15559876543"}),
-    ({"phone": "555-987-6543", "country": "US"}, {"phone": "15559876543"}),
-    ({"phone": "07911 123456", "country": "gb"}, {"phone": "447911123456"}),  # the trunk zero goes
-    ({"phone": "0049 30 1234567"}, {"phone": "49301234567"}),  # 00 international prefix
-    ({"phone": "030 1234567", "country": "DE"}, {"phone": "49301234567"}),
-    ({"email": "x@y.co", "fn": "Zoë", "ln": "O'Brien-Smith"}, {"fn": "zoë", "ln": "obriensmith"}),
-    ({"email": "x@y.co", "fn": "Владимир", "ln": "Ж. Петров"}, {"fn": "владимир", "ln": "жпетров"}),
-    ({"email": "x@y.co", "fn": "太郎", "ln": "山田"}, {"fn": "太郎", "ln": "山田"}),
-    ({"email": "x@y.co", "fn": "José"}, {"fn": "josé"}),
-    ({"email": "x@y.co", "ct": "New York", "st": "New York", "country": "US"}, {"ct": "newyork", "st": "ny"}),
-    ({"email": "x@y.co", "st": "CA", "zip": "94025-1234", "country": "us"}, {"st": "ca", "zip": "94025"}),
-    ({"email": "x@y.co", "zip": "SW1A 1AA", "country": "gb"}, {"zip": "sw1a1aa"}),
-    ({"email": "x@y.co", "doby": "1984", "dobm": "3", "dobd": "7"}, {"doby": "1984", "dobm": "03", "dobd": "07"}),
-    ({"email": "x@y.co", "gen": "Female"}, {"gen": "f"}),
-    ({"email": "x@y.co", "extern_id": " CRM-42 "}, {"extern_id": "CRM-42"}),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"email": "  Alice.Smith@Example.COM "}, {"email": "alice.smith@example.com"}),
+        ({"phone": "(+84) 091-2345678"}, {"phone": "84912345678"}),  # seeds/004's own example
+        ({"phone": "+1 (555) 987-6543"}, {"phone": "15559876543"}),
+        ({"phone": "555-987-6543", "country": "US"}, {"phone": "15559876543"}),
+        ({"phone": "07911 123456", "country": "gb"}, {"phone": "447911123456"}),  # the trunk zero goes
+        ({"phone": "0049 30 1234567"}, {"phone": "49301234567"}),  # 00 international prefix
+        ({"phone": "030 1234567", "country": "DE"}, {"phone": "49301234567"}),
+        ({"email": "x@y.co", "fn": "Zoë", "ln": "O'Brien-Smith"}, {"fn": "zoë", "ln": "obriensmith"}),
+        ({"email": "x@y.co", "fn": "Владимир", "ln": "Ж. Петров"}, {"fn": "владимир", "ln": "жпетров"}),
+        ({"email": "x@y.co", "fn": "太郎", "ln": "山田"}, {"fn": "太郎", "ln": "山田"}),
+        ({"email": "x@y.co", "fn": "José"}, {"fn": "josé"}),
+        ({"email": "x@y.co", "ct": "New York", "st": "New York", "country": "US"}, {"ct": "newyork", "st": "ny"}),
+        ({"email": "x@y.co", "st": "CA", "zip": "94025-1234", "country": "us"}, {"st": "ca", "zip": "94025"}),
+        ({"email": "x@y.co", "zip": "SW1A 1AA", "country": "gb"}, {"zip": "sw1a1aa"}),
+        ({"email": "x@y.co", "doby": "1984", "dobm": "3", "dobd": "7"}, {"doby": "1984", "dobm": "03", "dobd": "07"}),
+        ({"email": "x@y.co", "gen": "Female"}, {"gen": "f"}),
+        ({"email": "x@y.co", "extern_id": " CRM-42 "}, {"extern_id": "CRM-42"}),
+    ],
+)
 def test_columns(raw, expected):
     row = normalise_row(raw, None)
     for column, value in expected.items():
@@ -43,17 +46,20 @@ def test_default_country_adds_the_calling_code():
     assert normalise_row({"phone": "(555) 987-6543"}, "US")["country"] == "us"
 
 
-@pytest.mark.parametrize(("raw", "column", "words"), [
-    ({"email": "not-an-email"}, "email", "not an email address"),
-    ({"phone": "555-987-6543"}, "phone", "has no country code and the row has no country"),
-    ({"phone": "call me"}, "phone", "not a phone number"),
-    ({"email": "x@y.co", "country": "USA"}, "country", "not a 2-letter ISO 3166 country code"),
-    ({"email": "x@y.co", "dobm": "13"}, "dobm", "not a month (01-12, in the digits 0-9)"),
-    ({"email": "x@y.co", "doby": "84"}, "doby", "not a year"),
-    ({"email": "x@y.co", "gen": "x"}, "gen", "not a gender Meta accepts"),
-    ({"email": "x@y.co", "zip": "9402", "country": "us"}, "zip", "not a US ZIP code"),
-    ({"fn": "Alice"}, "email", "neither an email nor a phone"),
-])
+@pytest.mark.parametrize(
+    ("raw", "column", "words"),
+    [
+        ({"email": "not-an-email"}, "email", "not an email address"),
+        ({"phone": "555-987-6543"}, "phone", "has no country code and the row has no country"),
+        ({"phone": "call me"}, "phone", "not a phone number"),
+        ({"email": "x@y.co", "country": "USA"}, "country", "not a 2-letter ISO 3166 country code"),
+        ({"email": "x@y.co", "dobm": "13"}, "dobm", "not a month (01-12, in the digits 0-9)"),
+        ({"email": "x@y.co", "doby": "84"}, "doby", "not a year"),
+        ({"email": "x@y.co", "gen": "x"}, "gen", "not a gender Meta accepts"),
+        ({"email": "x@y.co", "zip": "9402", "country": "us"}, "zip", "not a US ZIP code"),
+        ({"fn": "Alice"}, "email", "neither an email nor a phone"),
+    ],
+)
 def test_bad_cells_name_the_column_not_the_value(raw, column, words):
     with pytest.raises(CellError) as info:
         normalise_row(raw, None)
@@ -63,8 +69,7 @@ def test_bad_cells_name_the_column_not_the_value(raw, column, words):
 
 
 def test_hashed_rows_match_hashes_computed_independently():
-    row = normalise_row({"email": " Bob@Example.com", "phone": "+44 07911 123456", "fn": "Zoë", "extern_id": "7"},
-                        None)
+    row = normalise_row({"email": " Bob@Example.com", "phone": "+44 07911 123456", "fn": "Zoë", "extern_id": "7"}, None)
     columns = ("email", "phone", "fn", "ln", "extern_id")
     assert hashed_row(row, columns) == [h("bob@example.com"), h("447911123456"), h("zoë"), "", "7"]
 

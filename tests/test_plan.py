@@ -15,18 +15,38 @@ PAGE = "200000000000001"
 NOW = 1_795_000_000
 
 
-def campaign(key: str = "winter", compared: tuple[str, ...] = ("name", "page_id", "daily_budget"), protect=False,
-             **values) -> Desired:
-    base = {"name": "Winter Sale", "page_id": PAGE, "daily_budget": 5000, "lifetime_budget": None,
-            "status": None, "start_time": None, "end_time": None, "pixel_id": None}
+def campaign(
+    key: str = "winter", compared: tuple[str, ...] = ("name", "page_id", "daily_budget"), protect=False, **values
+) -> Desired:
+    base = {
+        "name": "Winter Sale",
+        "page_id": PAGE,
+        "daily_budget": 5000,
+        "lifetime_budget": None,
+        "status": None,
+        "start_time": None,
+        "end_time": None,
+        "pixel_id": None,
+    }
     return Desired(f"campaign.{key}", "campaign", MappingProxyType({**base, **values}), frozenset(compared), protect)
 
 
 def live(object_id: str = "9", **values) -> LiveObject:
-    base = {"name": "Winter Sale", "page_id": PAGE, "daily_budget": 5000, "lifetime_budget": None,
-            "status": "ACTIVE", "start_time": NOW - 100, "end_time": NOW + 86400 * 30, "pixel_id": None}
-    return LiveObject("campaign", MappingProxyType({"id": object_id, "campaign": "7", "adset": "8"}),
-                      MappingProxyType({**base, **values}))
+    base = {
+        "name": "Winter Sale",
+        "page_id": PAGE,
+        "daily_budget": 5000,
+        "lifetime_budget": None,
+        "status": "ACTIVE",
+        "start_time": NOW - 100,
+        "end_time": NOW + 86400 * 30,
+        "pixel_id": None,
+    }
+    return LiveObject(
+        "campaign",
+        MappingProxyType({"id": object_id, "campaign": "7", "adset": "8"}),
+        MappingProxyType({**base, **values}),
+    )
 
 
 def managed(address: str = "campaign.winter", object_id: str = "9", protect=False, **applied) -> State:
@@ -36,8 +56,16 @@ def managed(address: str = "campaign.winter", object_id: str = "9", protect=Fals
 
 
 def plan(desired, state, objects, **options):
-    return make_plan({d.address: d for d in desired}, state, objects, account="act_1", graph="sandbox",
-                     currency="USD", now=NOW, **options)
+    return make_plan(
+        {d.address: d for d in desired},
+        state,
+        objects,
+        account="act_1",
+        graph="sandbox",
+        currency="USD",
+        now=NOW,
+        **options,
+    )
 
 
 def only(made):
@@ -62,21 +90,35 @@ def test_an_intended_change_is_an_update_with_before_and_after():
 def test_changes_outside_mmctl_are_drift_apart_from_intended_changes():
     made = plan([campaign(daily_budget=6000)], managed(), [live(daily_budget=7000, name="Renamed")])
     [drift] = made.drift
-    assert [(c.path, c.before, c.after) for c in drift.changes] == [("daily_budget", 5000, 7000),
-                                                                    ("name", "Winter Sale", "Renamed")]
+    assert [(c.path, c.before, c.after) for c in drift.changes] == [
+        ("daily_budget", 5000, 7000),
+        ("name", "Winter Sale", "Renamed"),
+    ]
     action = only(made)
-    assert {c.path: (c.before, c.after) for c in action.changes} == {"daily_budget": (7000, 6000),
-                                                                      "name": ("Renamed", "Winter Sale")}
+    assert {c.path: (c.before, c.after) for c in action.changes} == {
+        "daily_budget": (7000, 6000),
+        "name": ("Renamed", "Winter Sale"),
+    }
     restoring = only(plan([campaign()], managed(), [live(daily_budget=7000)]))
     assert restoring.reason == "restoring values changed outside mmctl"
 
 
-@pytest.mark.parametrize(("desired", "current", "words"), [
-    (campaign(page_id="200000000000002"), live(), "page_id cannot change in place"),
-    (campaign(compared=("name", "page_id", "pixel_id"), pixel_id="300"), live(pixel_id="301"), "pixel_id cannot change"),
-    (campaign(compared=("name", "page_id", "lifetime_budget"), daily_budget=None, lifetime_budget=90000), live(),
-     "switching between a daily and a lifetime budget"),
-])
+@pytest.mark.parametrize(
+    ("desired", "current", "words"),
+    [
+        (campaign(page_id="200000000000002"), live(), "page_id cannot change in place"),
+        (
+            campaign(compared=("name", "page_id", "pixel_id"), pixel_id="300"),
+            live(pixel_id="301"),
+            "pixel_id cannot change",
+        ),
+        (
+            campaign(compared=("name", "page_id", "lifetime_budget"), daily_budget=None, lifetime_budget=90000),
+            live(),
+            "switching between a daily and a lifetime budget",
+        ),
+    ],
+)
 def test_fields_that_cannot_change_in_place_replace(desired, current, words):
     action = only(plan([desired], managed(), [current]))
     assert action.action == "replace" and words in action.reason
@@ -138,32 +180,60 @@ def test_targets():
 
 
 def test_deletes_come_first_in_reverse_order_then_creates_by_kind():
-    audience = Desired("audience.vip", "audience", MappingProxyType({"name": "VIP", "page_id": PAGE}),
-                       frozenset({"name", "page_id"}))
-    template = Desired("template.t", "template", MappingProxyType({"message": {"text": "x"}, "digest": "d"}),
-                       frozenset({"digest"}))
+    audience = Desired(
+        "audience.vip", "audience", MappingProxyType({"name": "VIP", "page_id": PAGE}), frozenset({"name", "page_id"})
+    )
+    template = Desired(
+        "template.t", "template", MappingProxyType({"message": {"text": "x"}, "digest": "d"}), frozenset({"digest"})
+    )
     state = managed("campaign.old", "9").with_resource(
-        "audience.gone", Resource("audience", MappingProxyType({"id": "4"}), MappingProxyType({"name": "Gone"})))
+        "audience.gone", Resource("audience", MappingProxyType({"id": "4"}), MappingProxyType({"name": "Gone"}))
+    )
     objects = [live("9"), LiveObject("audience", MappingProxyType({"id": "4"}), MappingProxyType({"name": "Gone"}))]
     made = plan([campaign(), audience, template], state, objects)
     assert [(a.address, a.action) for a in made.actions] == [
-        ("campaign.old", "delete"), ("audience.gone", "delete"), ("template.t", "create"),
-        ("audience.vip", "create"), ("campaign.winter", "create")]
+        ("campaign.old", "delete"),
+        ("audience.gone", "delete"),
+        ("template.t", "create"),
+        ("audience.vip", "create"),
+        ("campaign.winter", "create"),
+    ]
 
 
 def test_template_changes_name_the_fields_of_the_message():
-    before = {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [
-        {"title": "Warm coats, 30% off", "buttons": [{"type": "postback", "title": "No", "payload": "N"}]}]}}}
-    after = {"attachment": {"type": "template", "payload": {"template_type": "generic", "text": "Hi {{first_name}}",
-                                                            "elements": [{"title": "Warm coats, 40% off"}]}}}
+    before = {
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "generic",
+                "elements": [
+                    {"title": "Warm coats, 30% off", "buttons": [{"type": "postback", "title": "No", "payload": "N"}]}
+                ],
+            },
+        }
+    }
+    after = {
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "generic",
+                "text": "Hi {{first_name}}",
+                "elements": [{"title": "Warm coats, 40% off"}],
+            },
+        }
+    }
     recorded = Resource("template", MappingProxyType({}), MappingProxyType({"digest": "old", "message": before}))
     state = State(serial=1, lineage="L").with_resource("template.winter", recorded)
-    want = Desired("template.winter", "template", MappingProxyType({"message": after, "digest": "new"}),
-                   frozenset({"digest"}))
+    want = Desired(
+        "template.winter", "template", MappingProxyType({"message": after, "digest": "new"}), frozenset({"digest"})
+    )
     action = only(plan([want], state, []))
     assert [(c.path, c.before, c.after) for c in action.changes] == [
-        ("message.attachment.payload.elements[0].buttons", before["attachment"]["payload"]["elements"][0]["buttons"],
-         None),
+        (
+            "message.attachment.payload.elements[0].buttons",
+            before["attachment"]["payload"]["elements"][0]["buttons"],
+            None,
+        ),
         ("message.attachment.payload.elements[0].title", "Warm coats, 30% off", "Warm coats, 40% off"),
         ("message.attachment.payload.text", None, "Hi {{first_name}}"),
     ]
@@ -172,8 +242,9 @@ def test_template_changes_name_the_fields_of_the_message():
 
 
 def test_pending_operations_of_removed_resources_are_settled():
-    state = managed().with_pending(Pending("p1", "campaign.winter", "delete", "t"),
-                                   Pending("p2", "campaign.gone", "create", "t", "Gone Sale"))
+    state = managed().with_pending(
+        Pending("p1", "campaign.winter", "delete", "t"), Pending("p2", "campaign.gone", "create", "t", "Gone Sale")
+    )
     made = plan([], state, [live(), live("6", name="Gone Sale")])
     by_address = {a.address: a for a in made.actions}
     assert by_address["campaign.winter"].action == "delete" and by_address["campaign.winter"].resolves == ("p1",)

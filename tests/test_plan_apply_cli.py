@@ -8,12 +8,11 @@ from pathlib import Path
 import httpx
 import jsonschema
 from click.testing import CliRunner
+from helpers import REPO
 
 from reconciler.cli import cli
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
-
-from helpers import REPO
 
 PLAN_SCHEMA = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
 
@@ -66,8 +65,9 @@ def test_a_budget_change_plans_an_update_with_currency(example):
     edit(example / "campaigns.yaml", 'daily_budget: "50.00 USD"', "daily_budget: 6000")
     changed = run("plan", "--detailed-exitcode")
     assert changed.exit_code == 2
-    assert ("  ~ campaign.winter-sale  (update: the manifest changed)\n"
-            "        daily_budget: 50.00 USD → 60.00 USD\n") in changed.stdout
+    assert (
+        "  ~ campaign.winter-sale  (update: the manifest changed)\n        daily_budget: 50.00 USD → 60.00 USD\n"
+    ) in changed.stdout
     assert run("apply", "--auto-approve").exit_code == 0
     assert run("plan", "--detailed-exitcode").exit_code == 0
 
@@ -75,7 +75,7 @@ def test_a_budget_change_plans_an_update_with_currency(example):
 def test_removing_campaigns_deletes_them_unless_protected(example):
     run("apply", "--auto-approve")
     text = (example / "campaigns.yaml").read_text()
-    (example / "campaigns.yaml").write_text(text[:text.index("  spring-launch:")])
+    (example / "campaigns.yaml").write_text(text[: text.index("  spring-launch:")])
     removed = run("plan")
     assert "  - campaign.spring-launch  (delete: removed from the manifests)" in removed.stdout
     (example / "campaigns.yaml").write_text("campaigns: {}\n")
@@ -91,8 +91,10 @@ def test_a_new_page_replaces_with_its_reason(example):
     # The winter sale is protected: a replace deletes it, so it is refused like a delete.
     refused = run("plan")
     assert refused.exit_code == 1
-    assert ("campaign.winter-sale is protected (protect: true), and the change to page_id needs a replace: page_id "
-            "cannot change in place") in refused.stderr
+    assert (
+        "campaign.winter-sale is protected (protect: true), and the change to page_id needs a replace: page_id "
+        "cannot change in place"
+    ) in refused.stderr
     assert "first apply a reviewed change that sets protect: false on campaign.winter-sale" in refused.stderr
     edit(example / "campaigns.yaml", "protect: true ", "protect: false")
     replaced = run("plan", "--format", "json")
@@ -117,8 +119,10 @@ def test_drift_is_shown_apart_from_intended_changes(example):
     change_live_daily_budget(example, 9900)
     edit(example / "campaigns.yaml", "name: Spring Launch Teaser", "name: Spring Launch")
     out = run("plan").stdout
-    assert ("Changed outside mmctl (drift):\n  campaign.winter-sale\n"
-            "      daily_budget: 50.00 USD (last applied) → 99.00 USD (live)\n") in out
+    assert (
+        "Changed outside mmctl (drift):\n  campaign.winter-sale\n"
+        "      daily_budget: 50.00 USD (last applied) → 99.00 USD (live)\n"
+    ) in out
     assert "~ campaign.spring-launch  (update: the manifest changed)" in out
     assert "~ campaign.winter-sale  (update: restoring values changed outside mmctl)" in out
 
@@ -132,7 +136,9 @@ def test_saved_plans_are_applied_exactly_or_refused_when_stale(example):
     assert run("apply", "--auto-approve", "--target", "campaign.spring-launch").exit_code == 0
     stale = run("apply", "plan.json")
     assert stale.exit_code == 1 and "the saved plan is stale: apply would now do something else" in stale.stderr
-    assert 'campaign.spring-launch before.name: the plan has "Spring Launch Teaser", now "Spring Launch"' in stale.stderr
+    assert (
+        'campaign.spring-launch before.name: the plan has "Spring Launch Teaser", now "Spring Launch"' in stale.stderr
+    )
     assert run("plan", "--out", "fresh.json").exit_code == 0
     fresh = run("apply", "fresh.json")
     assert fresh.exit_code == 0, fresh.output
@@ -145,8 +151,10 @@ def test_saved_plans_are_applied_exactly_or_refused_when_stale(example):
     assert refused.exit_code == 1
     assert "campaign.winter-sale before.daily_budget: the plan has 7000, now 100" in refused.stderr
     # A JSON file that is not a plan is not taken for one (nor for a manifest that is a plan).
-    assert "is not a valid YAML" in run("apply", str(REPO / "schemas" / "plan.schema.json")).stderr or \
-        run("apply", str(REPO / "schemas" / "plan.schema.json")).exit_code == 1
+    assert (
+        "is not a valid YAML" in run("apply", str(REPO / "schemas" / "plan.schema.json")).stderr
+        or run("apply", str(REPO / "schemas" / "plan.schema.json")).exit_code == 1
+    )
 
 
 def test_apply_asks_and_refuses_without_a_terminal(example):
@@ -157,8 +165,9 @@ def test_apply_asks_and_refuses_without_a_terminal(example):
 
 
 def test_markdown_stays_under_the_comment_limit(example):
-    text = "campaigns:\n" + "".join(f"  c{n}:\n    name: Campaign {n} with a long enough name\n    daily_budget: {500 + n}\n"
-                                    for n in range(3000))
+    text = "campaigns:\n" + "".join(
+        f"  c{n}:\n    name: Campaign {n} with a long enough name\n    daily_budget: {500 + n}\n" for n in range(3000)
+    )
     (example / "campaigns.yaml").write_text(text)
     markdown = run("plan", "--format", "markdown")
     assert markdown.exit_code == 0, markdown.output
@@ -204,18 +213,24 @@ def test_one_failed_action_keeps_the_others(example):
     # Only the API knows which pixels the account may use: the plan cannot catch this one.
     with httpx.Client(transport=SandboxTransport(sandbox_of(example)), base_url="http://sandbox") as control:
         control.post("/__sandbox/accounts/act_100000000000001", json={"pixels": ["300000000000001"]})
-    edit(example / "campaigns.yaml", "lifetime_budget: 30000", "lifetime_budget: 30000\n    pixel_id: \"399\"")
+    edit(example / "campaigns.yaml", "lifetime_budget: 30000", 'lifetime_budget: 30000\n    pixel_id: "399"')
     result = run("apply", "--auto-approve")
     assert result.exit_code == 1
     assert "Apply incomplete: 4 resource(s) changed, 1 failed:" in result.stderr
     # Meta's title, its message for people and its message for developers all reach the user.
-    assert ("campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: Invalid pixel: The "
-            "pixel must be active and accessible by the ad account or business. [(#100) Pixel 399 is not active or "
-            "not accessible by this ad account] (HTTP 400, code 100, fbtrace_id ") in result.stderr
+    assert (
+        "campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: Invalid pixel: The "
+        "pixel must be active and accessible by the ad account or business. [(#100) Pixel 399 is not active or "
+        "not accessible by this ad account] (HTTP 400, code 100, fbtrace_id "
+    ) in result.stderr
     assert "What succeeded is recorded in state" in result.stderr
     state = json.loads((example / ".mmctl" / "state.json").read_text())
-    assert sorted(state["resources"]) == ["audience.vip", "campaign.winter-sale", "template.spring-preview",
-                                          "template.winter-carousel"]
+    assert sorted(state["resources"]) == [
+        "audience.vip",
+        "campaign.winter-sale",
+        "template.spring-preview",
+        "template.winter-carousel",
+    ]
     assert state["pending"] == []
     edit(example / "campaigns.yaml", 'pixel_id: "399"', 'pixel_id: "300000000000001"')
     assert run("apply", "--auto-approve").exit_code == 0
@@ -228,8 +243,10 @@ def test_a_first_plan_cannot_be_applied_twice(example):
     assert run("apply", "first.json").exit_code == 0
     again = run("apply", "first.json")
     assert again.exit_code == 1
-    assert ("campaign.winter-sale: the plan would create it (campaign); apply would now leave it as it is "
-            "(campaign: up to date)") in again.stderr
+    assert (
+        "campaign.winter-sale: the plan would create it (campaign); apply would now leave it as it is "
+        "(campaign: up to date)"
+    ) in again.stderr
     assert len(campaign_rows(example)) == 2
 
 
@@ -240,13 +257,18 @@ def test_a_first_plan_applied_on_a_fresh_machine_creates_nothing_twice(example):
     (example / ".mmctl" / "state.json").unlink()  # the retry's machine has the sandbox (the account), no state
     retry = run("apply", "first.json")
     assert retry.exit_code == 1
-    assert ("campaign.winter-sale: the plan would create it (campaign); apply would now adopt it (campaign: a live "
-            "campaign with this name already exists; adopting it instead of creating another)") in retry.stderr
+    assert (
+        "campaign.winter-sale: the plan would create it (campaign); apply would now adopt it (campaign: a live "
+        "campaign with this name already exists; adopting it instead of creating another)"
+    ) in retry.stderr
     assert len(campaign_rows(example)) == 2
 
 
 def test_max_wait_takes_a_duration(example):
     refused = run("plan", "--max-wait", "soon")
     assert refused.exit_code == 1
-    assert "Invalid value for '--max-wait': 'soon' is not a duration; expected e.g. 90s, 15m, 2h or 1h30m" in refused.stderr
+    assert (
+        "Invalid value for '--max-wait': 'soon' is not a duration; expected e.g. 90s, 15m, 2h or 1h30m"
+        in refused.stderr
+    )
     assert run("plan", "--max-wait", "2h").exit_code == 0

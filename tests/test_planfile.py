@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_plan_apply_cli import campaign_rows, edit
 
 from reconciler import planfile
 from reconciler.cli import cli
 from reconciler.planfile import PlanFileError
-
-from test_plan_apply_cli import campaign_rows, edit
 
 KEY = "k" * 32
 
@@ -34,6 +33,7 @@ def action(data: dict, address: str) -> dict:
 
 
 # --- the file ---------------------------------------------------------------------------------------
+
 
 def test_seal_and_verify_roundtrip():
     sealed = planfile.seal({"kind": "mmctl-plan", "actions": [1, 2]}, None)
@@ -94,6 +94,7 @@ def test_a_plan_named_on_the_command_line_is_not_a_manifest(example):
 
 # --- hand-edited plans --------------------------------------------------------------------------------
 
+
 def _saved_budget_change(example: Path) -> Path:
     assert run("apply", "--auto-approve").exit_code == 0
     edit(example / "campaigns.yaml", 'daily_budget: "50.00 USD"', 'daily_budget: "60.00 USD"')
@@ -117,35 +118,56 @@ def test_an_edited_plan_without_a_new_digest_is_refused(example):
     assert _live_daily_budgets(example) == [5000]
 
 
-@pytest.mark.parametrize(("what", "change", "expected"), [
-    ("a bigger budget in after",
-     lambda d: action(d, "campaign.winter-sale")["after"].update(daily_budget=900000),
-     "campaign.winter-sale after.daily_budget: the plan has 900000, now 6000"),
-    ("a bigger budget in the changes",
-     lambda d: action(d, "campaign.winter-sale")["changes"][0].update(after=900000),
-     "campaign.winter-sale changes: the plan has"),
-    ("forged ids",
-     lambda d: action(d, "campaign.winter-sale")["ids"].update(id="999999999999"),
-     'campaign.winter-sale ids.id: the plan has "999999999999", now'),
-    ("another address's ids",
-     lambda d: action(d, "campaign.winter-sale").update(ids=action(d, "campaign.spring-launch")["ids"]),
-     "campaign.winter-sale ids.adset: the plan has"),
-    ("a removed before",
-     lambda d: action(d, "campaign.winter-sale").update(before={}),
-     "campaign.winter-sale before.daily_budget: the plan has (missing), now 5000"),
-    ("an added delete",
-     lambda d: action(d, "campaign.spring-launch").update(action="delete"),
-     "campaign.spring-launch: the plan would delete it (campaign); apply would now leave it as it is"),
-    ("another account",
-     lambda d: d.update(account="act_999"),
-     'ad account: the plan is for "act_999", this run is for "act_100000000000001"'),
-    ("another Page",
-     lambda d: d.update(page_id="200000000000009"),
-     'Page: the plan is for "200000000000009", this run is for "200000000000001"'),
-    ("another currency",
-     lambda d: d.update(currency="EUR"),
-     'currency: the plan is for "EUR", this run is for "USD"'),
-])
+@pytest.mark.parametrize(
+    ("what", "change", "expected"),
+    [
+        (
+            "a bigger budget in after",
+            lambda d: action(d, "campaign.winter-sale")["after"].update(daily_budget=900000),
+            "campaign.winter-sale after.daily_budget: the plan has 900000, now 6000",
+        ),
+        (
+            "a bigger budget in the changes",
+            lambda d: action(d, "campaign.winter-sale")["changes"][0].update(after=900000),
+            "campaign.winter-sale changes: the plan has",
+        ),
+        (
+            "forged ids",
+            lambda d: action(d, "campaign.winter-sale")["ids"].update(id="999999999999"),
+            'campaign.winter-sale ids.id: the plan has "999999999999", now',
+        ),
+        (
+            "another address's ids",
+            lambda d: action(d, "campaign.winter-sale").update(ids=action(d, "campaign.spring-launch")["ids"]),
+            "campaign.winter-sale ids.adset: the plan has",
+        ),
+        (
+            "a removed before",
+            lambda d: action(d, "campaign.winter-sale").update(before={}),
+            "campaign.winter-sale before.daily_budget: the plan has (missing), now 5000",
+        ),
+        (
+            "an added delete",
+            lambda d: action(d, "campaign.spring-launch").update(action="delete"),
+            "campaign.spring-launch: the plan would delete it (campaign); apply would now leave it as it is",
+        ),
+        (
+            "another account",
+            lambda d: d.update(account="act_999"),
+            'ad account: the plan is for "act_999", this run is for "act_100000000000001"',
+        ),
+        (
+            "another Page",
+            lambda d: d.update(page_id="200000000000009"),
+            'Page: the plan is for "200000000000009", this run is for "200000000000001"',
+        ),
+        (
+            "another currency",
+            lambda d: d.update(currency="EUR"),
+            'currency: the plan is for "EUR", this run is for "USD"',
+        ),
+    ],
+)
 def test_a_forged_plan_is_refused_and_nothing_changes(example, what, change, expected):
     path = _saved_budget_change(example)
     forge(path, change)
@@ -177,6 +199,7 @@ def test_a_plan_for_another_graph_endpoint_is_refused(example, serve):
 
 # --- signatures ---------------------------------------------------------------------------------------
 
+
 def test_with_a_plan_key_only_signed_plans_are_applied(example):
     assert run("apply", "--auto-approve").exit_code == 0
     edit(example / "campaigns.yaml", 'daily_budget: "50.00 USD"', 'daily_budget: "60.00 USD"')
@@ -196,7 +219,9 @@ def test_with_a_plan_key_only_signed_plans_are_applied(example):
 
     assert run("plan", "--out", "signed.plan", env={"MMCTL_PLAN_KEY": KEY}).exit_code == 0
     unverifiable = run("apply", "signed.plan")
-    assert unverifiable.exit_code == 1 and "the plan is signed, but MMCTL_PLAN_KEY is not set here" in unverifiable.stderr
+    assert (
+        unverifiable.exit_code == 1 and "the plan is signed, but MMCTL_PLAN_KEY is not set here" in unverifiable.stderr
+    )
     applied = run("apply", "signed.plan", env={"MMCTL_PLAN_KEY": KEY})
     assert applied.exit_code == 0, applied.output
     assert _live_daily_budgets(example) == [6000]

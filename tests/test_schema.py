@@ -4,11 +4,10 @@ import json
 
 import jsonschema
 import pytest
+from helpers import EXAMPLES, REPO
 
 from reconciler import schema
 from reconciler.schema import SCHEMA_FILES
-
-from helpers import EXAMPLES, REPO
 
 
 @pytest.mark.parametrize("name", SCHEMA_FILES)

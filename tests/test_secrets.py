@@ -21,13 +21,15 @@ def test_a_secret_looking_variable_is_refused_unless_the_provider_allows_it(proj
     project.write("c.yaml", "campaigns: {c: {name: '${env:DEPLOY_KEY}', daily_budget: 500}}\n")
     assert project.errors({"DEPLOY_KEY": CI_SECRET}) == [
         "c.yaml:1:23: campaigns.c.name: ${env:DEPLOY_KEY}: the name looks like a secret (it has KEY in it), and a "
-        "manifest value ends up in plans and PR comments; list it in provider.allow_env if it really is not one"]
+        "manifest value ends up in plans and PR comments; list it in provider.allow_env if it really is not one"
+    ]
     project.write("provider.yaml", 'provider: {ad_account: act_1, page_id: "2", allow_env: [DEPLOY_KEY]}\n')
     assert project.load({"DEPLOY_KEY": "Spring"}).campaigns["c"].name == "Spring"
 
 
-@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "GCP_CREDENTIALS",
-                                  "api_key", "META_ACCESS_TOKEN"])
+@pytest.mark.parametrize(
+    "name", ["GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD", "GCP_CREDENTIALS", "api_key", "META_ACCESS_TOKEN"]
+)
 def test_every_secret_looking_name_is_refused(project, name):
     project.write("provider.yaml", 'provider: {ad_account: act_1, page_id: "2"}\n')
     project.write("c.yaml", f"campaigns: {{c: {{name: '${{env:{name}}}', daily_budget: 500}}}}\n")
@@ -35,11 +37,14 @@ def test_every_secret_looking_name_is_refused(project, name):
     assert CI_SECRET not in error and name in error
 
 
-@pytest.mark.parametrize(("field", "written"), [
-    ("graph", "graph: '${env:G}'"),
-    ("timezone", "timezone: '${env:G}'"),
-    ("max_daily_budget", "max_daily_budget: '${env:G}'"),
-])
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [
+        ("graph", "graph: '${env:G}'"),
+        ("timezone", "timezone: '${env:G}'"),
+        ("max_daily_budget", "max_daily_budget: '${env:G}'"),
+    ],
+)
 def test_values_from_the_environment_are_never_echoed_in_provider_errors(project, field, written):
     project.write("provider.yaml", f'provider:\n  ad_account: act_1\n  page_id: "2"\n  {written}\n')
     errors = project.errors({"G": CI_SECRET + " 12.00 XYZ"})
@@ -49,11 +54,14 @@ def test_values_from_the_environment_are_never_echoed_in_provider_errors(project
 
 def test_values_from_the_environment_are_never_echoed_in_semantic_errors(project):
     project.write("provider.yaml", 'provider: {ad_account: act_1, page_id: "2"}\n')
-    project.write("c.yaml", """\
+    project.write(
+        "c.yaml",
+        """\
         campaigns:
           a: {name: '${env:N}', daily_budget: 500, template: '${env:T}', start_time: '${env:S}'}
           b: {name: '${env:N}', daily_budget: '${env:B}'}
-        """)
+        """,
+    )
     env = {"N": CI_SECRET, "T": CI_SECRET + "-tpl", "S": CI_SECRET + "-time", "B": CI_SECRET + " 5.00 USD"}
     errors = project.errors(env)
     assert len(errors) >= 4, errors
@@ -61,13 +69,18 @@ def test_values_from_the_environment_are_never_echoed_in_semantic_errors(project
     assert any("${env:N}" in e for e in errors)
 
 
-TOKEN = "EAAGsentinel+TOKEN/x9Qz=\"7\\"
+TOKEN = 'EAAGsentinel+TOKEN/x9Qz="7\\'
 
 
 def test_redaction_covers_every_encoding_of_the_token():
     credentials = Credentials(TOKEN, "app-secret-1")
-    texts = [TOKEN, quote(TOKEN, safe=""), json.dumps(TOKEN)[1:-1], f"?access_token={quote(TOKEN)}&x=1",
-             credentials.proof() or ""]
+    texts = [
+        TOKEN,
+        quote(TOKEN, safe=""),
+        json.dumps(TOKEN)[1:-1],
+        f"?access_token={quote(TOKEN)}&x=1",
+        credentials.proof() or "",
+    ]
     for text in texts:
         assert "[REDACTED]" in credentials.redact(text)
         assert TOKEN not in credentials.redact(text) and "app-secret-1" not in credentials.redact(text)
@@ -86,7 +99,9 @@ def test_graph_urls_with_credentials_are_refused_without_echoing_them():
 
 
 def test_credentials_in_provider_graph_are_refused_without_echoing_them(project):
-    project.write("provider.yaml", 'provider: {ad_account: act_1, page_id: "2", graph: "https://u:hunter2-pass@x.test"}\n')
+    project.write(
+        "provider.yaml", 'provider: {ad_account: act_1, page_id: "2", graph: "https://u:hunter2-pass@x.test"}\n'
+    )
     (error,) = project.errors()
     assert "hunter2-pass" not in error and "user name or password" in error
 
@@ -112,17 +127,20 @@ def test_a_proxy_is_used_when_asked_for():
 
     # An httpx proxy is a transport of its own; here the only one, so every request goes through it.
     graph = GraphClient("https://graph.example.com", "v24.0", Credentials("t0ken-value"), proxy="http://p.test:3128")
-    graph._http._mounts = {k: httpx.MockTransport(proxy) for k in graph._http._mounts}  # noqa: SLF001
+    graph._http._mounts = {k: httpx.MockTransport(proxy) for k in graph._http._mounts}
     assert graph.get("act_1")["currency"] == "EUR" and seen == ["https://graph.example.com/v24.0/act_1"]
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    (b"\xef\xbb\xbfEAAGtoken\n", "byte-order mark (BOM)"),
-    (b"EAAGtoken\nEAAGother\n", "several lines"),
-    (b"EAAG tok en\n", "has a space"),
-    (b"\xff\xfe\x00", "not UTF-8 text"),
-    (b"\n\n", "the file is empty"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"\xef\xbb\xbfEAAGtoken\n", "byte-order mark (BOM)"),
+        (b"EAAGtoken\nEAAGother\n", "several lines"),
+        (b"EAAG tok en\n", "has a space"),
+        (b"\xff\xfe\x00", "not UTF-8 text"),
+        (b"\n\n", "the file is empty"),
+    ],
+)
 def test_bad_token_files_are_clear_errors_naming_the_file(tmp_path, content, words):
     (tmp_path / "token").write_bytes(content)
     with pytest.raises(UsageError) as info:
@@ -135,9 +153,25 @@ def test_a_token_file_that_is_a_fifo_is_not_read(tmp_path):
     import os
 
     os.mkfifo(tmp_path / "token")
-    done = subprocess.run([sys.executable, "-m", "reconciler", "plan", ".", "--token-file", str(tmp_path / "token"),
-                           "--graph-url", "https://graph.example.com"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=30, check=False, input="")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "plan",
+            ".",
+            "--token-file",
+            str(tmp_path / "token"),
+            "--graph-url",
+            "https://graph.example.com",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        input="",
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,7 +23,7 @@ NY = load_zone("America/New_York")
     ],
 )
 def test_times_are_read_as_utc_instants(written, zone, utc):
-    assert parse_instant(written, zone) == datetime.fromisoformat(utc).replace(tzinfo=timezone.utc)
+    assert parse_instant(written, zone) == datetime.fromisoformat(utc).replace(tzinfo=UTC)
 
 
 def test_offsets_are_detected():
@@ -35,8 +35,11 @@ def test_offsets_are_detected():
     ("written", "message"),
     [
         ("tomorrow", "'tomorrow' is not an ISO 8601 time; expected e.g. 2026-12-01T09:00:00-05:00"),
-        ("2026-12-01T09:00:00", "'2026-12-01T09:00:00' has no UTC offset and provider.timezone is not set; write an "
-         "offset (e.g. 2026-12-01T09:00:00-05:00) or set provider.timezone"),
+        (
+            "2026-12-01T09:00:00",
+            "'2026-12-01T09:00:00' has no UTC offset and provider.timezone is not set; write an "
+            "offset (e.g. 2026-12-01T09:00:00-05:00) or set provider.timezone",
+        ),
         (10**20, "100000000000000000000 is not a usable Unix time"),
     ],
 )
@@ -51,8 +54,10 @@ def test_unknown_zones_are_refused():
         load_zone("Nowhere/Land")
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0),
-                                               ("1h30m", 5400.0), ("1.5h", 5400.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("1h30m", 5400.0), ("1.5h", 5400.0)],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 

@@ -8,21 +8,24 @@ from reconciler import urls
 from reconciler.render_plan import plan_text
 
 
-@pytest.mark.parametrize(("url", "button", "words"), [
-    ("https://shop.example@evil.test/", True, "has a user name before '@'"),
-    ("https://shop.example/\u202egnp.exe", True, "bidirectional or invisible formatting character (U+202E)"),
-    ("https://shop.example/a\x07", False, "control character (U+0007) at the end"),
-    ("https://shop.example/sale\n", True, "control character (U+000A) at the end"),
-    ("https://shop.example/a b", False, "has whitespace at position 23"),
-    ("https:///path-only", True, "has no host"),
-    ("https://shop.example:99999/", True, "can be parsed (a bad port"),
-    ("https://127.0.0.1/admin", True, "loopback, private-network or local host"),
-    ("https://10.1.2.3/", True, "loopback, private-network or local host"),
-    ("https://[::1]/", True, "loopback, private-network or local host"),
-    ("https://localhost:8080/", True, "loopback, private-network or local host"),
-    ("https://router.local/", True, "loopback, private-network or local host"),
-    ("https://intranet/", True, "loopback, private-network or local host"),
-])
+@pytest.mark.parametrize(
+    ("url", "button", "words"),
+    [
+        ("https://shop.example@evil.test/", True, "has a user name before '@'"),
+        ("https://shop.example/\u202egnp.exe", True, "bidirectional or invisible formatting character (U+202E)"),
+        ("https://shop.example/a\x07", False, "control character (U+0007) at the end"),
+        ("https://shop.example/sale\n", True, "control character (U+000A) at the end"),
+        ("https://shop.example/a b", False, "has whitespace at position 23"),
+        ("https:///path-only", True, "has no host"),
+        ("https://shop.example:99999/", True, "can be parsed (a bad port"),
+        ("https://127.0.0.1/admin", True, "loopback, private-network or local host"),
+        ("https://10.1.2.3/", True, "loopback, private-network or local host"),
+        ("https://[::1]/", True, "loopback, private-network or local host"),
+        ("https://localhost:8080/", True, "loopback, private-network or local host"),
+        ("https://router.local/", True, "loopback, private-network or local host"),
+        ("https://intranet/", True, "loopback, private-network or local host"),
+    ],
+)
 def test_misleading_urls_are_refused(url, button, words):
     refused, _ = urls.judge(url, button)
     assert refused is not None and words in refused
@@ -78,8 +81,15 @@ def test_a_new_template_in_a_plan_shows_where_its_links_lead(example):
 
     account = Account("act_100000000000001", "USD", "UTC", "x")
     project = manifest.load_project(["."], env={})
-    made = plan.make_plan(desired.desired_state(project, account), State.empty(), [],
-                          account="act_100000000000001", graph="sandbox", currency="USD", now=1_800_000_000)
+    made = plan.make_plan(
+        desired.desired_state(project, account),
+        State.empty(),
+        [],
+        account="act_100000000000001",
+        graph="sandbox",
+        currency="USD",
+        now=1_800_000_000,
+    )
     text = plan_text(made)
     assert "# link message.attachment.payload.elements[0].buttons[0].url: https://shop.example.com/winter/coats" in text
     assert "# link message.attachment.payload.elements[0].image_url: https://shop.example.com/img/coats.jpg" in text

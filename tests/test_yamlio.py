@@ -18,19 +18,26 @@ def test_values_keep_their_plain_types_and_times_stay_text():
     assert doc.data == {"a": 1, "b": 1.5, "c": True, "d": None, "e": "2026-12-01T09:00:00-05:00", "f": "007"}
 
 
-@pytest.mark.parametrize(("written", "form", "read_as"), [
-    ("50:00", "a sexagesimal (base 60, like a time)", 3000),
-    ("0x7530", "a hexadecimal", 30000),
-    ("010000", "an octal (a leading zero)", 4096),
-    ("0b1010", "a binary", 10),
-    ("5_000", "a non-decimal (with underscores)", 5000),
-])
+@pytest.mark.parametrize(
+    ("written", "form", "read_as"),
+    [
+        ("50:00", "a sexagesimal (base 60, like a time)", 3000),
+        ("0x7530", "a hexadecimal", 30000),
+        ("010000", "an octal (a leading zero)", 4096),
+        ("0b1010", "a binary", 10),
+        ("5_000", "a non-decimal (with underscores)", 5000),
+    ],
+)
 def test_yaml_1_1_integer_forms_are_refused(written, form, read_as):
     assert errors_of(f"daily_budget: {written}\n") == [
         f"f.yaml:1:15: daily_budget: {form} integer; YAML 1.1 would read it as {read_as}. Write the number in plain "
-        "decimal digits, or quote it to keep it as text"]
+        "decimal digits, or quote it to keep it as text"
+    ]
     assert parse_text(f"daily_budget: '{written}'\nb: -12\nc: 0\n", "f.yaml").data == {
-        "daily_budget": written, "b": -12, "c": 0}
+        "daily_budget": written,
+        "b": -12,
+        "c": 0,
+    }
 
 
 def test_every_value_and_key_has_its_line_and_column():

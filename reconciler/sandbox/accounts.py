@@ -9,8 +9,8 @@ from typing import Any
 from .config import SandboxConfig
 from .errors import (
     AD_ACCOUNT_REGION_NOT_SUPPORTED,
-    GraphError,
     TERM_OF_SERVICE_NOT_ACCEPTED,
+    GraphError,
     invalid_parameter,
     marketing_messages,
 )
@@ -21,10 +21,22 @@ from .timefmt import zone
 # Sandbox figures per currency: Meta's minor-unit digits, min_daily_budget_imp, and the price of
 # one delivered message, all in minor units. Invented but plausible (about 1 USD minimum a day).
 CURRENCIES: dict[str, tuple[int, int, int]] = {
-    "USD": (2, 100, 2), "EUR": (2, 100, 2), "GBP": (2, 100, 2), "AUD": (2, 150, 3),
-    "BRL": (2, 500, 10), "MXN": (2, 2000, 40), "INR": (2, 4000, 100), "CLP": (0, 900, 20),
-    "COP": (0, 4000, 80), "JPY": (0, 150, 3), "KRW": (0, 1400, 30), "KWD": (3, 300, 6),
-    "IDR": (0, 16000, 300), "SGD": (2, 130, 3), "THB": (2, 3500, 70), "AED": (2, 370, 7),
+    "USD": (2, 100, 2),
+    "EUR": (2, 100, 2),
+    "GBP": (2, 100, 2),
+    "AUD": (2, 150, 3),
+    "BRL": (2, 500, 10),
+    "MXN": (2, 2000, 40),
+    "INR": (2, 4000, 100),
+    "CLP": (0, 900, 20),
+    "COP": (0, 4000, 80),
+    "JPY": (0, 150, 3),
+    "KRW": (0, 1400, 30),
+    "KWD": (3, 300, 6),
+    "IDR": (0, 16000, 300),
+    "SGD": (2, 130, 3),
+    "THB": (2, 3500, 70),
+    "AED": (2, 370, 7),
 }
 _FALLBACK = (2, 100, 2)
 
@@ -65,9 +77,16 @@ def page(world: World, page_id: str) -> dict[str, Any]:
     return found
 
 
-ACCOUNT_SETTINGS = {"name": str, "currency": str, "timezone_name": str, "tos_accepted": bool,
-                    "payment_method": bool, "region_supported": bool, "default_budget_mode": bool,
-                    "pixels": list}
+ACCOUNT_SETTINGS = {
+    "name": str,
+    "currency": str,
+    "timezone_name": str,
+    "tos_accepted": bool,
+    "payment_method": bool,
+    "region_supported": bool,
+    "default_budget_mode": bool,
+    "pixels": list,
+}
 
 
 def configure(acct: dict[str, Any], settings: dict[str, Any]) -> None:
@@ -114,32 +133,39 @@ def minimum_budgets(acct: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for code in codes:
         minimum = currency_facts(code)[1]
-        rows.append({
-            "currency": code,
-            "min_daily_budget_imp": minimum,
-            "min_daily_budget_video_views": minimum,
-            "min_daily_budget_high_freq": minimum * 5,
-            "min_daily_budget_low_freq": minimum * 25,
-        })
+        rows.append(
+            {
+                "currency": code,
+                "min_daily_budget_imp": minimum,
+                "min_daily_budget_video_views": minimum,
+                "min_daily_budget_high_freq": minimum * 5,
+                "min_daily_budget_low_freq": minimum * 25,
+            }
+        )
     return {"data": rows}
 
 
 def check_can_create(acct: dict[str, Any]) -> None:
     """The account-level deny rules for campaign creation (changelog 2025-08-25, 2026-03-26)."""
     if not acct["tos_accepted"]:
-        raise marketing_messages(TERM_OF_SERVICE_NOT_ACCEPTED, "TERM_OF_SERVICE_NOT_ACCEPTED",
-                                 "The business has not accepted the terms of service for marketing messages.")
+        raise marketing_messages(
+            TERM_OF_SERVICE_NOT_ACCEPTED,
+            "TERM_OF_SERVICE_NOT_ACCEPTED",
+            "The business has not accepted the terms of service for marketing messages.",
+        )
     if not acct["region_supported"]:
-        raise marketing_messages(AD_ACCOUNT_REGION_NOT_SUPPORTED, "AD_ACCOUNT_REGION_NOT_SUPPORTED",
-                                 "The ad account is not in a supported region.")
+        raise marketing_messages(
+            AD_ACCOUNT_REGION_NOT_SUPPORTED,
+            "AD_ACCOUNT_REGION_NOT_SUPPORTED",
+            "The ad account is not in a supported region.",
+        )
 
 
 def format_money(amount: int, currency: str) -> str:
     digits = currency_facts(currency)[0]
     if digits == 0:
         return f"{amount} {currency}"
-    return f"{amount / 10 ** digits:.{digits}f} {currency}"
-
+    return f"{amount / 10**digits:.{digits}f} {currency}"
 
 
 # What happened to an access token -> Graph's code 190 subcode and wording (access-token error handling).
@@ -151,12 +177,16 @@ def token_error(state: str, since: float, now: float) -> GraphError:
     stamp = "%A, %d-%b-%y %H:%M:%S UTC"
     messages = {
         463: f"Error validating access token: Session has expired on {datetime.fromtimestamp(since, tz=UTC).strftime(stamp)}"
-             f". The current time is {datetime.fromtimestamp(now, tz=UTC).strftime(stamp)}.",
+        f". The current time is {datetime.fromtimestamp(now, tz=UTC).strftime(stamp)}.",
         460: "Error validating access token: The session has been invalidated because the user changed their password "
-             "or Facebook has changed the session for security reasons.",
+        "or Facebook has changed the session for security reasons.",
         458: "Error validating access token: The user has not authorized application.",
         467: "Error validating access token: The session is invalid because the user logged out.",
     }
-    return GraphError(190, messages[subcode], subcode=subcode, status=400,
-                      headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" '
-                                                   f'"{messages[subcode]}"'})
+    return GraphError(
+        190,
+        messages[subcode],
+        subcode=subcode,
+        status=400,
+        headers={"WWW-Authenticate": f'OAuth "Facebook Platform" "invalid_token" "{messages[subcode]}"'},
+    )

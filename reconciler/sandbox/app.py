@@ -155,8 +155,7 @@ class Sandbox:
         self._rng = random.Random(config.seed + 1)
         self._rng_lock = threading.Lock()
 
-    def set_clock(self, now: str | float | None = None, *, freeze: bool | None = None,
-                  advance: float = 0.0) -> float:
+    def set_clock(self, now: str | float | None = None, *, freeze: bool | None = None, advance: float = 0.0) -> float:
         """Set, freeze or advance the clock (ValueError for a time that cannot be read)."""
         with self.store.transaction() as world:
             try:
@@ -175,8 +174,11 @@ class Sandbox:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         outcome = self.handle(environ)
         payload = outcome.body if isinstance(outcome.body, bytes) else json.dumps(outcome.body).encode()
-        headers = {"Content-Type": "application/json; charset=UTF-8", **outcome.headers,
-                   "Content-Length": str(len(payload))}
+        headers = {
+            "Content-Type": "application/json; charset=UTF-8",
+            **outcome.headers,
+            "Content-Length": str(len(payload)),
+        }
         start_response(f"{outcome.status} {_REASONS.get(outcome.status, 'Error')}", list(headers.items()))
         return [payload]
 
@@ -199,16 +201,29 @@ class Sandbox:
         content_type = environ.get("CONTENT_TYPE", "")
         if path.startswith("/__sandbox/") or path == "/__sandbox":
             method = environ.get("REQUEST_METHOD", "GET")
-            refused = self._control_refusal(method, path, host, content_type, body,
-                                            _token_from_header(environ.get("HTTP_AUTHORIZATION", "")),
-                                            in_process=bool(environ.get("mmctl.sandbox.in_process")))
+            refused = self._control_refusal(
+                method,
+                path,
+                host,
+                content_type,
+                body,
+                _token_from_header(environ.get("HTTP_AUTHORIZATION", "")),
+                in_process=bool(environ.get("mmctl.sandbox.in_process")),
+            )
             if refused is not None:
                 return self._error(refused, None)
             return self._control(method, path, query, body, content_type, host_url)
         sleep = environ.get("mmctl.sandbox.sleep", real_sleep)
         try:
-            request = self._request(environ.get("REQUEST_METHOD", "GET"), path, query, body, content_type,
-                                    _token_from_header(environ.get("HTTP_AUTHORIZATION", "")), host_url)
+            request = self._request(
+                environ.get("REQUEST_METHOD", "GET"),
+                path,
+                query,
+                body,
+                content_type,
+                _token_from_header(environ.get("HTTP_AUTHORIZATION", "")),
+                host_url,
+            )
         except GraphError as exc:
             return self._error(exc, None)
         self.stats.count("requests", request.endpoint)
@@ -239,15 +254,27 @@ class Sandbox:
                 drop()
             raise DroppedConnection("sandbox fault: connection dropped")
         if kind == "500":
-            return Outcome(500, b"<html><body><h1>500 Internal Server Error</h1></body></html>",
-                           {"Content-Type": "text/html"})
+            return Outcome(
+                500, b"<html><body><h1>500 Internal Server Error</h1></body></html>", {"Content-Type": "text/html"}
+            )
         return self._error(transient_error(kind, code), None)
 
     # --- requests ---------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, query: str, body: bytes, content_type: str,
-                 header_token: str | None, host_url: str, *, in_batch: bool = False,
-                 batch_token: str | None = None, batch_proof: str | None = None) -> Request:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        content_type: str,
+        header_token: str | None,
+        host_url: str,
+        *,
+        in_batch: bool = False,
+        batch_token: str | None = None,
+        batch_proof: str | None = None,
+    ) -> Request:
         segments = [s for s in path.split("/") if s]
         version = self.config.default_version
         if segments and _VERSION.fullmatch(segments[0]):
@@ -256,8 +283,11 @@ class Sandbox:
                 major, minor = (int(x) for x in _VERSION.fullmatch(version).groups())  # type: ignore[union-attr]
                 oldest = _VERSION.fullmatch(self.config.versions[0]).groups()  # type: ignore[union-attr]
                 if (major, minor) < (int(oldest[0]), int(oldest[1])):
-                    raise GraphError(2635, f"(#2635) You are calling a deprecated version of the Ads API. "
-                                           f"Please update to the latest version: {self.config.versions[-1]}.")
+                    raise GraphError(
+                        2635,
+                        f"(#2635) You are calling a deprecated version of the Ads API. "
+                        f"Please update to the latest version: {self.config.versions[-1]}.",
+                    )
                 raise unknown_path(f"/{version}/")
         params = Params.parse(query, body, content_type)
         if method == "POST" and "method" in params:
@@ -274,16 +304,28 @@ class Sandbox:
 
     def _authenticate(self, request: Request) -> None:
         if not request.token:
-            raise GraphError(104, "An access token is required to request this resource.", status=400,
-                             headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_request" '
-                                                          '"An access token is required to request this resource."'})
+            raise GraphError(
+                104,
+                "An access token is required to request this resource.",
+                status=400,
+                headers={
+                    "WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_request" '
+                    '"An access token is required to request this resource."'
+                },
+            )
         revoked = self.store.world.access_tokens.get(hashlib.sha256(request.token.encode()).hexdigest())
         if revoked is not None:
             raise accounts.token_error(revoked["state"], revoked["since"], self.store.world.now())
         if self.config.token is not None and not hmac.compare_digest(request.token, self.config.token):
-            raise GraphError(190, "Invalid OAuth access token - Cannot parse access token", status=400,
-                             headers={"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" '
-                                                          '"Invalid OAuth access token - Cannot parse access token"'})
+            raise GraphError(
+                190,
+                "Invalid OAuth access token - Cannot parse access token",
+                status=400,
+                headers={
+                    "WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token" '
+                    '"Invalid OAuth access token - Cannot parse access token"'
+                },
+            )
         if self.config.app_secret is not None:
             proof = request.proof
             if not proof:
@@ -307,11 +349,12 @@ class Sandbox:
         except SandboxDataError as exc:
             self.stats.bump("internal_errors")
             return self._error(GraphError(1, f"Sandbox data error: {exc}", status=500), request)
-        except Exception as exc:  # noqa: BLE001 - a sandbox bug: say so loudly, not as a Graph error
+        except Exception as exc:
             self.stats.bump("internal_errors")
             traceback.print_exc(file=sys.stderr)
-            return self._error(GraphError(1, f"Sandbox internal error: {type(exc).__name__}: {exc}", status=500),
-                               request)
+            return self._error(
+                GraphError(1, f"Sandbox internal error: {type(exc).__name__}: {exc}", status=500), request
+            )
 
     def _error(self, exc: GraphError, request: Request | None) -> Outcome:
         if exc.code in (4, 17, 32, 613) or 80000 <= exc.code <= 80014:
@@ -410,7 +453,9 @@ class Sandbox:
                 if fault is not None:
                     self.stats.count("faults", f"batch:{fault.kind}")
                     if not fault.after:
-                        answers.append(None if fault.kind == "null" else self._op_error(transient_error(fault.kind, fault.code)))
+                        answers.append(
+                            None if fault.kind == "null" else self._op_error(transient_error(fault.kind, fault.code))
+                        )
                         if op.name:
                             failed.add(op.name)
                         continue
@@ -430,16 +475,32 @@ class Sandbox:
     def _op_error(self, exc: GraphError) -> dict[str, Any]:
         return batch.answer(exc.status, dict(exc.headers), exc.envelope(self._trace_id()), True)
 
-    def _operation(self, world: World, outer: Request, op: batch.Operation, results: dict[str, Any],
-                   failed: set[str], include_headers: bool) -> tuple[dict[str, Any], Any, bool]:
+    def _operation(
+        self,
+        world: World,
+        outer: Request,
+        op: batch.Operation,
+        results: dict[str, Any],
+        failed: set[str],
+        include_headers: bool,
+    ) -> tuple[dict[str, Any], Any, bool]:
         try:
             if op.depends_on and op.depends_on in failed:
                 raise invalid_parameter(f"The batch request {op.depends_on!r} this one depends on failed")
             url = urlsplit(batch.substitute(op.relative_url, results))
             body = batch.substitute(op.body, results).encode()
-            request = self._request(op.method, url.path, url.query, body, "application/x-www-form-urlencoded",
-                                    None, outer.host_url, in_batch=True, batch_token=outer.token,
-                                    batch_proof=outer.proof)
+            request = self._request(
+                op.method,
+                url.path,
+                url.query,
+                body,
+                "application/x-www-form-urlencoded",
+                None,
+                outer.host_url,
+                in_batch=True,
+                batch_token=outer.token,
+                batch_proof=outer.proof,
+            )
             if not request.segments:
                 raise invalid_parameter("A batch request cannot contain another batch")
             self.stats.count("operations", request.endpoint)
@@ -449,46 +510,69 @@ class Sandbox:
         except GraphError as exc:
             if exc.code in (4, 17, 32, 613) or 80000 <= exc.code <= 80014:
                 self.stats.bump("throttled")
-            return batch.answer(exc.status, dict(exc.headers), exc.envelope(self._trace_id()), include_headers), None, False
+            return (
+                batch.answer(exc.status, dict(exc.headers), exc.envelope(self._trace_id()), include_headers),
+                None,
+                False,
+            )
 
     # --- the request log --------------------------------------------------------------------------
 
     def _log(self, request: Request, outcome: Outcome) -> None:
         params = {k: v for k, v in request.params.items() if k not in _SECRET_KEYS}
-        self.log.append({
-            "method": request.method,
-            "endpoint": request.endpoint,
-            "path": "/" + "/".join(request.segments),
-            "params": params,
-            "status": outcome.status,
-            "error_code": outcome.error_code,
-            "in_batch": request.in_batch,
-        })
+        self.log.append(
+            {
+                "method": request.method,
+                "endpoint": request.endpoint,
+                "path": "/" + "/".join(request.segments),
+                "params": params,
+                "status": outcome.status,
+                "error_code": outcome.error_code,
+                "in_batch": request.in_batch,
+            }
+        )
 
     # --- controls ---------------------------------------------------------------------------------
 
-    def _control_refusal(self, method: str, path: str, host: str, content_type: str, body: bytes,
-                         token: str | None, in_process: bool = False) -> GraphError | None:
+    def _control_refusal(
+        self,
+        method: str,
+        path: str,
+        host: str,
+        content_type: str,
+        body: bytes,
+        token: str | None,
+        in_process: bool = False,
+    ) -> GraphError | None:
         """Why a control request is refused, if it is: controls reset, fault and rewrite the world, so a
         web page the developer has open must not reach them (DNS rebinding: the Host header; a form
         post: JSON only), and with ``--token`` only its holder may use them."""
         hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if not (in_process or _is_loopback_name(hostname) or hostname.strip("[]") in self.allowed_hosts):
-            return GraphError(100, "(#100) Sandbox controls answer only requests addressed to this host "
-                                   "(the Host header names another one)", status=403)
+            return GraphError(
+                100,
+                "(#100) Sandbox controls answer only requests addressed to this host "
+                "(the Host header names another one)",
+                status=403,
+            )
         # A browser sends a cross-site POST without asking (a form, or fetch with no body); DELETE it must
         # ask for first (CORS preflight, which the sandbox never grants), so a bare DELETE is fine.
         media = content_type.split(";")[0].strip().lower()
         if (method == "POST" or body) and media != "application/json":
-            return GraphError(100, "(#100) Sandbox controls take a JSON body (Content-Type: application/json); "
-                                   "form posts are refused", status=415)
-        if self.config.token is not None and path != "/__sandbox/preview":
-            if not token or not hmac.compare_digest(token, self.config.token):
-                return GraphError(190, "Sandbox controls need the sandbox's access token (--token)", status=401)
+            return GraphError(
+                100,
+                "(#100) Sandbox controls take a JSON body (Content-Type: application/json); form posts are refused",
+                status=415,
+            )
+        if (
+            self.config.token is not None
+            and path != "/__sandbox/preview"
+            and (not token or not hmac.compare_digest(token, self.config.token))
+        ):
+            return GraphError(190, "Sandbox controls need the sandbox's access token (--token)", status=401)
         return None
 
-    def _control(self, method: str, path: str, query: str, body: bytes, content_type: str,
-                 host_url: str) -> Outcome:
+    def _control(self, method: str, path: str, query: str, body: bytes, content_type: str, host_url: str) -> Outcome:
         # A control that fails half way must not leave half of its change behind.
         saved = None
         if method != "GET" and not path.startswith(("/__sandbox/stats", "/__sandbox/requests", "/__sandbox/faults")):
@@ -529,11 +613,13 @@ class Sandbox:
                 if method == "POST":
                     now = parse_time(params["now"], "now", "UTC") if params.get("now") is not None else None
                     freeze = params.boolean("freeze") if "freeze" in params else None
-                    advance = _bounded(params.get("advance_seconds") or 0, "advance_seconds", -MAX_ADVANCE,
-                                       MAX_ADVANCE)
+                    advance = _bounded(params.get("advance_seconds") or 0, "advance_seconds", -MAX_ADVANCE, MAX_ADVANCE)
                     world.set_clock(now, freeze=freeze, advance=advance)
-                return {"now": format_time(world.now()), "unix": world.now(),
-                        "frozen": world.clock.get("frozen") is not None}
+                return {
+                    "now": format_time(world.now()),
+                    "unix": world.now(),
+                    "frozen": world.clock.get("frozen") is not None,
+                }
             if route == "accounts" and len(parts) == 2 and re.fullmatch(r"(act_)?\d+", parts[1]):
                 acct = accounts.account(world, parts[1].removeprefix("act_"), self.config)
                 if method == "POST":
@@ -545,11 +631,20 @@ class Sandbox:
                 if parts[2] == "subscribers":
                     count = int(_bounded(params.get("count") or 0, "count", 0, MAX_OPTINS, whole=True))
                     recipients = params.structured("recipient_ids")
-                    if recipients is not None and (not isinstance(recipients, list) or len(recipients) > MAX_OPTINS
-                                                   or not all(isinstance(r, (str, int)) for r in recipients)):
+                    if recipients is not None and (
+                        not isinstance(recipients, list)
+                        or len(recipients) > MAX_OPTINS
+                        or not all(isinstance(r, (str, int)) for r in recipients)
+                    ):
                         raise invalid_parameter(f"recipient_ids must be a list of at most {MAX_OPTINS:,} ids")
-                    created = subscribers.add_optins(world, page["id"], count, params.text("topic_title") or "Deals",
-                                                     [str(r) for r in recipients] if recipients else None, world.now())
+                    created = subscribers.add_optins(
+                        world,
+                        page["id"],
+                        count,
+                        params.text("topic_title") or "Deals",
+                        [str(r) for r in recipients] if recipients else None,
+                        world.now(),
+                    )
                     return {"tokens": created}
                 if parts[2] == "activity":
                     token = world.tokens.get(params.text("subscription_token", required=True) or "")
@@ -564,8 +659,10 @@ class Sandbox:
                 if state not in accounts.TOKEN_STATES:
                     raise invalid_parameter(f"state must be one of {', '.join(sorted(accounts.TOKEN_STATES))}")
                 revoked = params.text("token", required=True) or ""
-                world.access_tokens[hashlib.sha256(revoked.encode()).hexdigest()] = {"state": state,
-                                                                                     "since": world.now()}
+                world.access_tokens[hashlib.sha256(revoked.encode()).hexdigest()] = {
+                    "state": state,
+                    "since": world.now(),
+                }
                 world.touch()
                 return {"success": True}
             if route == "reset" and method == "POST":
@@ -580,9 +677,16 @@ class Sandbox:
     def _control_faults(self, method: str, params: Params) -> dict[str, Any]:
         if method == "POST":
             changes: dict[str, Any] = {}
-            names = {"rate": "fault_rate", "phase": "fault_phase", "latency_ms": "latency_ms",
-                     "slow_ms": "slow_ms", "seed": "seed", "quota": "quota", "user_quota": "user_quota",
-                     "quota_window_s": "quota_window_s"}
+            names = {
+                "rate": "fault_rate",
+                "phase": "fault_phase",
+                "latency_ms": "latency_ms",
+                "slow_ms": "slow_ms",
+                "seed": "seed",
+                "quota": "quota",
+                "user_quota": "user_quota",
+                "quota_window_s": "quota_window_s",
+            }
             for key, value in params.items():
                 if key == "kinds":
                     kinds = tuple(value if isinstance(value, list) else str(value).split(","))
@@ -599,9 +703,17 @@ class Sandbox:
                 raise invalid_parameter("phase must be before, after or any")
             self.reconfigure(**changes)
         c = self.config
-        return {"rate": c.fault_rate, "kinds": list(c.fault_kinds), "phase": c.fault_phase,
-                "latency_ms": c.latency_ms, "slow_ms": c.slow_ms, "seed": c.seed, "quota": c.quota,
-                "user_quota": c.user_quota, "quota_window_s": c.quota_window_s}
+        return {
+            "rate": c.fault_rate,
+            "kinds": list(c.fault_kinds),
+            "phase": c.fault_phase,
+            "latency_ms": c.latency_ms,
+            "slow_ms": c.slow_ms,
+            "seed": c.seed,
+            "quota": c.quota,
+            "user_quota": c.user_quota,
+            "quota_window_s": c.quota_window_s,
+        }
 
     def _preview(self, params: Params) -> Outcome:
         raw = params.text("d", required=True) or ""
@@ -617,8 +729,12 @@ class Sandbox:
 MAX_ADVANCE = 10 * 366 * 86_400  # seconds the clock may move in one control call
 MAX_OPTINS = 100_000  # subscribers made by one control call
 FAULT_BOUNDS: dict[str, tuple[float, float, bool]] = {
-    "rate": (0, 1, False), "latency_ms": (0, 60_000, True), "slow_ms": (0, 600_000, True),
-    "seed": (-2**63, 2**63 - 1, True), "quota": (0, 10**9, True), "user_quota": (0, 10**9, True),
+    "rate": (0, 1, False),
+    "latency_ms": (0, 60_000, True),
+    "slow_ms": (0, 600_000, True),
+    "seed": (-(2**63), 2**63 - 1, True),
+    "quota": (0, 10**9, True),
+    "user_quota": (0, 10**9, True),
     "quota_window_s": (0.1, 86_400, False),
 }
 
@@ -656,6 +772,7 @@ def _token_from_header(value: str) -> str | None:
 
 Route = Callable[[Sandbox, Call, dict[str, Any], Request], dict[str, Any]]
 
+
 def _read_account(sb: Sandbox, call: Call, acct: dict[str, Any], req: Request) -> dict[str, Any]:
     call.only({"fields"})
     return select(accounts.ACCOUNT, acct, call.fields())
@@ -679,5 +796,13 @@ ACCOUNT_ROUTES: dict[tuple[str, str], Route] = {
 }
 PAGE_EDGES = ("notification_message_tokens", "messaging_customer_base/unsubscribe")
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}

@@ -21,8 +21,16 @@ FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PA
 HASHED_KEYS = ("EMAIL", "PHONE", "FN", "LN", "FI", "CT", "ST", "ZIP", "COUNTRY", "DOBY", "DOBM", "DOBD", "GEN")
 PLAIN_KEYS = ("MADID", "EXTERN_ID")
 SINGLE_KEYS = {"EMAIL_SHA256": "EMAIL", "PHONE_SHA256": "PHONE", "MOBILE_ADVERTISER_ID": "MADID"}
-CREATE_PARAMS = {"name", "description", "subtype", "customer_file_source", "use_for_products",
-                 "subscription_info", "marketing_message_channels", "retention_days"}
+CREATE_PARAMS = {
+    "name",
+    "description",
+    "subtype",
+    "customer_file_source",
+    "use_for_products",
+    "subscription_info",
+    "marketing_message_channels",
+    "retention_days",
+}
 FILTER_FIELDS = {"id", "name", "subtype", "data_source.subtype", "data_source.type"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -50,27 +58,34 @@ def node_type(call: Call) -> NodeType:
         matched = subscribers.matched_count(world, audience["id"], rate)
         return int(matched * 0.9) if lower else math.ceil(matched * 1.1)
 
-    return NodeType("CustomAudience", {
-        "id": lambda a: a["id"],
-        "account_id": lambda a: a["account"],
-        "name": lambda a: a["name"],
-        "description": lambda a: a["description"],
-        "subtype": lambda a: a["subtype"],
-        "customer_file_source": lambda a: a["customer_file_source"],
-        "use_for_products": lambda a: a["use_for_products"],
-        "retention_days": lambda a: a["retention_days"],
-        "approximate_count_lower_bound": lambda a: bound(a, True),
-        "approximate_count_upper_bound": lambda a: bound(a, False),
-        "operation_status": lambda a: _status(world, a, rate)[0],
-        "delivery_status": lambda a: _status(world, a, rate)[1],
-        "time_created": lambda a: int(a["created"]),
-        "time_updated": lambda a: int(a["updated"]),
-        "time_content_updated": lambda a: int(a["content_updated"]) if a.get("content_updated") else None,
-        "messenger_marketing_messages_page": lambda a: (
-            Node(accounts.PAGE, world.pages[a["page_id"]]) if a.get("page_id") else None),
-        "data_source": lambda a: {"type": "FILE_IMPORTED", "sub_type": "HASHES",
-                                  "subtype": MM_SUBTYPE if a.get("page_id") else 0},
-    })
+    return NodeType(
+        "CustomAudience",
+        {
+            "id": lambda a: a["id"],
+            "account_id": lambda a: a["account"],
+            "name": lambda a: a["name"],
+            "description": lambda a: a["description"],
+            "subtype": lambda a: a["subtype"],
+            "customer_file_source": lambda a: a["customer_file_source"],
+            "use_for_products": lambda a: a["use_for_products"],
+            "retention_days": lambda a: a["retention_days"],
+            "approximate_count_lower_bound": lambda a: bound(a, True),
+            "approximate_count_upper_bound": lambda a: bound(a, False),
+            "operation_status": lambda a: _status(world, a, rate)[0],
+            "delivery_status": lambda a: _status(world, a, rate)[1],
+            "time_created": lambda a: int(a["created"]),
+            "time_updated": lambda a: int(a["updated"]),
+            "time_content_updated": lambda a: int(a["content_updated"]) if a.get("content_updated") else None,
+            "messenger_marketing_messages_page": lambda a: (
+                Node(accounts.PAGE, world.pages[a["page_id"]]) if a.get("page_id") else None
+            ),
+            "data_source": lambda a: {
+                "type": "FILE_IMPORTED",
+                "sub_type": "HASHES",
+                "subtype": MM_SUBTYPE if a.get("page_id") else 0,
+            },
+        },
+    )
 
 
 def create(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
@@ -92,8 +107,7 @@ def create(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
         if products != ["MARKETING_MESSAGES"]:
             raise invalid_parameter('Param use_for_products must be ["MARKETING_MESSAGES"]')
         if p.structured("subscription_info") != ["MESSENGER"]:
-            raise invalid_parameter('Param subscription_info must be ["MESSENGER"] for a marketing messages '
-                                    "audience")
+            raise invalid_parameter('Param subscription_info must be ["MESSENGER"] for a marketing messages audience')
         channels = p.structured("marketing_message_channels")
         if not isinstance(channels, dict) or set(channels) != {"MESSENGER"}:
             raise invalid_parameter('Param marketing_message_channels must be {"MESSENGER": "<PAGE_ID>"}')
@@ -106,12 +120,24 @@ def create(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
         raise invalid_parameter("Param retention_days must be between 1 and 180")
     now = call.now
     world = call.world
-    audience = world.add({
-        "id": world.new_id(), "type": "customaudience", "account": acct["id"], "name": name,
-        "description": p.text("description") or "", "subtype": "CUSTOM", "customer_file_source": source,
-        "use_for_products": products or [], "page_id": page_id, "retention_days": retention or 0,
-        "created": now, "updated": now, "content_updated": None, "uploaded": False,
-    })
+    audience = world.add(
+        {
+            "id": world.new_id(),
+            "type": "customaudience",
+            "account": acct["id"],
+            "name": name,
+            "description": p.text("description") or "",
+            "subtype": "CUSTOM",
+            "customer_file_source": source,
+            "use_for_products": products or [],
+            "page_id": page_id,
+            "retention_days": retention or 0,
+            "created": now,
+            "updated": now,
+            "content_updated": None,
+            "uploaded": False,
+        }
+    )
     world.members[audience["id"]] = {}
     # seeds/004 shows the answer inside "data"; the Graph default for creation is {"id"}.
     return {"data": [{"id": audience["id"]}]}
@@ -124,6 +150,7 @@ def listing(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     predicates = parse_filtering(call.params.structured("filtering"), FILTER_FIELDS)
     items = []
     for audience in call.world.listing(acct["id"], "customaudience"):
+
         def read(path: str, audience: dict[str, Any] = audience) -> Any:
             return resolve_path(audience_type, audience, path)
 
@@ -213,10 +240,11 @@ def users(call: Call, audience: dict[str, Any], *, remove: bool) -> dict[str, An
     if not isinstance(data, list) or not data:
         raise invalid_parameter("payload.data must be a non-empty array of rows")
     if len(data) > MAX_ROWS:
-        raise invalid_parameter(f"payload.data has {len(data)} rows; at most {MAX_ROWS} rows can be sent in "
-                                "one request", user_title="Too many rows",
-                                user_msg="Send at most 10,000 rows per request, in several batches of one "
-                                         "session.")
+        raise invalid_parameter(
+            f"payload.data has {len(data)} rows; at most {MAX_ROWS} rows can be sent in one request",
+            user_title="Too many rows",
+            user_msg="Send at most 10,000 rows per request, in several batches of one session.",
+        )
     if audience.get("page_id") and not {"EMAIL", "PHONE"} & set(schema):
         raise invalid_parameter("For a marketing messages audience, payload.schema must include EMAIL or PHONE")
     session = _session(call, audience, call.params.structured("session"), payload)
@@ -251,12 +279,16 @@ def users(call: Call, audience: dict[str, Any], *, remove: bool) -> dict[str, An
         "num_received": record["received"],
         "num_invalid_entries": record["invalid"],
         "invalid_entry_samples": samples,
-        "subscription_info": {"messenger": {
-            "num_subscribers_received": record["received"] - record["invalid"],
-            "num_subscribers_invalid_entries": record["invalid"],
-            "invalid_subscribers_entry_samples": samples,
-            "error": None,
-        }} if audience.get("page_id") else None,
+        "subscription_info": {
+            "messenger": {
+                "num_subscribers_received": record["received"] - record["invalid"],
+                "num_subscribers_invalid_entries": record["invalid"],
+                "invalid_subscribers_entry_samples": samples,
+                "error": None,
+            }
+        }
+        if audience.get("page_id")
+        else None,
     }
     if response["subscription_info"] is None:
         del response["subscription_info"]
@@ -272,8 +304,15 @@ def _session(call: Call, audience: dict[str, Any], raw: Any, payload: Any) -> di
     if raw is None:
         session_id = str(call.rng.randrange(10**15, 10**16))
         # A one-batch upload: its session is not kept, there is nothing to resume.
-        single: dict[str, Any] = {"received": 0, "invalid": 0, "last_seq": 1, "closed": True,
-                                   "started": call.now, "digests": {"1": digest}, "responses": {}}
+        single: dict[str, Any] = {
+            "received": 0,
+            "invalid": 0,
+            "last_seq": 1,
+            "closed": True,
+            "started": call.now,
+            "digests": {"1": digest},
+            "responses": {},
+        }
         return {"id": session_id, "record": single}
     if not isinstance(raw, dict) or "session_id" not in raw or "batch_seq" not in raw:
         raise invalid_parameter("Param session must have session_id and batch_seq")
@@ -286,13 +325,19 @@ def _session(call: Call, audience: dict[str, Any], raw: Any, payload: Any) -> di
     if record is not None and str(seq) in record["digests"]:
         if record["digests"][str(seq)] != digest:
             raise invalid_parameter(f"Batch {seq} of session {session_id} was already received with other rows")
-        return {"id": session_id, "record": record, "replayed": True,
-                "response": record["responses"].get(str(seq), {})}
+        return {"id": session_id, "record": record, "replayed": True, "response": record["responses"].get(str(seq), {})}
     if record is None:
         if seq != 1:
             raise invalid_parameter(f"session.batch_seq must start at 1; got {seq}")
-        record = world.sessions[key] = {"received": 0, "invalid": 0, "last_seq": 0, "closed": False,
-                                        "started": call.now, "digests": {}, "responses": {}}
+        record = world.sessions[key] = {
+            "received": 0,
+            "invalid": 0,
+            "last_seq": 0,
+            "closed": False,
+            "started": call.now,
+            "digests": {},
+            "responses": {},
+        }
     elif record["closed"]:
         raise invalid_parameter(f"Upload session {session_id} has already finished (last_batch_flag was sent)")
     elif call.now - record["started"] > SESSION_TIMEOUT:

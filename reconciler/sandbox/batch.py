@@ -44,16 +44,19 @@ def parse_operations(raw: Any) -> list[Operation]:
             raise invalid_parameter(f"Batch request {number} has an unsupported method {method}")
         body = item.get("body", "")
         if isinstance(body, dict):
-            body = "&".join(f"{quote(str(k))}={quote(v if isinstance(v, str) else json.dumps(v))}"
-                            for k, v in body.items())
-        operations.append(Operation(
-            method=method,
-            relative_url=item["relative_url"],
-            body=str(body),
-            name=str(item["name"]) if item.get("name") else None,
-            depends_on=str(item["depends_on"]) if item.get("depends_on") else None,
-            omit_response_on_success=item.get("omit_response_on_success") in (True, "true"),
-        ))
+            body = "&".join(
+                f"{quote(str(k))}={quote(v if isinstance(v, str) else json.dumps(v))}" for k, v in body.items()
+            )
+        operations.append(
+            Operation(
+                method=method,
+                relative_url=item["relative_url"],
+                body=str(body),
+                name=str(item["name"]) if item.get("name") else None,
+                depends_on=str(item["depends_on"]) if item.get("depends_on") else None,
+                omit_response_on_success=item.get("omit_response_on_success") in (True, "true"),
+            )
+        )
     return operations
 
 

@@ -50,8 +50,7 @@ class Call:
         render: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         fields = self.fields()
-        limit = read_limit(self.params.integer("limit"), default=default_limit, maximum=max_limit,
-                           strict=strict_limit)
+        limit = read_limit(self.params.integer("limit"), default=default_limit, maximum=max_limit, strict=strict_limit)
         return page(
             items,
             key,

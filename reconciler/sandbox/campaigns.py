@@ -29,14 +29,34 @@ REACTIVATION_WAIT = 600  # FAQ: 10 minutes after a campaign is set active again
 LIVE = ("ACTIVE", "PAUSED")
 STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED")
 
-CREATE_PARAMS = {"name", "page_id", "daily_budget", "lifetime_budget", "start_time", "end_time",
-                 "pixel_id", "bid_amount"}
-AD_FILTER_FIELDS = {"id", "name", "effective_status", "adset.id", "adset.name", "campaign.id",
-                    "campaign.name", "campaign.is_message_campaign", "campaign.is_direct_send_campaign",
-                    "creative.actor_id", "adset.promoted_object.pixel_id", "adset.promoted_object.page_id"}
+CREATE_PARAMS = {
+    "name",
+    "page_id",
+    "daily_budget",
+    "lifetime_budget",
+    "start_time",
+    "end_time",
+    "pixel_id",
+    "bid_amount",
+}
+AD_FILTER_FIELDS = {
+    "id",
+    "name",
+    "effective_status",
+    "adset.id",
+    "adset.name",
+    "campaign.id",
+    "campaign.name",
+    "campaign.is_message_campaign",
+    "campaign.is_direct_send_campaign",
+    "creative.actor_id",
+    "adset.promoted_object.pixel_id",
+    "adset.promoted_object.page_id",
+}
 
 
 # --- reading -------------------------------------------------------------------------------------
+
 
 def _status_of(world: World, obj: dict[str, Any]) -> str:
     """Effective status: the worst of the object and its parents, as the Marketing API reports."""
@@ -68,13 +88,16 @@ def node_types(world: World) -> dict[str, NodeType]:
         "updated_time": lambda o: format_time(o["updated"]),
     }
     types: dict[str, NodeType] = {}
-    types["campaign"] = NodeType("Campaign", {
-        **common,
-        "objective": lambda o: "OUTCOME_ENGAGEMENT",
-        "is_message_campaign": lambda o: True,
-        "is_direct_send_campaign": lambda o: True,
-        "buying_type": lambda o: "AUCTION",
-    })
+    types["campaign"] = NodeType(
+        "Campaign",
+        {
+            **common,
+            "objective": lambda o: "OUTCOME_ENGAGEMENT",
+            "is_message_campaign": lambda o: True,
+            "is_direct_send_campaign": lambda o: True,
+            "buying_type": lambda o: "AUCTION",
+        },
+    )
 
     def promoted(o: dict[str, Any]) -> dict[str, Any]:
         found = {"page_id": o["page_id"]}
@@ -88,41 +111,54 @@ def node_types(world: World) -> dict[str, NodeType]:
         today = format_date(world.now(), world.accounts[o["account"]]["timezone_name"])
         return str(max(0, (o.get("daily_budget") or 0) - o["spend"]["days"].get(today, 0)))
 
-    types["adset"] = NodeType("AdSet", {
-        **common,
-        "campaign_id": lambda o: o["campaign_id"],
-        "campaign": lambda o: Node(types["campaign"], objects[o["campaign_id"]]),
-        "daily_budget": lambda o: str(o.get("daily_budget") or 0),
-        "lifetime_budget": lambda o: str(o.get("lifetime_budget") or 0),
-        "budget_remaining": remaining,
-        "bid_amount": lambda o: o.get("bid_amount"),
-        # The send guide: "start_time – When the campaign started (UNIX timestamp)"; strings, like budgets.
-        "start_time": lambda o: str(int(o["start"])),
-        "end_time": lambda o: str(int(o["end"])) if o.get("end") else None,
-        "promoted_object": promoted,
-        "targeting": lambda o: {"publisher_platforms": ["messenger"], "messenger_positions": ["marketing_messages"]},
-    })
-    types["creative"] = NodeType("AdCreative", {
-        "id": lambda o: o["id"],
-        "name": lambda o: o["name"],
-        "actor_id": lambda o: o["page_id"],
-        "object_story_spec": lambda o: {"page_id": o["page_id"]},
-    })
-    types["ad"] = NodeType("Ad", {
-        **common,
-        "adset_id": lambda o: o["adset_id"],
-        "campaign_id": lambda o: o["campaign_id"],
-        "adset": lambda o: Node(types["adset"], objects[o["adset_id"]]),
-        "campaign": lambda o: Node(types["campaign"], objects[o["campaign_id"]]),
-        "creative": lambda o: Node(types["creative"], objects[o["creative_id"]]),
-    })
+    types["adset"] = NodeType(
+        "AdSet",
+        {
+            **common,
+            "campaign_id": lambda o: o["campaign_id"],
+            "campaign": lambda o: Node(types["campaign"], objects[o["campaign_id"]]),
+            "daily_budget": lambda o: str(o.get("daily_budget") or 0),
+            "lifetime_budget": lambda o: str(o.get("lifetime_budget") or 0),
+            "budget_remaining": remaining,
+            "bid_amount": lambda o: o.get("bid_amount"),
+            # The send guide: "start_time – When the campaign started (UNIX timestamp)"; strings, like budgets.
+            "start_time": lambda o: str(int(o["start"])),
+            "end_time": lambda o: str(int(o["end"])) if o.get("end") else None,
+            "promoted_object": promoted,
+            "targeting": lambda o: {
+                "publisher_platforms": ["messenger"],
+                "messenger_positions": ["marketing_messages"],
+            },
+        },
+    )
+    types["creative"] = NodeType(
+        "AdCreative",
+        {
+            "id": lambda o: o["id"],
+            "name": lambda o: o["name"],
+            "actor_id": lambda o: o["page_id"],
+            "object_story_spec": lambda o: {"page_id": o["page_id"]},
+        },
+    )
+    types["ad"] = NodeType(
+        "Ad",
+        {
+            **common,
+            "adset_id": lambda o: o["adset_id"],
+            "campaign_id": lambda o: o["campaign_id"],
+            "adset": lambda o: Node(types["adset"], objects[o["adset_id"]]),
+            "campaign": lambda o: Node(types["campaign"], objects[o["campaign_id"]]),
+            "creative": lambda o: Node(types["creative"], objects[o["creative_id"]]),
+        },
+    )
     return types
 
 
 def list_ads(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     """``GET act_X/ads``: live (not deleted, not archived unless asked) ads, filtered and paged."""
-    call.only({"fields", "filtering", "effective_status", "limit", "after", "before", "date_preset",
-               "time_range", "summary"})
+    call.only(
+        {"fields", "filtering", "effective_status", "limit", "after", "before", "date_preset", "time_range", "summary"}
+    )
     world = call.world
     ad_type = node_types(world)["ad"]
     predicates = parse_filtering(call.params.structured("filtering"), AD_FILTER_FIELDS)
@@ -147,13 +183,17 @@ def list_ads(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
 
 # --- creating ------------------------------------------------------------------------------------
 
+
 def _money(call: Call, name: str, acct: dict[str, Any]) -> int | None:
     amount = call.params.integer(name)
     if amount is None:
         return None
     if amount <= 0:
-        raise invalid_parameter(f"{name} must be greater than 0", user_title="Invalid budget",
-                                user_msg=f"If you provide {name}, it must be greater than 0.")
+        raise invalid_parameter(
+            f"{name} must be greater than 0",
+            user_title="Invalid budget",
+            user_msg=f"If you provide {name}, it must be greater than 0.",
+        )
     return amount
 
 
@@ -163,33 +203,45 @@ def _check_minimum(daily: int | None, lifetime: int | None, acct: dict[str, Any]
     currency = acct["currency"]
     if daily is not None and daily < minimum:
         raise invalid_parameter(
-            "Your budget is too low", user_title="Budget too low",
+            "Your budget is too low",
+            user_title="Budget too low",
             user_msg=f"The daily budget must be at least {accounts.format_money(minimum, currency)} "
-                     f"(min_daily_budget_imp {minimum}).")
+            f"(min_daily_budget_imp {minimum}).",
+        )
     if lifetime is not None and lifetime < minimum * 30:
         raise invalid_parameter(
-            "Your budget is too low", user_title="Budget too low",
+            "Your budget is too low",
+            user_title="Budget too low",
             user_msg=f"The lifetime budget must be at least {accounts.format_money(minimum * 30, currency)} "
-                     f"(30 days x min_daily_budget_imp {minimum}).")
+            f"(30 days x min_daily_budget_imp {minimum}).",
+        )
 
 
-def _schedule(call: Call, acct: dict[str, Any], start: float | None, end: float | None,
-              lifetime: bool) -> tuple[float, float | None]:
+def _schedule(
+    call: Call, acct: dict[str, Any], start: float | None, end: float | None, lifetime: bool
+) -> tuple[float, float | None]:
     now = call.now
     start = now if start is None else start
     if start < now - START_GRACE:
-        raise invalid_parameter("start_time must be now or in the future", user_title="Invalid start time",
-                                user_msg="The start time must be now or in the future and within 30 days "
-                                         "of the current time.")
+        raise invalid_parameter(
+            "start_time must be now or in the future",
+            user_title="Invalid start time",
+            user_msg="The start time must be now or in the future and within 30 days of the current time.",
+        )
     if start > now + MAX_START_AHEAD:
-        raise invalid_parameter("start_time must be within 30 days of the current time",
-                                user_title="Invalid start time",
-                                user_msg="The start time must be within 30 days of the current time.")
+        raise invalid_parameter(
+            "start_time must be within 30 days of the current time",
+            user_title="Invalid start time",
+            user_msg="The start time must be within 30 days of the current time.",
+        )
     if end is None and lifetime:
         end = start + 30 * DAY
     if end is not None and end <= start:
-        raise invalid_parameter("end_time must be after start_time", user_title="Invalid end time",
-                                user_msg="The end time must be after the start time.")
+        raise invalid_parameter(
+            "end_time must be after start_time",
+            user_title="Invalid end time",
+            user_msg="The end time must be after the start time.",
+        )
     return start, end
 
 
@@ -227,21 +279,27 @@ def create(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     assert page_id is not None
     daily, lifetime = _money(call, "daily_budget", acct), _money(call, "lifetime_budget", acct)
     if daily is not None and lifetime is not None:
-        raise invalid_parameter("Only one of daily_budget or lifetime_budget can be set",
-                                user_title="Conflicting budgets",
-                                user_msg="Provide either daily_budget or lifetime_budget, not both.")
+        raise invalid_parameter(
+            "Only one of daily_budget or lifetime_budget can be set",
+            user_title="Conflicting budgets",
+            user_msg="Provide either daily_budget or lifetime_budget, not both.",
+        )
     if daily is None and lifetime is None and not acct["default_budget_mode"]:
-        raise marketing_messages(2300007, "LIFETIME_BUDGET_AND_DAILY_BUDGET_MISSING",
-                                 "You need to pass in at least one of the two fields: lifetime_budget or "
-                                 "daily_budget.")
+        raise marketing_messages(
+            2300007,
+            "LIFETIME_BUDGET_AND_DAILY_BUDGET_MISSING",
+            "You need to pass in at least one of the two fields: lifetime_budget or daily_budget.",
+        )
     start, end = _times(call, acct)
     start, end = _schedule(call, acct, start, end, lifetime is not None)
     _check_minimum(daily, lifetime, acct)
     pixel = _id_param(call, "pixel_id")
     if pixel is not None and acct["pixels"] and pixel not in acct["pixels"]:
-        raise invalid_parameter(f"Pixel {pixel} is not active or not accessible by this ad account",
-                                user_title="Invalid pixel",
-                                user_msg="The pixel must be active and accessible by the ad account or business.")
+        raise invalid_parameter(
+            f"Pixel {pixel} is not active or not accessible by this ad account",
+            user_title="Invalid pixel",
+            user_msg="The pixel must be active and accessible by the ad account or business.",
+        )
     if pixel is None and len(acct["pixels"]) == 1:
         pixel = acct["pixels"][0]
     bid = call.params.integer("bid_amount")
@@ -251,39 +309,79 @@ def create(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     reference = estimated_daily_cap(world, acct, page_id)
     if daily is None and lifetime is None:
         daily = reference
-        answer["info"] = {"message": "Meta set an estimated daily budget cap of "
-                                     f"{accounts.format_money(reference, acct['currency'])} for this campaign."}
+        answer["info"] = {
+            "message": "Meta set an estimated daily budget cap of "
+            f"{accounts.format_money(reference, acct['currency'])} for this campaign."
+        }
     else:
         per_day = daily if daily is not None else (lifetime or 0) / max(1.0, ((end or start) - start) / DAY)
         if per_day < reference:
-            answer["warning"] = {"message": "The budget you provided is lower than the budget reference "
-                                            f"({accounts.format_money(reference, acct['currency'])} a day) "
-                                            "generated for this campaign; the campaign uses your budget."}
+            answer["warning"] = {
+                "message": "The budget you provided is lower than the budget reference "
+                f"({accounts.format_money(reference, acct['currency'])} a day) "
+                "generated for this campaign; the campaign uses your budget."
+            }
     now = call.now
     base = {"account": acct["id"], "name": name, "status": "ACTIVE", "created": now, "updated": now}
     campaign = world.add({**base, "id": world.new_id(), "type": "campaign"})
-    adset = world.add({**base, "id": world.new_id(), "type": "adset", "campaign_id": campaign["id"],
-                       "daily_budget": daily if lifetime is None else None, "lifetime_budget": lifetime,
-                       "start": start, "end": end, "page_id": page_id, "pixel_id": pixel, "bid_amount": bid,
-                       "spend": {"total": 0, "days": {}}})
-    creative = world.add({"account": acct["id"], "id": world.new_id(), "type": "creative",
-                          "name": f"{name} message", "page_id": page_id, "status": "ACTIVE",
-                          "created": now, "updated": now})
-    ad = world.add({**base, "id": world.new_id(), "type": "ad", "campaign_id": campaign["id"],
-                    "adset_id": adset["id"], "creative_id": creative["id"], "page_id": page_id,
-                    "activated": now, "sends": {}})
+    adset = world.add(
+        {
+            **base,
+            "id": world.new_id(),
+            "type": "adset",
+            "campaign_id": campaign["id"],
+            "daily_budget": daily if lifetime is None else None,
+            "lifetime_budget": lifetime,
+            "start": start,
+            "end": end,
+            "page_id": page_id,
+            "pixel_id": pixel,
+            "bid_amount": bid,
+            "spend": {"total": 0, "days": {}},
+        }
+    )
+    creative = world.add(
+        {
+            "account": acct["id"],
+            "id": world.new_id(),
+            "type": "creative",
+            "name": f"{name} message",
+            "page_id": page_id,
+            "status": "ACTIVE",
+            "created": now,
+            "updated": now,
+        }
+    )
+    ad = world.add(
+        {
+            **base,
+            "id": world.new_id(),
+            "type": "ad",
+            "campaign_id": campaign["id"],
+            "adset_id": adset["id"],
+            "creative_id": creative["id"],
+            "page_id": page_id,
+            "activated": now,
+            "sends": {},
+        }
+    )
     return {"id": ad["id"], **answer}
 
 
 # --- updating and deleting -----------------------------------------------------------------------
 
-UPDATABLE = {"campaign": {"name", "status"},
-             "adset": {"name", "status", "daily_budget", "lifetime_budget", "start_time", "end_time",
-                       "bid_amount"},
-             "ad": {"name", "status"}}
-IMMUTABLE = {"adset": {"pixel_id": "pixel_id cannot be changed after the campaign is created",
-                       "promoted_object": "promoted_object cannot be changed after the campaign is created",
-                       "page_id": "page_id cannot be changed after the campaign is created"}}
+UPDATABLE = {
+    "campaign": {"name", "status"},
+    "adset": {"name", "status", "daily_budget", "lifetime_budget", "start_time", "end_time", "bid_amount"},
+    "ad": {"name", "status"},
+}
+IMMUTABLE = {
+    "adset": {
+        "pixel_id": "pixel_id cannot be changed after the campaign is created",
+        "promoted_object": "promoted_object cannot be changed after the campaign is created",
+        "page_id": "page_id cannot be changed after the campaign is created",
+    }
+}
 
 
 def update(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
@@ -292,14 +390,17 @@ def update(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
     node_name = node_types(call.world)[kind].name
     for key in sorted(call.params.endpoint_keys()):
         if key in IMMUTABLE.get(kind, {}):
-            raise invalid_parameter(IMMUTABLE[kind][key], user_title="Field cannot be changed",
-                                    user_msg=IMMUTABLE[kind][key] + "; create a new campaign instead.")
+            raise invalid_parameter(
+                IMMUTABLE[kind][key],
+                user_title="Field cannot be changed",
+                user_msg=IMMUTABLE[kind][key] + "; create a new campaign instead.",
+            )
         if key not in UPDATABLE[kind]:
-            raise invalid_parameter(f"Param {key} is not a field of node type ({node_name}) that can be "
-                                    "updated")
+            raise invalid_parameter(f"Param {key} is not a field of node type ({node_name}) that can be updated")
     if obj["status"] == "DELETED":
-        raise invalid_parameter(f"Object {obj['id']} has been deleted and cannot be edited",
-                                user_title="Object deleted")
+        raise invalid_parameter(
+            f"Object {obj['id']} has been deleted and cannot be edited", user_title="Object deleted"
+        )
     changes: dict[str, Any] = {}
     if "name" in call.params:
         changes["name"] = call.params.name()
@@ -344,18 +445,21 @@ def _adset_changes(call: Call, adset: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     daily, lifetime = _money(call, "daily_budget", acct), _money(call, "lifetime_budget", acct)
     if daily is not None and adset.get("lifetime_budget") or lifetime is not None and adset.get("daily_budget"):
-        raise invalid_parameter("You cannot switch an ad set between a daily and a lifetime budget",
-                                user_title="Budget type cannot be changed",
-                                user_msg="Switching between daily_budget and lifetime_budget is not possible "
-                                         "after creation.")
+        raise invalid_parameter(
+            "You cannot switch an ad set between a daily and a lifetime budget",
+            user_title="Budget type cannot be changed",
+            user_msg="Switching between daily_budget and lifetime_budget is not possible after creation.",
+        )
     start, end = _times(call, acct)
     now = call.now
     new_start = adset["start"]
     if start is not None and int(start) != int(adset["start"]):
         if adset["start"] <= now:
-            raise invalid_parameter("The start time of an ad set that has already started cannot be changed",
-                                    user_title="Start time cannot be changed",
-                                    user_msg="The campaign has already started; its start time is fixed.")
+            raise invalid_parameter(
+                "The start time of an ad set that has already started cannot be changed",
+                user_title="Start time cannot be changed",
+                user_msg="The campaign has already started; its start time is fixed.",
+            )
         new_start, _ = _schedule(call, acct, start, None, False)
         changes["start"] = new_start
     new_end = adset.get("end")
@@ -365,8 +469,11 @@ def _adset_changes(call: Call, adset: dict[str, Any]) -> dict[str, Any]:
         new_end = end
         changes["end"] = end
     if new_end is not None and new_end <= new_start:
-        raise invalid_parameter("end_time must be after start_time", user_title="Invalid end time",
-                                user_msg="The end time must be after the start time.")
+        raise invalid_parameter(
+            "end_time must be after start_time",
+            user_title="Invalid end time",
+            user_msg="The end time must be after the start time.",
+        )
     _check_minimum(daily, lifetime, acct)
     if daily is not None:
         changes["daily_budget"] = daily
@@ -386,8 +493,9 @@ def _delete_tree(world: World, obj: dict[str, Any], now: float) -> None:
         targets = [obj, world.objects[obj["adset_id"]], world.objects[obj["campaign_id"]]]
     else:
         key = "campaign_id" if obj["type"] == "campaign" else "adset_id"
-        targets = [obj] + [o for t in ("adset", "ad") for o in world.listing(obj["account"], t)
-                           if o.get(key) == obj["id"]]
+        targets = [obj] + [
+            o for t in ("adset", "ad") for o in world.listing(obj["account"], t) if o.get(key) == obj["id"]
+        ]
     for target in targets:
         if target["status"] != "DELETED":
             target["status"] = "DELETED"
@@ -404,20 +512,54 @@ def delete(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
 
 # --- insights ------------------------------------------------------------------------------------
 
-INSIGHT_FIELDS = ("marketing_messages_delivered", "marketing_messages_read_rate",
-                  "marketing_messages_link_btn_click", "marketing_messages_link_btn_click_rate",
-                  "marketing_messages_spend", "marketing_messages_cost_per_delivered",
-                  "marketing_messages_cost_per_link_btn_click", "actions", "action_values",
-                  "website_purchase_roas", "date_start", "date_stop", "campaign_id", "campaign_name",
-                  "adset_id", "ad_id", "account_id")
-PRESETS = {"today": 0, "yesterday": 1, "last_7d": 7, "last_14d": 14, "last_28d": 28, "last_30d": 30,
-           "last_90d": 90, "maximum": 37 * 30, "lifetime": 37 * 30}
+INSIGHT_FIELDS = (
+    "marketing_messages_delivered",
+    "marketing_messages_read_rate",
+    "marketing_messages_link_btn_click",
+    "marketing_messages_link_btn_click_rate",
+    "marketing_messages_spend",
+    "marketing_messages_cost_per_delivered",
+    "marketing_messages_cost_per_link_btn_click",
+    "actions",
+    "action_values",
+    "website_purchase_roas",
+    "date_start",
+    "date_stop",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "ad_id",
+    "account_id",
+)
+PRESETS = {
+    "today": 0,
+    "yesterday": 1,
+    "last_7d": 7,
+    "last_14d": 14,
+    "last_28d": 28,
+    "last_30d": 30,
+    "last_90d": 90,
+    "maximum": 37 * 30,
+    "lifetime": 37 * 30,
+}
 
 
 def insights(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
     """``GET /<id>/insights``: delivered messages and spend from the sandbox's own sends."""
-    call.only({"fields", "date_preset", "time_range", "filtering", "action_breakdowns", "level",
-               "limit", "after", "before", "time_increment"})
+    call.only(
+        {
+            "fields",
+            "date_preset",
+            "time_range",
+            "filtering",
+            "action_breakdowns",
+            "level",
+            "limit",
+            "after",
+            "before",
+            "time_increment",
+        }
+    )
     world = call.world
     acct = world.accounts[obj["account"]]
     zone_name = acct["timezone_name"]
@@ -438,14 +580,20 @@ def insights(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
         days = PRESETS[preset]
         since = format_date(call.now - days * DAY, zone_name) if preset != "today" else today
         until = format_date(call.now - DAY, zone_name) if preset == "yesterday" else today
-    ads = [obj] if obj["type"] == "ad" else [
-        ad for ad in world.listing(obj["account"], "ad")
-        if ad.get("campaign_id" if obj["type"] == "campaign" else "adset_id") == obj["id"]]
+    ads = (
+        [obj]
+        if obj["type"] == "ad"
+        else [
+            ad
+            for ad in world.listing(obj["account"], "ad")
+            if ad.get("campaign_id" if obj["type"] == "campaign" else "adset_id") == obj["id"]
+        ]
+    )
     delivered = sum(n for ad in ads for day, n in ad["sends"].items() if since <= day <= until)
     adsets = {ad["adset_id"] for ad in ads}
     spend = sum(n for a in adsets for day, n in world.objects[a]["spend"]["days"].items() if since <= day <= until)
     digits = accounts.currency_facts(acct["currency"])[0]
-    major = spend / 10 ** digits
+    major = spend / 10**digits
     row = {
         "marketing_messages_delivered": str(delivered),
         "marketing_messages_read_rate": "0",
@@ -454,7 +602,9 @@ def insights(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
         "marketing_messages_spend": f"{major:.{digits}f}",
         "marketing_messages_cost_per_delivered": f"{(major / delivered) if delivered else 0:.{digits}f}",
         "marketing_messages_cost_per_link_btn_click": "0",
-        "actions": [], "action_values": [], "website_purchase_roas": [],
+        "actions": [],
+        "action_values": [],
+        "website_purchase_roas": [],
         "campaign_id": obj.get("campaign_id", obj["id"]),
         "campaign_name": world.objects[obj.get("campaign_id", obj["id"])]["name"],
         "adset_id": ads[0]["adset_id"] if ads else None,
@@ -464,4 +614,3 @@ def insights(call: Call, obj: dict[str, Any]) -> dict[str, Any]:
     out = {name.strip(): row[name.strip()] for name in wanted if row.get(name.strip()) is not None}
     out["date_start"], out["date_stop"] = since, until
     return {"data": [out], "paging": {"cursors": {"before": "MAZDZD", "after": "MAZDZD"}}}
-

@@ -56,12 +56,14 @@ class GraphError(Exception):
         return {"error": body}
 
 
-def invalid_parameter(message: str, *, user_title: str | None = None, user_msg: str | None = None,
-                      subcode: int | None = None) -> GraphError:
+def invalid_parameter(
+    message: str, *, user_title: str | None = None, user_msg: str | None = None, subcode: int | None = None
+) -> GraphError:
     """Graph's code 100: a parameter is missing, malformed or not allowed (the Marketing API says
     ``is_transient: false`` with these)."""
-    return GraphError(100, f"(#100) {message}", user_title=user_title, user_msg=user_msg, subcode=subcode,
-                      is_transient=False)
+    return GraphError(
+        100, f"(#100) {message}", user_title=user_title, user_msg=user_msg, subcode=subcode, is_transient=False
+    )
 
 
 def required(name: str) -> GraphError:
@@ -88,8 +90,9 @@ def unknown_path(components: str) -> GraphError:
     return GraphError(2500, f"Unknown path components: {components}")
 
 
-def marketing_messages(code: int, name: str, message: str, *, error_data: dict[str, Any] | None = None,
-                       status: int = 400) -> GraphError:
+def marketing_messages(
+    code: int, name: str, message: str, *, error_data: dict[str, Any] | None = None, status: int = 400
+) -> GraphError:
     """A MARKETING_MESSAGES_DIRECT error from the API reference's table (seeds/001): Graph's
     ``(#code) `` prefix and the table's description. The table gives no user-facing title, so none
     is invented; ``name`` is the table's name for the code (the client knows it by the code)."""

@@ -13,8 +13,12 @@ from .errors import INVALID_PACING_TYPE, invalid_parameter, marketing_messages
 from .messages import check_payload
 from .subscribers import subscriber_count
 
-ESTIMATE_FIELDS = ("estimate_delivery_upper_bound", "estimate_delivery_lower_bound",
-                   "estimate_cost_upper_bound", "estimate_cost_lower_bound")
+ESTIMATE_FIELDS = (
+    "estimate_delivery_upper_bound",
+    "estimate_delivery_lower_bound",
+    "estimate_cost_upper_bound",
+    "estimate_cost_lower_bound",
+)
 
 
 def delivery_estimate(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
@@ -23,22 +27,37 @@ def delivery_estimate(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     A message costs between the currency's price and 1.5 times it; deliveries are capped by the
     Page's subscribers (one message a day each) and by what the budget buys over the lifetime.
     """
-    call.only({"fields", "daily_budget", "lifetime_budget", "lifetime_in_days", "pacing_type",
-               "is_direct_send_campaign", "promoted_object", "targeting_spec"})
+    call.only(
+        {
+            "fields",
+            "daily_budget",
+            "lifetime_budget",
+            "lifetime_in_days",
+            "pacing_type",
+            "is_direct_send_campaign",
+            "promoted_object",
+            "targeting_spec",
+        }
+    )
     p = call.params
     promoted = p.structured("promoted_object", required=True)
     if not isinstance(promoted, dict) or not str(promoted.get("page_id", "")).isdigit():
         raise invalid_parameter("Param promoted_object must be {page_id: <PAGE_ID>}")
     targeting = p.structured("targeting_spec")
-    if targeting is not None and (not isinstance(targeting, dict)
-                                  or targeting.get("publisher_platforms") != ["messenger"]
-                                  or targeting.get("messenger_positions") != ["marketing_messages"]):
-        raise invalid_parameter('Param targeting_spec must be {publisher_platforms: ["messenger"], '
-                                'messenger_positions: ["marketing_messages"]}')
+    if targeting is not None and (
+        not isinstance(targeting, dict)
+        or targeting.get("publisher_platforms") != ["messenger"]
+        or targeting.get("messenger_positions") != ["marketing_messages"]
+    ):
+        raise invalid_parameter(
+            'Param targeting_spec must be {publisher_platforms: ["messenger"], '
+            'messenger_positions: ["marketing_messages"]}'
+        )
     pacing = p.text("pacing_type")
     if pacing is not None and pacing.lower() != "no_pacing":
-        raise marketing_messages(INVALID_PACING_TYPE, "INVALID_PACING_TYPE",
-                                 "The pacing type for direct send is invalid.")
+        raise marketing_messages(
+            INVALID_PACING_TYPE, "INVALID_PACING_TYPE", "The pacing type for direct send is invalid."
+        )
     daily, lifetime = p.integer("daily_budget"), p.integer("lifetime_budget")
     if daily is not None and lifetime is not None:
         raise invalid_parameter("Only one of daily_budget or lifetime_budget can be set")

@@ -72,7 +72,7 @@ class _Parser:
         start = self.pos
         while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] == "_"):
             self.pos += 1
-        name = self.text[start:self.pos]
+        name = self.text[start : self.pos]
         if not name:
             raise invalid_parameter(f"Syntax error in fields at character {self.pos}: {self.text!r}")
         # Modifiers such as .limit(3) and .as(x) change paging and naming, not which fields exist.

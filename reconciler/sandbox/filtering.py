@@ -7,8 +7,20 @@ from typing import Any
 
 from .errors import invalid_parameter
 
-OPERATORS = frozenset({"EQUAL", "NOT_EQUAL", "GREATER_THAN", "GREATER_THAN_OR_EQUAL", "LESS_THAN",
-                       "LESS_THAN_OR_EQUAL", "IN", "NOT_IN", "CONTAIN", "NOT_CONTAIN"})
+OPERATORS = frozenset(
+    {
+        "EQUAL",
+        "NOT_EQUAL",
+        "GREATER_THAN",
+        "GREATER_THAN_OR_EQUAL",
+        "LESS_THAN",
+        "LESS_THAN_OR_EQUAL",
+        "IN",
+        "NOT_IN",
+        "CONTAIN",
+        "NOT_CONTAIN",
+    }
+)
 
 Predicate = Callable[[Callable[[str], Any]], bool]
 

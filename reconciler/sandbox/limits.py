@@ -56,8 +56,12 @@ THROTTLE_FAULT_CODES = (4, 17, 32, 341, 613, 80000, 80003, 80004, 80014)
 def transient_error(kind: str, code: int = 80004) -> GraphError:
     if kind == "throttle":
         # Meta sends no Retry-After; a throttle without usage headers leaves the client to its backoff.
-        return GraphError(code, f"(#{code}) {THROTTLE_WORDING.get(code, THROTTLE_WORDING[4])}", is_transient=True,
-                          subcode=THROTTLE_SUBCODE if code in (17, 80000, 80003, 80004, 80014) else None)
+        return GraphError(
+            code,
+            f"(#{code}) {THROTTLE_WORDING.get(code, THROTTLE_WORDING[4])}",
+            is_transient=True,
+            subcode=THROTTLE_SUBCODE if code in (17, 80000, 80003, 80004, 80014) else None,
+        )
     if kind == "2":
         return GraphError(2, "An unexpected error has occurred. Please retry your request later.", status=503)
     return GraphError(1, "An unknown error occurred", status=500)
@@ -72,9 +76,9 @@ THROTTLE_WORDING = {
     613: "Calls to this api have exceeded the rate limit.",
     80000: "There have been too many calls from this ad-account. Wait a bit and try again.",
     80003: "There have been too many calls to this ad-account. Wait a bit and try again. For more info, please refer "
-           "to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#custom-audience.",
+    "to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#custom-audience.",
     80004: "There have been too many calls to this ad-account. Wait a bit and try again. For more info, please refer "
-           "to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.",
+    "to https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.",
     80014: "There have been too many calls for the batch uploads to this ad-account. Wait a bit and try again.",
 }
 
@@ -108,10 +112,14 @@ class Quotas:
                 start, calls = now, 0
             self._windows[("tokens", page_id)] = (start, calls + 1)
         if calls + 1 > limit:
-            raise GraphError(SUBSCRIPTION_TOKENS_RATE_LIMIT, "Subscription Tokens API rate limit reached.",
-                             user_title="SUBSCRIPTION_TOKENS_RATE_LIMIT", is_transient=True,
-                             user_msg=f"At most {limit} requests an hour per Page.",
-                             error_data={"remaining_seconds": math.ceil(start + 3600 - now)})
+            raise GraphError(
+                SUBSCRIPTION_TOKENS_RATE_LIMIT,
+                "Subscription Tokens API rate limit reached.",
+                user_title="SUBSCRIPTION_TOKENS_RATE_LIMIT",
+                is_transient=True,
+                user_msg=f"At most {limit} requests an hour per Page.",
+                error_data={"remaining_seconds": math.ceil(start + 3600 - now)},
+            )
 
     def check(self, account: str | None, use_case: str, token_key: str) -> dict[str, str]:
         """Count a call; raise the throttling error when over a quota, else return usage headers."""
@@ -119,9 +127,13 @@ class Quotas:
         if config.user_quota:
             calls, left = self._count(("token", token_key), config.user_quota)
             if calls > config.user_quota:
-                raise GraphError(17, f"(#17) {THROTTLE_WORDING[17]}", subcode=THROTTLE_SUBCODE, is_transient=True,
-                                 headers={"X-App-Usage": json.dumps({"call_count": 100, "total_cputime": 100,
-                                                                     "total_time": 100})})
+                raise GraphError(
+                    17,
+                    f"(#17) {THROTTLE_WORDING[17]}",
+                    subcode=THROTTLE_SUBCODE,
+                    is_transient=True,
+                    headers={"X-App-Usage": json.dumps({"call_count": 100, "total_cputime": 100, "total_time": 100})},
+                )
         headers: dict[str, str] = {}
         if account is None:
             return headers
@@ -130,22 +142,33 @@ class Quotas:
             calls, left = self._count((account, use_case), config.quota)
             pct = min(100, calls * 100 // config.quota)
             over = calls > config.quota
-        usage = {account: [{
-            "type": use_case,
-            "call_count": pct,
-            "total_cputime": pct // 2,
-            "total_time": pct // 2,
-            # Whole minutes, as Meta reports it; a wait under a minute is in x-ad-account-usage's seconds.
-            "estimated_time_to_regain_access": math.ceil(left / 60) if over and left >= 60 else 0,
-            "ads_api_access_tier": "standard_access",
-        }]}
+        usage = {
+            account: [
+                {
+                    "type": use_case,
+                    "call_count": pct,
+                    "total_cputime": pct // 2,
+                    "total_time": pct // 2,
+                    # Whole minutes, as Meta reports it; a wait under a minute is in x-ad-account-usage's seconds.
+                    "estimated_time_to_regain_access": math.ceil(left / 60) if over and left >= 60 else 0,
+                    "ads_api_access_tier": "standard_access",
+                }
+            ]
+        }
         headers["X-Business-Use-Case-Usage"] = json.dumps(usage, separators=(",", ":"))
-        headers["X-Ad-Account-Usage"] = json.dumps({"acc_id_util_pct": pct, "reset_time_duration": math.ceil(left),
-                                                    "ads_api_access_tier": "standard_access"}, separators=(",", ":"))
+        headers["X-Ad-Account-Usage"] = json.dumps(
+            {"acc_id_util_pct": pct, "reset_time_duration": math.ceil(left), "ads_api_access_tier": "standard_access"},
+            separators=(",", ":"),
+        )
         if over:
             code = THROTTLE_CODES.get(use_case, 80004)
-            raise GraphError(code, f"(#{code}) {THROTTLE_WORDING[code]}", subcode=THROTTLE_SUBCODE, is_transient=True,
-                             headers=headers)
+            raise GraphError(
+                code,
+                f"(#{code}) {THROTTLE_WORDING[code]}",
+                subcode=THROTTLE_SUBCODE,
+                is_transient=True,
+                headers=headers,
+            )
         return headers
 
 

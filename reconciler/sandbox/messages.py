@@ -47,24 +47,32 @@ BUTTON_TYPES = ("web_url", "postback", "app")
 def check_payload(message: Any) -> None:
     """The payload checks the API reference documents with their own codes."""
     if not isinstance(message, dict) or not ({"text", "attachment"} & set(message)):
-        raise marketing_messages(INVALID_MESSAGE_CREATIVE, "INVALID_MESSAGE_CREATIVE",
-                                 "There is no valid message creative/payload for the given message sending "
-                                 "request.")
+        raise marketing_messages(
+            INVALID_MESSAGE_CREATIVE,
+            "INVALID_MESSAGE_CREATIVE",
+            "There is no valid message creative/payload for the given message sending request.",
+        )
     attachment = message.get("attachment")
     if attachment is None:
         return
     payload = attachment.get("payload") if isinstance(attachment, dict) else None
-    if not isinstance(payload, dict) or attachment.get("type") != "template" \
-            or payload.get("template_type") not in TEMPLATE_TYPES:
-        raise marketing_messages(INVALID_MESSAGE_CREATIVE, "INVALID_MESSAGE_CREATIVE",
-                                 "There is no valid message creative/payload for the given message sending "
-                                 "request.")
+    if (
+        not isinstance(payload, dict)
+        or attachment.get("type") != "template"
+        or payload.get("template_type") not in TEMPLATE_TYPES
+    ):
+        raise marketing_messages(
+            INVALID_MESSAGE_CREATIVE,
+            "INVALID_MESSAGE_CREATIVE",
+            "There is no valid message creative/payload for the given message sending request.",
+        )
     holders = [payload] + [e for e in payload.get("elements", []) if isinstance(e, dict)]
     for holder in holders:
         if holder.get("media_type") == "video" and not holder.get("video_id"):
             raise marketing_messages(VIDEO_WITHOUT_ID, "INVALID_VIDEO", "A video element needs a video_id.")
-        if holder.get("media_type") == "image" and not (holder.get("image_url") or holder.get("url")
-                                                         or holder.get("attachment_id")):
+        if holder.get("media_type") == "image" and not (
+            holder.get("image_url") or holder.get("url") or holder.get("attachment_id")
+        ):
             raise marketing_messages(IMAGE_WITHOUT_URL, "INVALID_IMAGE", "An image element needs an image_url.")
         buttons = holder.get("buttons") or []
         if len(buttons) > 3:
@@ -72,8 +80,11 @@ def check_payload(message: Any) -> None:
         for button in buttons:
             kind = button.get("type") if isinstance(button, dict) else None
             if kind not in BUTTON_TYPES:
-                raise marketing_messages(INVALID_BUTTON_TYPE, "INVALID_BUTTON_TYPE",
-                                         f"Invalid button type {kind}. Valid: {', '.join(BUTTON_TYPES)}.")
+                raise marketing_messages(
+                    INVALID_BUTTON_TYPE,
+                    "INVALID_BUTTON_TYPE",
+                    f"Invalid button type {kind}. Valid: {', '.join(BUTTON_TYPES)}.",
+                )
             if kind == "web_url" and not str(button.get("url") or "").strip():
                 raise marketing_messages(EMPTY_BUTTON_URL, "EMPTY_BUTTON_URL", "A web_url button needs a URL.")
             if kind in ("web_url", "postback") and not str(button.get("title") or "").strip():
@@ -87,8 +98,9 @@ def _week_start(day: str) -> str:
 
 def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     """``POST act_X/messages``."""
-    call.only({"message_id", "messenger_delivery_data", "message", "min_conversation_gap_seconds",
-               "custom_audience_id"})
+    call.only(
+        {"message_id", "messenger_delivery_data", "message", "min_conversation_gap_seconds", "custom_audience_id"}
+    )
     world, now = call.world, call.now
     message_id = call.params.text("message_id", required=True) or ""
     delivery = call.params.structured("messenger_delivery_data", required=True)
@@ -101,57 +113,85 @@ def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
 
     ad = world.objects.get(message_id)
     if ad is None or ad["type"] != "ad" or ad["status"] == "DELETED":
-        raise marketing_messages(INVALID_MESSAGE_ID, "INVALID_MESSAGE_ID",
-                                 "The message ID you supplied is invalid. The message with this ID either does "
-                                 "not exist, or you do not have the permission to load it.")
+        raise marketing_messages(
+            INVALID_MESSAGE_ID,
+            "INVALID_MESSAGE_ID",
+            "The message ID you supplied is invalid. The message with this ID either does "
+            "not exist, or you do not have the permission to load it.",
+        )
     if ad["account"] != acct["id"]:
-        raise marketing_messages(AD_ACCOUNT_NOT_MATCH, "AD_ACCOUNT_NOT_MATCH",
-                                 "The ad account associated with the message campaign does not match the ad "
-                                 "account associated with the request.")
+        raise marketing_messages(
+            AD_ACCOUNT_NOT_MATCH,
+            "AD_ACCOUNT_NOT_MATCH",
+            "The ad account associated with the message campaign does not match the ad "
+            "account associated with the request.",
+        )
     campaign, adset = world.objects[ad["campaign_id"]], world.objects[ad["adset_id"]]
     if campaign["status"] != "ACTIVE" or not adset["start"] <= now < (adset.get("end") or float("inf")):
-        raise marketing_messages(INACTIVE_CAMPAIGN, "INACTIVE_CAMPAIGN",
-                                 "You cannot send a message unless the message campaign under which the message "
-                                 "exists is active.")
+        raise marketing_messages(
+            INACTIVE_CAMPAIGN,
+            "INACTIVE_CAMPAIGN",
+            "You cannot send a message unless the message campaign under which the message exists is active.",
+        )
     if adset["status"] != "ACTIVE":
-        raise marketing_messages(INACTIVE_MESSAGE_SET, "INACTIVE_MESSAGE_SET",
-                                 "Messages cannot be sent if the message set under which the message exists is "
-                                 "inactive. Please make sure your message set is activated.")
+        raise marketing_messages(
+            INACTIVE_MESSAGE_SET,
+            "INACTIVE_MESSAGE_SET",
+            "Messages cannot be sent if the message set under which the message exists is "
+            "inactive. Please make sure your message set is activated.",
+        )
     waiting = max(ad["created"] + campaigns.WARM_UP, ad["activated"] + campaigns.REACTIVATION_WAIT) - now
     if ad["status"] != "ACTIVE" or waiting > 0:
         # The FAQ: an active campaign inside its warm-up answers "must be in active status".
-        raise marketing_messages(INACTIVE_MESSAGE, "INACTIVE_MESSAGE",
-                                 "The message must be in active status before it can be sent.",
-                                 error_data={"remaining_seconds": int(waiting)} if waiting > 0 else None)
+        raise marketing_messages(
+            INACTIVE_MESSAGE,
+            "INACTIVE_MESSAGE",
+            "The message must be in active status before it can be sent.",
+            error_data={"remaining_seconds": int(waiting)} if waiting > 0 else None,
+        )
     token = world.tokens.get(str(delivery["subscription_token"]))
     if token is None or token["unsubscribed"]:
-        raise marketing_messages(INVALID_MESSENGER_SUBSCRIPTION_TOKEN, "INVALID_MESSENGER_SUBSCRIPTION_TOKEN",
-                                 "The subscription token you passed in could not be loaded. This could be because "
-                                 "the token id you passed was invalid - or you may not have permissions to load it.")
+        raise marketing_messages(
+            INVALID_MESSENGER_SUBSCRIPTION_TOKEN,
+            "INVALID_MESSENGER_SUBSCRIPTION_TOKEN",
+            "The subscription token you passed in could not be loaded. This could be because "
+            "the token id you passed was invalid - or you may not have permissions to load it.",
+        )
     if token["page"] != ad["page_id"]:
-        raise marketing_messages(PAGE_ID_MISMATCH, "PAGE_ID_MISMATCH",
-                                 "The page id behind your message does not match the page id on the messenger "
-                                 "subscription token. Pages can only message their own subscribers.")
+        raise marketing_messages(
+            PAGE_ID_MISMATCH,
+            "PAGE_ID_MISMATCH",
+            "The page id behind your message does not match the page id on the messenger "
+            "subscription token. Pages can only message their own subscribers.",
+        )
     check_payload(message)
     if not acct["payment_method"]:
-        raise marketing_messages(MISSING_PAYMENT_METHOD, "MISSING_PAYMENT_METHOD",
-                                 "The payment method is missing for the ad account associated with the message "
-                                 "campaign.")
+        raise marketing_messages(
+            MISSING_PAYMENT_METHOD,
+            "MISSING_PAYMENT_METHOD",
+            "The payment method is missing for the ad account associated with the message campaign.",
+        )
     if token["last_sent"] is not None and now - token["last_sent"] < COOLDOWN:
         # The seeds give no code for the 12-hour cooldown; it is answered as the pacing limit, with the
         # remaining wait in error_data as pacing errors carry it (changelog 2026-03-16).
         remaining = int(token["last_sent"] + COOLDOWN - now)
-        raise marketing_messages(PACING_LIMIT_REACHED, "PACING_LIMIT_REACHED",
-                                 "You can only send one message every 12 hours per subscription_token.",
-                                 error_data={"remaining_seconds": remaining})
+        raise marketing_messages(
+            PACING_LIMIT_REACHED,
+            "PACING_LIMIT_REACHED",
+            "You can only send one message every 12 hours per subscription_token.",
+            error_data={"remaining_seconds": remaining},
+        )
     if gap is not None and token["last_activity"] is not None and now - token["last_activity"] < gap:
-        raise marketing_messages(RECIPIENT_UNAVAILABLE, "RECIPIENT_UNAVAILABLE", "This person is not available right now.")
+        raise marketing_messages(
+            RECIPIENT_UNAVAILABLE, "RECIPIENT_UNAVAILABLE", "This person is not available right now."
+        )
     price = accounts.currency_facts(acct["currency"])[2]
     today = format_date(now, acct["timezone_name"])
     spend = adset["spend"]
     if adset.get("lifetime_budget") and spend["total"] + price > adset["lifetime_budget"]:
-        raise marketing_messages(LIFETIME_BUDGET_REACHED, "LIFETIME_BUDGET_REACHED",
-                                 "Campaign lifetime budget reached.")
+        raise marketing_messages(
+            LIFETIME_BUDGET_REACHED, "LIFETIME_BUDGET_REACHED", "Campaign lifetime budget reached."
+        )
     daily = adset.get("daily_budget")
     if daily:
         week = _week_start(today)
@@ -159,8 +199,12 @@ def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
         if spend["days"].get(today, 0) + price > daily * 1.75 or this_week + price > daily * 7:
             midnight = datetime.strptime(today, "%Y-%m-%d").replace(tzinfo=zone(acct["timezone_name"]))
             remaining = int((midnight + timedelta(days=1)).timestamp() - now)
-            raise marketing_messages(DAILY_BUDGET_REACHED, "DAILY_BUDGET_REACHED", "Campaign daily budget reached.",
-                                     error_data={"remaining_seconds": remaining})
+            raise marketing_messages(
+                DAILY_BUDGET_REACHED,
+                "DAILY_BUDGET_REACHED",
+                "Campaign daily budget reached.",
+                error_data={"remaining_seconds": remaining},
+            )
     spend["total"] += price
     spend["days"][today] = spend["days"].get(today, 0) + price
     ad["sends"][today] = ad["sends"].get(today, 0) + 1
@@ -169,5 +213,3 @@ def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     world.touch()
     tracking = uuid.UUID(int=call.rng.getrandbits(128), version=4)
     return {"success": True, "marketing_message_tracking_id": str(tracking)}
-
-

@@ -40,8 +40,9 @@ def decode_cursor(cursor: str, name: str) -> int:
     return int(text[4:])
 
 
-def read_limit(value: int | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT,
-               strict: bool = False) -> int:
+def read_limit(
+    value: int | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT, strict: bool = False
+) -> int:
     """The page size; over the maximum is clamped, or an error where the docs state the cap."""
     if value is None:
         return default

@@ -17,10 +17,22 @@ from urllib.parse import parse_qsl
 from .errors import invalid_parameter
 
 # Keys Graph reads itself and never hands to an endpoint.
-TRANSPORT_KEYS = frozenset({"access_token", "appsecret_proof", "method", "pretty", "suppress_http_code",
-                            "format", "include_headers", "debug", "locale", "transport"})
+TRANSPORT_KEYS = frozenset(
+    {
+        "access_token",
+        "appsecret_proof",
+        "method",
+        "pretty",
+        "suppress_http_code",
+        "format",
+        "include_headers",
+        "debug",
+        "locale",
+        "transport",
+    }
+)
 
-_BARE_KEY = re.compile(r'([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*:)')
+_BARE_KEY = re.compile(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*:)")
 
 
 class Params(Mapping[str, Any]):

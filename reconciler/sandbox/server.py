@@ -15,7 +15,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from .app import Sandbox
 
-
 _SECRET_QUERY = re.compile(r"((?:access_token|appsecret_proof)=)[^&\s]*", re.IGNORECASE)
 
 
@@ -56,8 +55,9 @@ class SandboxServer(ThreadingMixIn, WSGIServer):
         super().handle_error(request, client_address)
 
 
-def make_server(app: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False,
-                timeout: float = _Handler.timeout) -> SandboxServer:
+def make_server(
+    app: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False, timeout: float = _Handler.timeout
+) -> SandboxServer:
     handler = type("Handler", (_Handler,), {"access_log": access_log, "timeout": timeout})
     server = SandboxServer((host, port), handler)
     app.allowed_hosts.add(host.strip("[]"))
@@ -65,8 +65,9 @@ def make_server(app: Sandbox, host: str = "127.0.0.1", port: int = 0, *, access_
     return server
 
 
-def serve(app: Sandbox, host: str, port: int, *, access_log: bool = False,
-          announce: Callable[[str], None] = print) -> int:
+def serve(
+    app: Sandbox, host: str, port: int, *, access_log: bool = False, announce: Callable[[str], None] = print
+) -> int:
     """Serve until SIGINT or SIGTERM; the data file is consistent after every request."""
     server = make_server(app, host, port, access_log=access_log)
     stop = threading.Event()

@@ -71,8 +71,7 @@ class World:
         frozen = self.clock.get("frozen")
         return float(frozen) if frozen is not None else time.time() + float(self.clock.get("offset", 0.0))
 
-    def set_clock(self, now: float | None = None, *, freeze: bool | None = None,
-                  advance: float | None = None) -> None:
+    def set_clock(self, now: float | None = None, *, freeze: bool | None = None, advance: float | None = None) -> None:
         frozen = self.clock.get("frozen") is not None if freeze is None else freeze
         target = self.now() if now is None else now
         if advance:

@@ -20,9 +20,18 @@ from .fields import NodeType
 from .store import World
 
 MIN_MATCHED = 100  # tokens of an audience are returned only from 100 matched people (changelog 2025-07-31)
-TOKEN_FIELDS = ("notification_messages_token", "recipient_id", "notification_messages_reoptin",
-                "creation_timestamp", "token_expiry_timestamp", "user_token_status", "topic_title",
-                "notification_messages_timezone", "next_eligible_time", "custom_audience_ids")
+TOKEN_FIELDS = (
+    "notification_messages_token",
+    "recipient_id",
+    "notification_messages_reoptin",
+    "creation_timestamp",
+    "token_expiry_timestamp",
+    "user_token_status",
+    "topic_title",
+    "notification_messages_timezone",
+    "next_eligible_time",
+    "custom_audience_ids",
+)
 COOLDOWN = 12 * 3600
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -40,8 +49,7 @@ def matched_count(world: World, audience_id: str, rate: float) -> int:
     return sum(1 for person in world.members.get(audience_id, {}) if matches(person, rate))
 
 
-def add_people(world: World, audience: dict[str, Any], people: dict[str, list[str]], rate: float,
-               now: float) -> None:
+def add_people(world: World, audience: dict[str, Any], people: dict[str, list[str]], rate: float, now: float) -> None:
     """Members joined ``audience``: matched ones get (or keep) the Page's token for them."""
     page_id = audience["page_id"]
     if page_id is None:
@@ -53,9 +61,18 @@ def add_people(world: World, audience: dict[str, Any], people: dict[str, list[st
         token = world.tokens.get(tid)
         if token is None:
             token = world.tokens[tid] = {
-                "id": tid, "page": page_id, "source": "custom_audience", "person": person, "hashes": [],
-                "recipient_id": None, "topic_title": "Marketing messages", "created": now,
-                "last_sent": None, "last_activity": None, "unsubscribed": False, "audiences": [],
+                "id": tid,
+                "page": page_id,
+                "source": "custom_audience",
+                "person": person,
+                "hashes": [],
+                "recipient_id": None,
+                "topic_title": "Marketing messages",
+                "created": now,
+                "last_sent": None,
+                "last_activity": None,
+                "unsubscribed": False,
+                "audiences": [],
             }
         token["hashes"] = sorted(set(token["hashes"]) | set(hashes))
         if audience["id"] not in token["audiences"]:
@@ -76,8 +93,10 @@ def drop_audience(world: World, audience_id: str, people: set[str] | None = None
 
 def _visible_audiences(world: World, rate: float, page_id: str) -> set[str]:
     return {
-        obj["id"] for obj in world.objects.values()
-        if obj["type"] == "customaudience" and obj.get("page_id") == page_id
+        obj["id"]
+        for obj in world.objects.values()
+        if obj["type"] == "customaudience"
+        and obj.get("page_id") == page_id
         and matched_count(world, obj["id"], rate) >= MIN_MATCHED
     }
 
@@ -88,8 +107,9 @@ def subscriber_count(world: World, page_id: str) -> int:
 
 def list_tokens(call: Call, page: dict[str, Any]) -> dict[str, Any]:
     """``GET /<PAGE_ID>/notification_message_tokens``."""
-    call.only({"fields", "limit", "after", "before", "custom_audience_ids", "do_not_return_duplicates",
-               "since", "until"})
+    call.only(
+        {"fields", "limit", "after", "before", "custom_audience_ids", "do_not_return_duplicates", "since", "until"}
+    )
     world, page_id = call.world, page["id"]
     wanted = call.params.structured("custom_audience_ids")
     if isinstance(wanted, (str, int)):
@@ -119,33 +139,47 @@ def list_tokens(call: Call, page: dict[str, Any]) -> dict[str, Any]:
                 unique.append(row)
         rows = unique
     tz = page.get("timezone", call.config.default_timezone)
-    node = NodeType("MessengerNotificationToken", {
-        "id": lambda t: t["id"],
-        "notification_messages_token": lambda t: t["id"],
-        "recipient_id": lambda t: t["recipient_id"],
-        "notification_messages_reoptin": lambda t: "ENABLED",
-        "creation_timestamp": lambda t: int(t["created"]),
-        "token_expiry_timestamp": lambda t: None,
-        "user_token_status": lambda t: "NOT_REFRESHED",
-        "topic_title": lambda t: t["topic_title"],
-        "notification_messages_timezone": lambda t: tz,
-        "next_eligible_time": lambda t: int(max(t["created"], (t["last_sent"] or 0) + COOLDOWN)),
-        "custom_audience_ids": lambda t: t["shown_audiences"] or None,
-    }, default=TOKEN_FIELDS)
+    node = NodeType(
+        "MessengerNotificationToken",
+        {
+            "id": lambda t: t["id"],
+            "notification_messages_token": lambda t: t["id"],
+            "recipient_id": lambda t: t["recipient_id"],
+            "notification_messages_reoptin": lambda t: "ENABLED",
+            "creation_timestamp": lambda t: int(t["created"]),
+            "token_expiry_timestamp": lambda t: None,
+            "user_token_status": lambda t: "NOT_REFRESHED",
+            "topic_title": lambda t: t["topic_title"],
+            "notification_messages_timezone": lambda t: tz,
+            "next_eligible_time": lambda t: int(max(t["created"], (t["last_sent"] or 0) + COOLDOWN)),
+            "custom_audience_ids": lambda t: t["shown_audiences"] or None,
+        },
+        default=TOKEN_FIELDS,
+    )
     return call.listing(rows, node, default_limit=100, max_limit=1000, strict_limit=True)
 
 
-def add_optins(world: World, page_id: str, count: int, topic: str, recipients: list[str] | None,
-               now: float) -> list[str]:
+def add_optins(
+    world: World, page_id: str, count: int, topic: str, recipients: list[str] | None, now: float
+) -> list[str]:
     """Opt-in tokens (control endpoint): people who subscribed in a Messenger thread."""
     created = []
     recipients = recipients or [str(7_000_000_000_000_000 + len(world.tokens) + i) for i in range(count)]
     for psid in recipients:
         tid = token_id(page_id, f"optin|{psid}|{topic}")
         world.tokens[tid] = {
-            "id": tid, "page": page_id, "source": "optin", "person": f"psid:{psid}", "hashes": [],
-            "recipient_id": psid, "topic_title": topic, "created": now, "last_sent": None,
-            "last_activity": None, "unsubscribed": False, "audiences": [],
+            "id": tid,
+            "page": page_id,
+            "source": "optin",
+            "person": f"psid:{psid}",
+            "hashes": [],
+            "recipient_id": psid,
+            "topic_title": topic,
+            "created": now,
+            "last_sent": None,
+            "last_activity": None,
+            "unsubscribed": False,
+            "audiences": [],
         }
         created.append(tid)
     world.touch()
@@ -197,9 +231,14 @@ def unsubscribe(call: Call, page: dict[str, Any]) -> dict[str, Any]:
             continue
         kind, values = parsed
         for token in page_tokens:
-            if (kind == "psid" and token["recipient_id"] == values[0]
-                    or kind == "subscriber_token" and token["id"] == values[0]
-                    or kind == "hashes" and set(values) & set(token["hashes"])):
+            if (
+                kind == "psid"
+                and token["recipient_id"] == values[0]
+                or kind == "subscriber_token"
+                and token["id"] == values[0]
+                or kind == "hashes"
+                and set(values) & set(token["hashes"])
+            ):
                 token["unsubscribed"] = True
     call.world.touch()
     return {"invalid_rows_count": invalid}

@@ -38,5 +38,6 @@ class SandboxTransport(httpx.BaseTransport):
         try:
             return httpx.WSGITransport(app=app).handle_request(request)
         except DroppedConnection:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.",
-                                            request=request) from None
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            ) from None

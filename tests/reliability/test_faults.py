@@ -13,14 +13,21 @@ from collections import Counter
 
 import pytest
 from click.testing import CliRunner
+from reliability_project import write_project
 
 from reconciler.cli import cli
 
-from reliability_project import write_project
-
 SEEDS = int(os.environ.get("MMCTL_RELIABILITY_SEEDS", "1"))
-KINDS = [("500",), ("1",), ("2",), ("drop",), ("null",), ("slow",), ("throttle",),
-         ("500", "1", "2", "drop", "null", "slow", "throttle")]
+KINDS = [
+    ("500",),
+    ("1",),
+    ("2",),
+    ("drop",),
+    ("null",),
+    ("slow",),
+    ("throttle",),
+    ("500", "1", "2", "drop", "null", "slow", "throttle"),
+]
 CAMPAIGNS = 30
 
 
@@ -45,11 +52,17 @@ def test_apply_converges_under_faults(serve, tmp_path, monkeypatch, kinds, seed)
             break
     assert runs[-1] == 0, f"apply did not converge in {len(runs)} runs"
     sandbox.app.reconfigure(fault_rate=0.0)
-    live = Counter(o["name"] for o in sandbox.app.store.world.objects.values()
-                   if o["type"] == "campaign" and o["status"] != "DELETED")
+    live = Counter(
+        o["name"]
+        for o in sandbox.app.store.world.objects.values()
+        if o["type"] == "campaign" and o["status"] != "DELETED"
+    )
     assert live == Counter(f"Campaign {i}" for i in range(CAMPAIGNS)), "a duplicate or a missing campaign"
-    paused = {o["name"] for o in sandbox.app.store.world.objects.values() if o["type"] == "campaign"
-              and o["status"] == "PAUSED"}
+    paused = {
+        o["name"]
+        for o in sandbox.app.store.world.objects.values()
+        if o["type"] == "campaign" and o["status"] == "PAUSED"
+    }
     assert paused == {f"Campaign {i}" for i in range(0, CAMPAIGNS, 3)}
     final = runner.invoke(cli, ["plan", "--detailed-exitcode"])
     assert final.exit_code == 0, final.output

@@ -13,15 +13,16 @@ from hypothesis import strategies as st
 
 from reconciler import memberfile
 
-PROVIDER = "provider:\n  ad_account: act_100000000000001\n  page_id: \"200000000000001\"\n"
+PROVIDER = 'provider:\n  ad_account: act_100000000000001\n  page_id: "200000000000001"\n'
 
 
 def mmctl_rusage(cwd: Path, *args: str) -> tuple[int, str, float, float]:
     """Exit code, stderr, seconds and peak memory (MB) of one mmctl process."""
     started = time.perf_counter()
     with open(cwd / "stderr.txt", "w+") as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, stdout=subprocess.DEVNULL,
-                                stderr=errors)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         errors.seek(0)
         text = errors.read()
@@ -44,7 +45,8 @@ def test_an_alias_bomb_and_deep_nesting_end_quickly(tmp_path):
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
         f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-        for i in range(12))
+        for i in range(12)
+    )
     (tmp_path / "mmctl.yaml").write_text(PROVIDER)
     (tmp_path / "bomb.yaml").write_text(bomb)
     code, err, seconds, peak = mmctl_rusage(tmp_path, "validate", ".")
@@ -59,8 +61,9 @@ def test_a_member_file_outside_the_root_is_refused(tmp_path):
     root = tmp_path / "project"
     root.mkdir()
     (tmp_path / "secrets.csv").write_text("email\nx@example.com\n")
-    (root / "mmctl.yaml").write_text(PROVIDER + "audiences:\n  a:\n    name: A\n    members:\n"
-                                                "      file: ../secrets.csv\n")
+    (root / "mmctl.yaml").write_text(
+        PROVIDER + "audiences:\n  a:\n    name: A\n    members:\n      file: ../secrets.csv\n"
+    )
     code, err, _, _ = mmctl_rusage(root, "validate", ".")
     assert code == 1 and "is outside the manifests root" in err
 
@@ -69,14 +72,23 @@ cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(header=st.lists(st.sampled_from(["email", "phone", "fn", "ln", "country", "zip", "st", "doby", "gen",
-                                        "extern_id", "junk", ""]), min_size=1, max_size=6),
-       rows=st.lists(st.lists(cells, max_size=7), max_size=20), hashed=st.booleans(),
-       country=st.sampled_from([None, "US", "GB", "ZZ"]))
+@given(
+    header=st.lists(
+        st.sampled_from(["email", "phone", "fn", "ln", "country", "zip", "st", "doby", "gen", "extern_id", "junk", ""]),
+        min_size=1,
+        max_size=6,
+    ),
+    rows=st.lists(st.lists(cells, max_size=7), max_size=20),
+    hashed=st.booleans(),
+    country=st.sampled_from([None, "US", "GB", "ZZ"]),
+)
 def test_member_files_never_break_mmctl(tmp_path_factory, header, rows, hashed, country):
     folder = tmp_path_factory.mktemp("members")
-    text = ",".join(header) + "\n" + "".join(",".join(c.replace("\n", " ").replace("\r", " ") for c in row) + "\n"
-                                            for row in rows)
+    text = (
+        ",".join(header)
+        + "\n"
+        + "".join(",".join(c.replace("\n", " ").replace("\r", " ") for c in row) + "\n" for row in rows)
+    )
     (folder / "m.csv").write_text(text, encoding="utf-8")
     try:
         prepared = memberfile.prepare(folder / "m.csv", hashed=hashed, default_country=country, workdir=folder)

@@ -25,12 +25,25 @@ SECRETS = (TOKEN, SECRET, EMAIL)
 
 
 def run(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, str, float]:
-    environment = {**os.environ, "META_ACCESS_TOKEN": TOKEN, "META_APP_SECRET": SECRET, "CUSTOMER": EMAIL,
-                   **(env or {})}
+    environment = {
+        **os.environ,
+        "META_ACCESS_TOKEN": TOKEN,
+        "META_APP_SECRET": SECRET,
+        "CUSTOMER": EMAIL,
+        **(env or {}),
+    }
     environment.pop("MMCTL_GRAPH_URL", None)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=root, env=environment,
-                          capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     output = done.stdout + done.stderr
     assert done.returncode in (0, 1, 2, 130), (done.returncode, output)
     assert "Traceback" not in output and "internal error" not in output, output
@@ -51,14 +64,17 @@ class Garbage(BaseHTTPRequestHandler):
 
     mode = "html"
 
-    def do_POST(self) -> None:  # noqa: N802 - the batch request
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(200)
         self.send_header("x-fb-trace-id", "GarbageTrace")
         self.end_headers()
-        bodies = {"html": b"<html>not the graph api</html>", "deep": b"[" * 200_000 + b"]" * 200_000,
-                  "items": json.dumps(["x", 5, None, {"code": "two"}]).encode(),
-                  "fields": json.dumps([{"code": 200, "body": json.dumps({"currency": None})}] * 4).encode()}
+        bodies = {
+            "html": b"<html>not the graph api</html>",
+            "deep": b"[" * 200_000 + b"]" * 200_000,
+            "items": json.dumps(["x", 5, None, {"code": "two"}]).encode(),
+            "fields": json.dumps([{"code": 200, "body": json.dumps({"currency": None})}] * 4).encode(),
+        }
         self.wfile.write(bodies[self.mode])
 
     def log_message(self, *args: object) -> None:
@@ -96,8 +112,10 @@ def test_a_graph_url_with_credentials_is_refused_unechoed(tmp_path):
     assert code == 1 and "user name or password" in output and f"{SECRET}x" not in output
 
 
-@pytest.mark.parametrize(("content", "words"), [(b"\xef\xbb\xbf" + TOKEN.encode(), "byte-order mark"),
-                                                ((TOKEN + "\nsecond line\n").encode(), "several lines")])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"\xef\xbb\xbf" + TOKEN.encode(), "byte-order mark"), ((TOKEN + "\nsecond line\n").encode(), "several lines")],
+)
 def test_a_bad_token_file_names_its_path(tmp_path, content, words):
     (tmp_path / "token.txt").write_bytes(content)
     root = project(tmp_path, graph="https://graph.example.com")
@@ -106,8 +124,11 @@ def test_a_bad_token_file_names_its_path(tmp_path, content, words):
 
 
 def test_a_secret_env_variable_in_a_manifest_is_refused_unechoed(tmp_path):
-    root = project(tmp_path, "campaigns:\n  c: {name: '${env:META_APP_SECRET}', daily_budget: 500}\n"
-                             "  d: {name: '${env:CI_TOKEN}', daily_budget: 500}\n")
+    root = project(
+        tmp_path,
+        "campaigns:\n  c: {name: '${env:META_APP_SECRET}', daily_budget: 500}\n"
+        "  d: {name: '${env:CI_TOKEN}', daily_budget: 500}\n",
+    )
     code, output, _ = run(root, "plan", ".", env={"CI_TOKEN": TOKEN})
     assert code == 1 and "access tokens and app secrets never go in manifests" in output
     assert "the name looks like a secret" in output
@@ -137,11 +158,14 @@ def test_a_member_file_outside_the_root_needs_outside_root_and_an_explicit_path(
     assert code == 1 and "set members.outside_root: true" in output
 
 
-@pytest.mark.parametrize(("edit", "words"), [
-    ({"protect": "false"}, 'protect is "false"; expected true or false (unquoted)'),
-    ({"kind": "rocket"}, 'kind is "rocket"; expected one of template, audience, campaign'),
-    ({"ids": {"id": 5}}, "ids must map names to id strings"),
-])
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ({"protect": "false"}, 'protect is "false"; expected true or false (unquoted)'),
+        ({"kind": "rocket"}, 'kind is "rocket"; expected one of template, audience, campaign'),
+        ({"ids": {"id": 5}}, "ids must map names to id strings"),
+    ],
+)
 def test_hand_edited_state_is_a_clear_error(tmp_path, edit, words):
     root = project(tmp_path, "campaigns:\n  c: {name: C, daily_budget: 500}\n")
     assert run(root, "apply", ".", "--auto-approve")[0] == 0
@@ -171,8 +195,10 @@ def test_a_full_disk_while_writing_state_is_a_clear_error(tmp_path, monkeypatch)
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("reconciler.atomic.os.fsync", full)
-    with pytest.raises(StateError, match="state.json: cannot write the state file \\(No space left on device\\); "
-                                         "the previous state is unchanged"):
+    with pytest.raises(
+        StateError,
+        match="state.json: cannot write the state file \\(No space left on device\\); the previous state is unchanged",
+    ):
         store.write(State.empty())
     assert (tmp_path / "state.json").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
@@ -192,8 +218,14 @@ def test_debug_works_anywhere_and_interrupts_exit_130(tmp_path):
         silent.listen()
         root = project(tmp_path, graph=f"http://127.0.0.1:{silent.getsockname()[1]}")
         environment = {**os.environ, "META_ACCESS_TOKEN": TOKEN}
-        proc = subprocess.Popen([sys.executable, "-m", "reconciler", "plan", "."], cwd=root, env=environment,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "plan", "."],
+            cwd=root,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(2.0)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

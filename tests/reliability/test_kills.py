@@ -19,10 +19,9 @@ import time
 from collections import Counter
 
 import pytest
+from reliability_project import write_project
 
 from reconciler.state import LocalStateStore
-
-from reliability_project import write_project
 
 SEEDS = int(os.environ.get("MMCTL_KILL_SEEDS", "6"))
 CAMPAIGNS = 20
@@ -30,8 +29,14 @@ CAMPAIGNS = 20
 
 def mmctl(root, url, *args) -> subprocess.Popen[str]:
     env = {**os.environ, "MMCTL_GRAPH_URL": url, "META_ACCESS_TOKEN": "kill-test-token-000001"}
-    return subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=root, env=env, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=root,
+        env=env,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))

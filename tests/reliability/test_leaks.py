@@ -29,13 +29,18 @@ def find_leaks(texts: dict[str, str]) -> list[str]:
 
 def write_project(root: Path) -> None:
     (root / "data").mkdir(parents=True)
-    (root / "mmctl.yaml").write_text("provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n"
-                                     "  page_id: \"200000000000001\"\n")
-    (root / "audiences.yaml").write_text("audiences:\n  vip:\n    name: VIP\n    members:\n      file: data/vip.csv\n"
-                                         "      default_country: US\n")
+    (root / "mmctl.yaml").write_text(
+        'provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n  page_id: "200000000000001"\n'
+    )
+    (root / "audiences.yaml").write_text(
+        "audiences:\n  vip:\n    name: VIP\n    members:\n      file: data/vip.csv\n      default_country: US\n"
+    )
     (root / "campaigns.yaml").write_text("campaigns:\n  c:\n    name: Campaign\n    daily_budget: 500\n")
-    (root / "data" / "vip.csv").write_text("email,phone,fn,ln\n" + f"{PEOPLE[0]},{PEOPLE[1]},{PEOPLE[3]},{PEOPLE[4]}\n"
-                                           + "".join(f"f{n}@example.com,,,\n" for n in range(120)))
+    (root / "data" / "vip.csv").write_text(
+        "email,phone,fn,ln\n"
+        + f"{PEOPLE[0]},{PEOPLE[1]},{PEOPLE[3]},{PEOPLE[4]}\n"
+        + "".join(f"f{n}@example.com,,,\n" for n in range(120))
+    )
 
 
 def test_no_secret_or_customer_data_anywhere(serve, tmp_path):
@@ -47,8 +52,15 @@ def test_no_secret_or_customer_data_anywhere(serve, tmp_path):
     texts: dict[str, str] = {}
 
     def mmctl(name: str, *args: str, environment: dict[str, str] = env) -> int:
-        done = subprocess.run([sys.executable, "-m", "reconciler", *args], cwd=root, env=environment,
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            cwd=root,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         texts[name] = done.stdout + done.stderr
         assert "Traceback" not in done.stderr, done.stderr
         return done.returncode

@@ -13,8 +13,14 @@ from pathlib import Path
 
 def mmctl(*args: str, cwd: Path, url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "MMCTL_GRAPH_URL": url, "META_ACCESS_TOKEN": "process-test-token-000"}
-    return subprocess.Popen([sys.executable, "-m", "reconciler", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:

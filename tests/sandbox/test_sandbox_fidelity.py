@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sandbox_helpers import ACCOUNT, PAGE
+from test_graph_answers import PRODUCTION
 
 from reconciler import errors
 from reconciler.client import Credentials, GraphClient, RetryPolicy
-
-from sandbox_helpers import ACCOUNT, PAGE
-from test_graph_answers import PRODUCTION
 
 ONCE = RetryPolicy(attempts=1, throttled_attempts=1, deadline=5)
 
@@ -30,8 +29,11 @@ def sandbox_errors(serve) -> dict[str, errors.GraphApiError]:
     found: dict[str, errors.GraphApiError] = {}
     plain = serve()
     bare = httpx.get(f"{plain.url}/v24.0/{ACCOUNT}")  # no token at all
-    found["no token"] = failure(lambda: GraphClient(plain.url, "v24.0", Credentials("x"),
-                                                    transport=httpx.MockTransport(lambda r: bare)).get(ACCOUNT))
+    found["no token"] = failure(
+        lambda: GraphClient(plain.url, "v24.0", Credentials("x"), transport=httpx.MockTransport(lambda r: bare)).get(
+            ACCOUNT
+        )
+    )
     strict = serve(token="the-only-token-000")
     found["bad token"] = failure(lambda: client(strict, "another-token-0000").get(ACCOUNT))
     for family, state in (("expired token", "expired"), ("invalidated token", "invalidated")):
@@ -42,16 +44,27 @@ def sandbox_errors(serve) -> dict[str, errors.GraphApiError]:
     found["not found"] = failure(lambda: graph.get("120210000000000999"))
     found["does not exist without 33"] = found["not found"]
     found["bad cursor"] = failure(lambda: graph.get(f"{ACCOUNT}/ads", {"after": "bogus"}))
-    found["parameter"] = failure(lambda: graph.create(f"{ACCOUNT}/message_campaign", {
-        "name": "x", "page_id": PAGE, "daily_budget": 500, "lifetime_budget": 30000}))
+    found["parameter"] = failure(
+        lambda: graph.create(
+            f"{ACCOUNT}/message_campaign", {"name": "x", "page_id": PAGE, "daily_budget": 500, "lifetime_budget": 30000}
+        )
+    )
     campaign = graph.create(f"{ACCOUNT}/message_campaign", {"name": "Fidelity", "page_id": PAGE, "daily_budget": 500})
     plain.advance(3601)  # past the 1-hour warm-up
-    found["invalid subscription token"] = failure(lambda: graph.create(f"{ACCOUNT}/messages", {
-        "message_id": campaign["id"], "messenger_delivery_data": {"subscription_token": "no-such-token"},
-        "message": {"text": "hi"}}))
+    found["invalid subscription token"] = failure(
+        lambda: graph.create(
+            f"{ACCOUNT}/messages",
+            {
+                "message_id": campaign["id"],
+                "messenger_delivery_data": {"subscription_token": "no-such-token"},
+                "message": {"text": "hi"},
+            },
+        )
+    )
     plain.control("POST", f"accounts/{ACCOUNT}", {"tos_accepted": False})
-    found["terms of service"] = failure(lambda: graph.create(f"{ACCOUNT}/message_campaign", {
-        "name": "y", "page_id": PAGE, "daily_budget": 500}))
+    found["terms of service"] = failure(
+        lambda: graph.create(f"{ACCOUNT}/message_campaign", {"name": "y", "page_id": PAGE, "daily_budget": 500})
+    )
     throttled = serve(quota=1, quota_window_s=30)
     client(throttled).get(ACCOUNT)
     found["ad account throttle"] = failure(lambda: client(throttled).get(ACCOUNT))
@@ -66,16 +79,23 @@ def sandbox_errors(serve) -> dict[str, errors.GraphApiError]:
 
 def test_each_sandbox_error_is_classified_as_its_production_body(serve):
     found = sandbox_errors(serve)
-    wrong = {family: (type(error).__name__, PRODUCTION[family][1].__name__) for family, error in found.items()
-             if type(error) is not PRODUCTION[family][1]}
+    wrong = {
+        family: (type(error).__name__, PRODUCTION[family][1].__name__)
+        for family, error in found.items()
+        if type(error) is not PRODUCTION[family][1]
+    }
     assert wrong == {}
     for family, error in found.items():
         assert error.fbtrace_id, family  # on every error, as Meta does
         assert error.code == PRODUCTION[family][0]["error"]["code"], family  # type: ignore[index]
     # Families the sandbox has no reason to produce (it grants every permission; Messenger's window and
     # recipient refusals come with sends) are listed, so that a new one is a deliberate choice.
-    assert set(PRODUCTION) - set(found) == {"permission", "messaging window", "recipient unavailable",
-                                            "temporary send failure"}
+    assert set(PRODUCTION) - set(found) == {
+        "permission",
+        "messaging window",
+        "recipient unavailable",
+        "temporary send failure",
+    }
 
 
 def test_subcodes_of_dead_tokens_and_messages_prefixed_as_meta_does(serve):
@@ -87,5 +107,6 @@ def test_subcodes_of_dead_tokens_and_messages_prefixed_as_meta_does(serve):
     assert found["bad cursor"].message == "(#2642) Invalid cursors values"
     assert found["parameter"].message.startswith("Provide either daily_budget or lifetime_budget, not both. [(#100) ")
     assert found["ad account throttle"].retry_after is not None and found["ad account throttle"].hint_source
-    assert all(error.title is None for family, error in found.items() if family in ("ad account throttle",
-                                                                                     "user throttle"))
+    assert all(
+        error.title is None for family, error in found.items() if family in ("ad account throttle", "user throttle")
+    )

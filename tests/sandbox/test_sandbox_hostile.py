@@ -7,11 +7,10 @@ import threading
 import time
 
 import httpx
+from sandbox_helpers import ACCOUNT
 
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.server import make_server
-
-from sandbox_helpers import ACCOUNT
 
 TOKEN = "sandbox-control-token-1"
 
@@ -26,8 +25,9 @@ def test_with_a_token_controls_need_it_too(serve):
 
 
 def test_controls_take_only_json_and_only_for_this_host(sandbox):
-    form = sandbox.raw.post("/__sandbox/reset", content=b"x=1",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = sandbox.raw.post(
+        "/__sandbox/reset", content=b"x=1", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert form.status_code == 415 and "JSON body" in form.json()["error"]["message"]
     plain = sandbox.raw.post("/__sandbox/reset", content=b"{}", headers={"Content-Type": "text/plain"})
     assert plain.status_code == 415
@@ -37,11 +37,16 @@ def test_controls_take_only_json_and_only_for_this_host(sandbox):
 
 
 def test_control_values_are_checked_and_bounded(sandbox):
-    for path, body in [("pages/200000000000001/subscribers", {"count": 10**9}),
-                       ("pages/200000000000001/subscribers", {"count": "many"}),
-                       ("pages/200000000000001/subscribers", {"recipient_ids": "1,2"}),
-                       ("faults", {"rate": 5}), ("faults", {"latency_ms": "slow"}), ("faults", {"seed": True}),
-                       ("clock", {"advance_seconds": 10**12}), ("clock", {"advance_seconds": "x"})]:
+    for path, body in [
+        ("pages/200000000000001/subscribers", {"count": 10**9}),
+        ("pages/200000000000001/subscribers", {"count": "many"}),
+        ("pages/200000000000001/subscribers", {"recipient_ids": "1,2"}),
+        ("faults", {"rate": 5}),
+        ("faults", {"latency_ms": "slow"}),
+        ("faults", {"seed": True}),
+        ("clock", {"advance_seconds": 10**12}),
+        ("clock", {"advance_seconds": "x"}),
+    ]:
         answer = sandbox.raw.post(f"/__sandbox/{path}", json=body)
         assert answer.status_code == 400, (path, body, answer.text)
     assert sandbox.control("GET", "faults")["rate"] == 0

@@ -7,11 +7,22 @@ import uuid
 from urllib.parse import urlencode
 
 import pytest
-
 from sandbox_helpers import ACCOUNT, OTHER_PAGE, PAGE, error
 
-MESSAGE = {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": [
-    {"title": "Winter Sale", "buttons": [{"type": "web_url", "url": "https://example.com", "title": "Shop"}]}]}}}
+MESSAGE = {
+    "attachment": {
+        "type": "template",
+        "payload": {
+            "template_type": "generic",
+            "elements": [
+                {
+                    "title": "Winter Sale",
+                    "buttons": [{"type": "web_url", "url": "https://example.com", "title": "Shop"}],
+                }
+            ],
+        },
+    }
+}
 HOUR = 3600
 
 
@@ -26,8 +37,13 @@ def ready(sandbox):
 
 
 def send(sandbox, ad, token, **extra):
-    return sandbox.post(f"{ACCOUNT}/messages", message_id=ad, messenger_delivery_data={"subscription_token": token},
-                        message=MESSAGE, **extra)
+    return sandbox.post(
+        f"{ACCOUNT}/messages",
+        message_id=ad,
+        messenger_delivery_data={"subscription_token": token},
+        message=MESSAGE,
+        **extra,
+    )
 
 
 def test_warm_up_then_send_then_cooldown(sandbox):
@@ -80,38 +96,103 @@ def test_tokens_and_ids(ready):
     [stranger] = sandbox.control("POST", f"pages/{OTHER_PAGE}/subscribers", {"count": 1})["tokens"]
     assert error(send(sandbox, ad, stranger))["code"] == 2300005
     assert error(send(sandbox, "999999", token))["code"] == 2300001
-    other = sandbox.post("act_100000000000002/messages", message_id=ad,
-                         messenger_delivery_data={"subscription_token": token}, message=MESSAGE)
+    other = sandbox.post(
+        "act_100000000000002/messages",
+        message_id=ad,
+        messenger_delivery_data={"subscription_token": token},
+        message=MESSAGE,
+    )
     assert error(other)["code"] == 2300014
     sandbox.post(f"{PAGE}/messaging_customer_base/unsubscribe", data=[{"subscriber_token": token}])
     assert error(send(sandbox, ad, token))["code"] == 2300004
-    assert "messenger_delivery_data" in error(sandbox.post(f"{ACCOUNT}/messages", message_id=ad, message=MESSAGE))[
-        "message"]
+    assert (
+        "messenger_delivery_data"
+        in error(sandbox.post(f"{ACCOUNT}/messages", message_id=ad, message=MESSAGE))["message"]
+    )
 
 
 def test_payload_checks(ready):
     sandbox, ad, token = ready
-    cases = [({"nothing": True}, 2300010),
-             ({"attachment": {"type": "template", "payload": {"template_type": "weird"}}}, 2300010),
-             ({"attachment": {"type": "template", "payload": {"template_type": "media", "elements": [
-                 {"media_type": "video"}]}}}, 2300021),
-             ({"attachment": {"type": "template", "payload": {"template_type": "media", "elements": [
-                 {"media_type": "image"}]}}}, 2300022),
-             ({"attachment": {"type": "template", "payload": {"template_type": "button", "text": "t",
-                                                              "buttons": [{"type": "phone_number"}]}}}, 2300023),
-             ({"attachment": {"type": "template", "payload": {"template_type": "button", "text": "t",
-                                                              "buttons": [{"type": "web_url", "title": "x"}]}}}, 2300024),
-             ({"attachment": {"type": "template", "payload": {"template_type": "button", "text": "t",
-                                                              "buttons": [{"type": "postback", "payload": "p"}]}}},
-              2300025),
-             ({"attachment": {"type": "template", "payload": {"template_type": "button", "text": "t", "buttons": [
-                 {"type": "postback", "title": "x", "payload": "p"}] * 4}}}, 2300026)]
+    cases = [
+        ({"nothing": True}, 2300010),
+        ({"attachment": {"type": "template", "payload": {"template_type": "weird"}}}, 2300010),
+        (
+            {
+                "attachment": {
+                    "type": "template",
+                    "payload": {"template_type": "media", "elements": [{"media_type": "video"}]},
+                }
+            },
+            2300021,
+        ),
+        (
+            {
+                "attachment": {
+                    "type": "template",
+                    "payload": {"template_type": "media", "elements": [{"media_type": "image"}]},
+                }
+            },
+            2300022,
+        ),
+        (
+            {
+                "attachment": {
+                    "type": "template",
+                    "payload": {"template_type": "button", "text": "t", "buttons": [{"type": "phone_number"}]},
+                }
+            },
+            2300023,
+        ),
+        (
+            {
+                "attachment": {
+                    "type": "template",
+                    "payload": {"template_type": "button", "text": "t", "buttons": [{"type": "web_url", "title": "x"}]},
+                }
+            },
+            2300024,
+        ),
+        (
+            {
+                "attachment": {
+                    "type": "template",
+                    "payload": {
+                        "template_type": "button",
+                        "text": "t",
+                        "buttons": [{"type": "postback", "payload": "p"}],
+                    },
+                }
+            },
+            2300025,
+        ),
+        (
+            {
+                "attachment": {
+                    "type": "template",
+                    "payload": {
+                        "template_type": "button",
+                        "text": "t",
+                        "buttons": [{"type": "postback", "title": "x", "payload": "p"}] * 4,
+                    },
+                }
+            },
+            2300026,
+        ),
+    ]
     for message, code in cases:
-        response = sandbox.post(f"{ACCOUNT}/messages", message_id=ad,
-                                messenger_delivery_data={"subscription_token": token}, message=message)
+        response = sandbox.post(
+            f"{ACCOUNT}/messages", message_id=ad, messenger_delivery_data={"subscription_token": token}, message=message
+        )
         assert error(response)["code"] == code, message
-    assert sandbox.post(f"{ACCOUNT}/messages", message_id=ad, messenger_delivery_data={"subscription_token": token},
-                        message={"text": "Hello"}).status_code == 200
+    assert (
+        sandbox.post(
+            f"{ACCOUNT}/messages",
+            message_id=ad,
+            messenger_delivery_data={"subscription_token": token},
+            message={"text": "Hello"},
+        ).status_code
+        == 200
+    )
 
 
 def test_conversation_gap(ready):
@@ -132,20 +213,38 @@ def test_budgets_and_insights(sandbox):
     sandbox.advance(HOUR)
     codes = []
     for start in range(0, 1500, 50):  # through the batch API: 30 requests rather than 1,500
-        ops = [{"method": "POST", "relative_url": f"{ACCOUNT}/messages",
-                "body": urlencode({"message_id": ad, "message": json.dumps(MESSAGE),
-                                   "messenger_delivery_data": json.dumps({"subscription_token": t})})}
-               for t in tokens[start:start + 50]]
+        ops = [
+            {
+                "method": "POST",
+                "relative_url": f"{ACCOUNT}/messages",
+                "body": urlencode(
+                    {
+                        "message_id": ad,
+                        "message": json.dumps(MESSAGE),
+                        "messenger_delivery_data": json.dumps({"subscription_token": t}),
+                    }
+                ),
+            }
+            for t in tokens[start : start + 50]
+        ]
         codes += [a["code"] for a in sandbox.http.post("/", data={"batch": json.dumps(ops)}).json()]
     assert codes == [200] * 1500  # 2 cents a message, 30.00 USD
     reached = error(send(sandbox, ad, tokens[1501]))
     assert reached["code"] == 2300069
-    [row] = sandbox.get(f"{ad}/insights", fields="marketing_messages_delivered,marketing_messages_spend,"
-                                                 "marketing_messages_cost_per_delivered").json()["data"]
-    assert row == {"marketing_messages_delivered": "1500", "marketing_messages_spend": "30.00",
-                   "marketing_messages_cost_per_delivered": "0.02", "date_start": "2026-10-23",
-                   "date_stop": "2026-11-22"}
-    assert sandbox.get(f"{ad}/insights", date_preset="yesterday").json()["data"][0]["marketing_messages_delivered"] == "0"
+    [row] = sandbox.get(
+        f"{ad}/insights",
+        fields="marketing_messages_delivered,marketing_messages_spend,marketing_messages_cost_per_delivered",
+    ).json()["data"]
+    assert row == {
+        "marketing_messages_delivered": "1500",
+        "marketing_messages_spend": "30.00",
+        "marketing_messages_cost_per_delivered": "0.02",
+        "date_start": "2026-10-23",
+        "date_stop": "2026-11-22",
+    }
+    assert (
+        sandbox.get(f"{ad}/insights", date_preset="yesterday").json()["data"][0]["marketing_messages_delivered"] == "0"
+    )
     assert error(sandbox.get(f"{ad}/insights", fields="reach"))["code"] == 100
 
 

@@ -9,7 +9,6 @@ import time
 
 import httpx
 import pytest
-
 from sandbox_helpers import ACCOUNT, PAGE, error, sha
 
 
@@ -40,9 +39,13 @@ def test_versions_and_paths(sandbox):
     assert error(sandbox.raw.get(f"/v99.0/{ACCOUNT}", headers=auth))["code"] == 2500
     assert error(sandbox.get("act_abc"))["code"] == 100
     assert error(sandbox.post(ACCOUNT, name="x"))["code"] == 100
-    body = sandbox.http.post(f"/{ACCOUNT}/message_campaign", content=b"{not json", headers={"Content-Type": "application/json"})
+    body = sandbox.http.post(
+        f"/{ACCOUNT}/message_campaign", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert error(body)["message"] == "(#100) The request body is not valid JSON"
-    form = sandbox.http.post(f"/{ACCOUNT}/message_campaign", data={"name": "Form", "page_id": PAGE, "daily_budget": "500"})
+    form = sandbox.http.post(
+        f"/{ACCOUNT}/message_campaign", data={"name": "Form", "page_id": PAGE, "daily_budget": "500"}
+    )
     assert form.status_code == 200
     headers = sandbox.get(ACCOUNT).headers
     assert headers["content-type"] == "application/json; charset=UTF-8" and headers["x-fb-trace-id"]
@@ -51,15 +54,23 @@ def test_versions_and_paths(sandbox):
 
 
 def test_batch(sandbox):
-    ops = [{"method": "POST", "relative_url": f"v24.0/{ACCOUNT}/message_campaign",
-            "body": f"name=Campaign+{n}&page_id={PAGE}&daily_budget=500"} for n in range(49)]
+    ops = [
+        {
+            "method": "POST",
+            "relative_url": f"v24.0/{ACCOUNT}/message_campaign",
+            "body": f"name=Campaign+{n}&page_id={PAGE}&daily_budget=500",
+        }
+        for n in range(49)
+    ]
     ops.insert(7, {"method": "POST", "relative_url": f"{ACCOUNT}/message_campaign", "body": "name=Broken"})
     answers = sandbox.http.post("/", data={"batch": json.dumps(ops)}).json()
     assert len(answers) == 50
     assert [a["code"] for a in answers] == [200] * 7 + [400] + [200] * 42
     assert json.loads(answers[7]["body"])["error"]["message"] == "(#100) The parameter page_id is required"
     ids = [json.loads(a["body"])["id"] for a in answers if a["code"] == 200]
-    names = [r["campaign"]["name"] for r in sandbox.get(f"{ACCOUNT}/ads", fields="campaign{name}", limit=100).json()["data"]]
+    names = [
+        r["campaign"]["name"] for r in sandbox.get(f"{ACCOUNT}/ads", fields="campaign{name}", limit=100).json()["data"]
+    ]
     assert names == [f"Campaign {n}" for n in range(49)]  # carried out in order
     assert sorted(ids, key=int) == ids
     assert {"name": "Content-Type", "value": "application/json; charset=UTF-8"} not in answers[0]["headers"]
@@ -71,10 +82,16 @@ def test_batch(sandbox):
     assert stats["by_endpoint"]["POST /"] == 2
     assert stats["operations_by_endpoint"] == {"POST act_/message_campaign": 50}
 
-    chained = [{"method": "POST", "name": "create", "relative_url": f"{ACCOUNT}/message_campaign",
-                "body": f"name=Chained&page_id={PAGE}&daily_budget=500"},
-               {"method": "GET", "relative_url": "{result=create:$.id}?fields=campaign{name}", "depends_on": "create"},
-               {"method": "GET", "relative_url": "{result=nothing:$.id}"}]
+    chained = [
+        {
+            "method": "POST",
+            "name": "create",
+            "relative_url": f"{ACCOUNT}/message_campaign",
+            "body": f"name=Chained&page_id={PAGE}&daily_budget=500",
+        },
+        {"method": "GET", "relative_url": "{result=create:$.id}?fields=campaign{name}", "depends_on": "create"},
+        {"method": "GET", "relative_url": "{result=nothing:$.id}"},
+    ]
     answers = sandbox.http.post("/", data={"batch": json.dumps(chained), "include_headers": "false"}).json()
     assert json.loads(answers[1]["body"])["campaign"]["name"] == "Chained"
     assert answers[2]["code"] == 400 and "headers" not in answers[2]
@@ -162,8 +179,14 @@ def test_dropped_connections_and_slow_answers(serve):
 
 def test_batch_operations_fail_one_by_one(serve):
     sandbox = serve(fault_rate=0.3, fault_kinds=("null", "1"), fault_phase="before", seed=7)
-    ops = [{"method": "POST", "relative_url": f"{ACCOUNT}/message_campaign",
-            "body": f"name=C{n}&page_id={PAGE}&daily_budget=500"} for n in range(50)]
+    ops = [
+        {
+            "method": "POST",
+            "relative_url": f"{ACCOUNT}/message_campaign",
+            "body": f"name=C{n}&page_id={PAGE}&daily_budget=500",
+        }
+        for n in range(50)
+    ]
     response = None
     while response is None:  # the whole request may itself fail
         attempt = sandbox.http.post("/", data={"batch": json.dumps(ops)})
@@ -202,7 +225,9 @@ def test_the_request_log_keeps_no_tokens(sandbox):
     sandbox.post(f"{ACCOUNT}/customaudiences", subtype="CUSTOM", customer_file_source="USER_PROVIDED_ONLY", name="A")
     log = sandbox.control("GET", "requests")["data"]
     assert [(e["method"], e["endpoint"], e["status"]) for e in log] == [
-        ("GET", "GET act_", 200), ("POST", "POST act_/customaudiences", 200)]
+        ("GET", "GET act_", 200),
+        ("POST", "POST act_/customaudiences", 200),
+    ]
     assert log[0]["params"] == {"fields": "name"}
     assert "secret-token-value" not in json.dumps(log) and "test-token" not in json.dumps(log)
     assert sandbox.control("DELETE", "requests") == {"data": []}
@@ -213,7 +238,11 @@ def test_stats_count_by_endpoint(sandbox):
     sandbox.upload(audience, ["a@example.com"])
     sandbox.get(f"{PAGE}/notification_message_tokens")
     sandbox.get(f"{audience}", fields="name")
-    assert sandbox.stats()["by_endpoint"] == {"GET <id>": 1, "GET <id>/notification_message_tokens": 1,
-                                              "POST <id>/users": 1, "POST act_/customaudiences": 1}
+    assert sandbox.stats()["by_endpoint"] == {
+        "GET <id>": 1,
+        "GET <id>/notification_message_tokens": 1,
+        "POST <id>/users": 1,
+        "POST act_/customaudiences": 1,
+    }
     assert sandbox.control("DELETE", "stats")["requests"] == 0
     assert sha("a@example.com") in json.dumps(sandbox.control("GET", "requests"))

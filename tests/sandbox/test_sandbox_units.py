@@ -25,8 +25,9 @@ def test_field_expansion_syntax():
 
 def test_selection_expands_nodes_and_names_them():
     child = NodeType("Child", {"id": lambda o: o["id"], "name": lambda o: o["name"]})
-    parent = NodeType("Parent", {"id": lambda o: o["id"], "child": lambda o: Node(child, o["child"]),
-                                 "gone": lambda o: None})
+    parent = NodeType(
+        "Parent", {"id": lambda o: o["id"], "child": lambda o: Node(child, o["child"]), "gone": lambda o: None}
+    )
     obj = {"id": "1", "child": {"id": "2", "name": "c"}}
     assert select(parent, obj, parse_fields("child")) == {"child": {"id": "2"}, "id": "1"}
     assert select(parent, obj, parse_fields("child{name},gone")) == {"child": {"name": "c", "id": "2"}, "id": "1"}
@@ -45,9 +46,12 @@ def test_filtering_operators():
     assert keep([{"field": "budget", "operator": "GREATER_THAN", "value": 4999}])
     assert keep([{"field": "budget", "operator": "IN", "value": [5000, 6000]}])
     assert keep([{"field": "flag", "operator": "EQUAL", "value": "true"}])
-    for bad in ([{"field": "secret", "operator": "EQUAL", "value": 1}],
-                [{"field": "name", "operator": "LIKE", "value": 1}],
-                [{"field": "name", "operator": "IN", "value": "x"}], {"field": "name"}):
+    for bad in (
+        [{"field": "secret", "operator": "EQUAL", "value": 1}],
+        [{"field": "name", "operator": "LIKE", "value": 1}],
+        [{"field": "name", "operator": "IN", "value": "x"}],
+        {"field": "name"},
+    ):
         with pytest.raises(GraphError):
             parse_filtering(bad, {"name"})
 
@@ -67,7 +71,9 @@ def test_cursors_are_opaque_and_checked():
 
 def test_lenient_json_reads_the_seeds_samples():
     assert lenient_json('{messenger_positions: ["marketing_messages"], publisher_platforms:["messenger"]}', "t") == {
-        "messenger_positions": ["marketing_messages"], "publisher_platforms": ["messenger"]}
+        "messenger_positions": ["marketing_messages"],
+        "publisher_platforms": ["messenger"],
+    }
     assert lenient_json("{page_id: 200000000000001}", "p") == {"page_id": 200000000000001}
     with pytest.raises(GraphError):
         lenient_json("{page_id: }", "p")
