@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reconciler import memberfile
+from reconciler.members import memberfile
 
 
 def peak_mb() -> float:

@@ -20,15 +20,20 @@ from typing import Any
 
 import click
 
-from reconciler import __version__, engine, manifest, planfile, render, render_plan
-from reconciler.apply import Report
-from reconciler.discovery import Filters, display_path
+from reconciler import __version__
+from reconciler.commands import engine
+from reconciler.core.plan import Plan
 from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
-from reconciler.plan import Plan
+from reconciler.executor import Report
+from reconciler.manifest import project as manifest
+from reconciler.manifest.discovery import Filters, display_path
+from reconciler.render import plan as render_plan
+from reconciler.render import planfile
+from reconciler.render import validation as render
 from reconciler.sandbox import Sandbox, SandboxConfig, SandboxDataError
 from reconciler.sandbox.config import FAULT_KINDS
 from reconciler.sandbox.server import serve as serve_sandbox
-from reconciler.state import LocalStateStore
+from reconciler.state.local import LocalStateStore
 from reconciler.timeparse import TimeError, parse_duration
 
 EXIT_OK = 0

@@ -11,8 +11,8 @@ import pytest
 from helpers import EXAMPLES, PROVIDER
 from sandbox_helpers import Served
 
-from reconciler import manifest
 from reconciler.errors import ManifestErrors
+from reconciler.manifest import project as manifest
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.server import make_server
 

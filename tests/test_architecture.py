@@ -37,7 +37,7 @@ RANK = {
     "plan": 7,
     "costs": 8,
     "render_plan": 8,
-    "apply": 8,
+    "executor": 8,
     "engine": 9,
     "cli": 10,
     "__main__": 11,

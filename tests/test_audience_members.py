@@ -11,8 +11,8 @@ import sys
 
 from click.testing import CliRunner
 
-from reconciler import engine
 from reconciler.cli import cli
+from reconciler.commands import engine
 from reconciler.errors import TransientError
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from reconciler import errors
-from reconciler.client import Credentials, GraphClient, Operation, RetryPolicy, connect, fields
+from reconciler.graph.client import Credentials, GraphClient, Operation, RetryPolicy, connect, fields
 
 TOKEN = "SENTINEL-TOKEN-7f3a9"
 SECRET = "SENTINEL-SECRET-c41d"

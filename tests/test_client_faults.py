@@ -6,7 +6,7 @@ import random
 
 from sandbox_helpers import ACCOUNT, PAGE
 
-from reconciler.client import Credentials, GraphClient, Operation, RetryPolicy
+from reconciler.graph.client import Credentials, GraphClient, Operation, RetryPolicy
 
 POLICY = RetryPolicy(attempts=12, base_delay=0.02, max_delay=0.5, deadline=120, timeout=0.5)
 

@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from reconciler import graphmap
-from reconciler.client import Credentials, GraphClient, Operation, RetryPolicy
 from reconciler.errors import OutcomeUnknown, TransientError, UnexpectedAnswer
+from reconciler.graph import graphmap
+from reconciler.graph.client import Credentials, GraphClient, Operation, RetryPolicy
 
 TRACE = {"x-fb-trace-id": "TraceHostile1"}
 

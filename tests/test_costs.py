@@ -11,9 +11,9 @@ import pytest
 from helpers import PROVIDER
 from test_campaign_plans import project, run  # noqa: F401 - the campaigns project fixture, shared
 
-from reconciler import costs
-from reconciler.plan import Action, Change, Plan, PlanError
-from reconciler.render_plan import money_lines
+from reconciler.core import costs
+from reconciler.core.plan import Action, Change, Plan, PlanError
+from reconciler.render.plan import money_lines
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 

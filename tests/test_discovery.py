@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 
-from reconciler import discovery, manifest
-from reconciler.discovery import Filters
+from reconciler.manifest import discovery
+from reconciler.manifest import project as manifest
+from reconciler.manifest.discovery import Filters
 
 SENTINEL = "carol.sentinel@leak-check.example"
 

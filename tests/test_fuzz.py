@@ -10,10 +10,10 @@ from helpers import EXAMPLES, PROVIDER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import manifest
 from reconciler.errors import ManifestErrors
+from reconciler.manifest import project as manifest
+from reconciler.manifest.yamlio import parse_bytes, parse_text
 from reconciler.model import Project
-from reconciler.yamlio import parse_bytes, parse_text
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEEDS = {path.name: path.read_text() for path in sorted(EXAMPLES.glob("*.yaml"))}

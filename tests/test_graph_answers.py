@@ -15,7 +15,7 @@ import pytest
 from test_client import client
 
 from reconciler import errors
-from reconciler.client import RetryPolicy
+from reconciler.graph.client import RetryPolicy
 
 TRACE = "AbCdEfGhIjK1234567890"
 
@@ -196,7 +196,7 @@ def test_an_error_inside_http_200_is_an_error():
         graph.get("act_1")
     batch = [{"code": 200, "headers": [], "body": json.dumps(PRODUCTION["recipient unavailable"][0])}]
     graph, _, _ = client(lambda r, n: httpx.Response(200, json=batch))
-    from reconciler.client import Operation
+    from reconciler.graph.client import Operation
 
     [result] = graph.batch([Operation("GET", "act_1")])
     assert isinstance(result.error, errors.RecipientError)

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from helpers import EXAMPLES, PROVIDER
 
-from reconciler import manifest
 from reconciler.errors import ManifestErrors
+from reconciler.manifest import project as manifest
 from reconciler.model import Campaign
 
 

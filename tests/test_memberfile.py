@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from reconciler import memberfile
+from reconciler.members import memberfile
 
 
 def write(path, rows):

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from reconciler.normalize import CellError, check_hashed, hashed_row, normalise_row
+from reconciler.members.normalize import CellError, check_hashed, hashed_row, normalise_row
 
 
 def h(text: str) -> str:

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from test_plan_apply_cli import campaign_rows, edit, sandbox_of
 
-from reconciler import apply as apply_module
+from reconciler import executor as apply_module
 from reconciler.cli import cli
 from reconciler.sandbox.transport import SandboxTransport
-from reconciler.state import LocalStateStore, pending_entry
+from reconciler.state.local import LocalStateStore, pending_entry
 
 
 def run(*args: str):

@@ -6,8 +6,8 @@ import jsonschema
 import pytest
 from helpers import EXAMPLES, REPO
 
-from reconciler import schema
-from reconciler.schema import SCHEMA_FILES
+from reconciler.manifest import schema
+from reconciler.manifest.schema import SCHEMA_FILES
 
 
 @pytest.mark.parametrize("name", SCHEMA_FILES)

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from reconciler.client import Credentials, GraphClient, check_base_url, check_proxy
 from reconciler.errors import UsageError
+from reconciler.graph.client import Credentials, GraphClient, check_base_url, check_proxy
 
 CI_SECRET = "ci-deploy-secret-7f3a9"
 

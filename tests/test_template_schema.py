@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler import schema
 from reconciler.errors import SourceLocation
+from reconciler.manifest import schema
 
 CORPUS = sorted((Path(__file__).parent / "data" / "templates").glob("*.yaml"))
 URL = "https://shop.example.com/x"
@@ -575,8 +575,8 @@ def test_plain_http_urls_meta_accepts_are_warnings_and_strict_makes_them_errors(
         "t.yaml:10:26: templates.receipt.message.attachment.payload.elements[0].image_url: image_url uses plain "
         "http://; Meta accepts it here, but it is fetched or opened without encryption; use https://"
     ]
-    from reconciler import manifest
     from reconciler.errors import ManifestErrors
+    from reconciler.manifest import project as manifest
 
     with pytest.raises(ManifestErrors) as strict:
         manifest.load_project([str(with_provider.root)], env={}, strict=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler import urls
-from reconciler.render_plan import plan_text
+from reconciler.render.plan import plan_text
 
 
 @pytest.mark.parametrize(
@@ -75,9 +75,10 @@ def test_mixed_scripts_are_a_warning_in_validate(with_provider):
 
 
 def test_a_new_template_in_a_plan_shows_where_its_links_lead(example):
-    from reconciler import desired, manifest, plan
-    from reconciler.graphmap import Account
-    from reconciler.state import State
+    from reconciler.core import desired, plan
+    from reconciler.graph.graphmap import Account
+    from reconciler.manifest import project as manifest
+    from reconciler.state.local import State
 
     account = Account("act_100000000000001", "USD", "UTC", "x")
     project = manifest.load_project(["."], env={})

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import yamlio
 from reconciler.errors import ManifestErrors
-from reconciler.yamlio import parse_bytes, parse_text
+from reconciler.manifest import yamlio
+from reconciler.manifest.yamlio import parse_bytes, parse_text
 
 
 def errors_of(text: str) -> list[str]:

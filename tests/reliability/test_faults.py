@@ -41,7 +41,7 @@ def test_apply_converges_under_faults(serve, tmp_path, monkeypatch, kinds, seed)
     write_project(root, CAMPAIGNS, 3)
     monkeypatch.chdir(root)
     runner = CliRunner(env={"MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "reliability-token-0001"})
-    monkeypatch.setattr("reconciler.client.RetryPolicy.timeout", 0.6)  # a slow answer is a timeout
+    monkeypatch.setattr("reconciler.graph.client.RetryPolicy.timeout", 0.6)  # a slow answer is a timeout
     runs = []
     for _ in range(12):
         result = runner.invoke(cli, ["apply", "--auto-approve", "--no-estimate"])

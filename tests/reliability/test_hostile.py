@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler import memberfile
+from reconciler.members import memberfile
 
 PROVIDER = 'provider:\n  ad_account: act_100000000000001\n  page_id: "200000000000001"\n'
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.state import LocalStateStore, State, StateError
+from reconciler.state.local import LocalStateStore, State, StateError
 
 TOKEN = "EAAGsentinelHOSTILEtoken0042"
 SECRET = "sentinel-hostile-secret-77"

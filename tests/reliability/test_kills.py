@@ -21,7 +21,7 @@ from collections import Counter
 import pytest
 from reliability_project import write_project
 
-from reconciler.state import LocalStateStore
+from reconciler.state.local import LocalStateStore
 
 SEEDS = int(os.environ.get("MMCTL_KILL_SEEDS", "6"))
 CAMPAIGNS = 20

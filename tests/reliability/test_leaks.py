@@ -13,8 +13,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from reconciler import client as client_module
 from reconciler.cli import cli
+from reconciler.graph import client as client_module
 
 TOKEN = "EAAGsentinelTOKENx9Qz7LeakCheck0001"
 SECRET = "sentinel-app-secret-5be1c0de"

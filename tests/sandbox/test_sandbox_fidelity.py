@@ -9,7 +9,7 @@ from sandbox_helpers import ACCOUNT, PAGE
 from test_graph_answers import PRODUCTION
 
 from reconciler import errors
-from reconciler.client import Credentials, GraphClient, RetryPolicy
+from reconciler.graph.client import Credentials, GraphClient, RetryPolicy
 
 ONCE = RetryPolicy(attempts=1, throttled_attempts=1, deadline=5)
 

@@ -19,8 +19,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from reconciler.client import Operation, fields
 from reconciler.errors import UnexpectedAnswer
+from reconciler.graph.client import Operation, fields
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_INSTANT = 253_402_300_799  # 9999-12-31T23:59:59Z: any later "time" is garbage

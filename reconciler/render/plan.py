@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from reconciler.core.plan import ACTIONS, Action, Change, Drift, Estimate, Plan, Spend, SpendLine
 from reconciler.model import freeze, thaw
 from reconciler.money import format_money
-from reconciler.plan import ACTIONS, Action, Change, Drift, Estimate, Plan, Spend, SpendLine
-from reconciler.planfile import PLAN_KIND
+from reconciler.render.planfile import PLAN_KIND
 
 FORMAT_VERSION = "1"
 MARKERS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "forget": "x", "no-op": " "}

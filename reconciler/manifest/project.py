@@ -17,11 +17,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import checks, discovery, schema
-from reconciler.checks import Declared
-from reconciler.discovery import Filters, display_path
 from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
-from reconciler.interpolate import Interpolated, allowed_names, interpolate
+from reconciler.manifest import checks, discovery, schema
+from reconciler.manifest.checks import Declared
+from reconciler.manifest.discovery import Filters, display_path
+from reconciler.manifest.interpolate import Interpolated, allowed_names, interpolate
+from reconciler.manifest.yamlio import YamlDocument, read_file
 from reconciler.model import (
     DEFAULT_API_VERSION,
     DEFAULT_GRAPH,
@@ -35,7 +36,6 @@ from reconciler.model import (
     Template,
     freeze,
 )
-from reconciler.yamlio import YamlDocument, read_file
 
 SECTIONS = {"templates": "template", "audiences": "audience", "campaigns": "campaign"}
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler import memberfile, money, urls
-from reconciler.discovery import check_regular
+from reconciler import money, urls
 from reconciler.errors import ManifestError, SourceLocation
+from reconciler.manifest.discovery import check_regular
+from reconciler.members import memberfile
 from reconciler.timeparse import TimeError, load_zone, parse_instant
 
 NodePath = tuple[Any, ...]

@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.desired import ORDER, Desired
+from reconciler.core.desired import ORDER, Desired
 from reconciler.errors import ReconcilerError, format_path
-from reconciler.graphmap import LIVE_ONLY, LiveObject
+from reconciler.graph.graphmap import LIVE_ONLY, LiveObject
 from reconciler.model import thaw
-from reconciler.state import State
+from reconciler.state.local import State
 from reconciler.urls import message_urls
 
 ACTIONS = ("create", "update", "replace", "delete", "adopt", "forget", "no-op")
@@ -464,7 +464,7 @@ def _create_notes(want: Desired, now: int) -> tuple[str, ...]:
 
 def _template_action(want: Desired, recorded: Any, resolves: tuple[str, ...]) -> Action:
     # DeepDiff costs a tenth of mmctl's start-up; only plans with template changes pay for it.
-    from reconciler.diff import describe_message, payload_changes
+    from reconciler.core.diff import describe_message, payload_changes
 
     if recorded is None:
         # A reviewer of a new template should see where its buttons and images lead.

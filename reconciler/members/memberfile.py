@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.atomic import replacing
-from reconciler.normalize import COLUMNS, META_KEYS, CellError, check_hashed, hashed_row, normalise_row
+from reconciler.members.normalize import COLUMNS, META_KEYS, CellError, check_hashed, hashed_row, normalise_row
 
 CHUNK = 100_000
 MAX_PROBLEMS = 20

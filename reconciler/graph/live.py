@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler import graphmap
-from reconciler.client import GraphClient, Operation
 from reconciler.errors import UnexpectedAnswer
-from reconciler.graphmap import Account, LiveObject
+from reconciler.graph import graphmap
+from reconciler.graph.client import GraphClient, Operation
+from reconciler.graph.graphmap import Account, LiveObject
 
 PAGE_SIZE = 500
 

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core.plan import Action, PlanError, Spend, SpendLine
 from reconciler.money import format_money
-from reconciler.plan import Action, PlanError, Spend, SpendLine
 
 DAY = 86_400
 MAX_START_AHEAD = 30 * DAY

@@ -20,14 +20,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import graphmap, live, memberfile
-from reconciler.client import GraphClient, Operation, Result
+from reconciler.core.plan import Action, Plan
 from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown
-from reconciler.graphmap import Account
-from reconciler.memberfile import Prepared
+from reconciler.graph import graphmap, live
+from reconciler.graph.client import GraphClient, Operation, Result
+from reconciler.graph.graphmap import Account
+from reconciler.members import memberfile
+from reconciler.members.memberfile import Prepared
 from reconciler.model import freeze
-from reconciler.plan import Action, Plan
-from reconciler.state import Pending, Resource, State, StateStore, pending_entry
+from reconciler.state.local import Pending, Resource, State, StateStore, pending_entry
 
 Progress = Callable[[str], None]
 

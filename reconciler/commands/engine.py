@@ -16,19 +16,24 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import costs, graphmap, live, manifest, memberfile, planfile, schema
-from reconciler.apply import Executor, Report
 from reconciler.atomic import replacing
-from reconciler.client import GraphClient, RetryPolicy, connect
-from reconciler.desired import desired_state
-from reconciler.discovery import Filters, display_path
+from reconciler.core import costs
+from reconciler.core.desired import desired_state
+from reconciler.core.plan import Action, Estimate, MemberChange, Plan, PlanError, differences, make_plan, with_members
 from reconciler.errors import ManifestError, ManifestErrors, NotFound, ReconcilerError, SourceLocation, UsageError
-from reconciler.graphmap import Account
+from reconciler.executor import Executor, Report
+from reconciler.graph import graphmap, live
+from reconciler.graph.client import GraphClient, RetryPolicy, connect
+from reconciler.graph.graphmap import Account
+from reconciler.manifest import project as manifest
+from reconciler.manifest import schema
+from reconciler.manifest.discovery import Filters, display_path
+from reconciler.members import memberfile
 from reconciler.model import Audience, Campaign, Members, Project, thaw
 from reconciler.money import MoneyError, to_minor
-from reconciler.plan import Action, Estimate, MemberChange, Plan, PlanError, differences, make_plan, with_members
-from reconciler.render_plan import plan_from_json, plan_json
-from reconciler.state import LocalStateStore, Resource, State
+from reconciler.render import planfile
+from reconciler.render.plan import plan_from_json, plan_json
+from reconciler.state.local import LocalStateStore, Resource, State
 
 Progress = Callable[[str], None]
 

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from reconciler.errors import ManifestError, ManifestErrors, SourceLocation
-from reconciler.graphmap import Account
+from reconciler.graph.graphmap import Account
 from reconciler.model import Project, thaw
 from reconciler.money import MoneyError, to_minor
 from reconciler.timeparse import TimeError, load_zone, parse_instant
