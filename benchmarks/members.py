@@ -16,9 +16,11 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from reconciler.members import memberfile
+from reconciler.state.local import LocalStateStore
 
 
 def peak_mb() -> float:
@@ -51,10 +53,14 @@ def main() -> int:
         prepared = memberfile.prepare(source, hashed=False, default_country=None, workdir=work)
         figures["prepare_s"] = round(time.perf_counter() - started, 2)
 
-        stored = memberfile.store_path(work / "state.json", "audience.big")
+        store = LocalStateStore(work / "state.json")
+
+        def stored() -> Iterator[tuple[str, str, str]]:
+            return store.member_entries("audience.big")
+
         started = time.perf_counter()
         first = memberfile.diff(prepared, stored)
-        memberfile.write_store(prepared, stored)
+        store.save_members("audience.big", memberfile.entries(prepared))
         figures["diff_and_record_s"] = round(time.perf_counter() - started, 2)
 
         write_people(source, args.rows, changed=args.rows // 100)

@@ -20,21 +20,27 @@ from typing import Any
 
 import click
 
-from reconciler import __version__
-from reconciler.commands import engine
+from reconciler import __version__, planfile
+from reconciler.commands import apply as apply_command
+from reconciler.commands import imports
+from reconciler.commands import plan as plan_command
+from reconciler.commands import preview as preview_command
+from reconciler.commands import session as sessions
+from reconciler.commands import state as state_command
 from reconciler.core.plan import Plan
 from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
 from reconciler.executor import Report
 from reconciler.manifest import project as manifest
-from reconciler.manifest.discovery import Filters, display_path
+from reconciler.manifest.discovery import Filters
 from reconciler.render import plan as render_plan
-from reconciler.render import planfile
 from reconciler.render import validation as render
+from reconciler.resources import MAKING, Kind
 from reconciler.sandbox import Sandbox, SandboxConfig, SandboxDataError
 from reconciler.sandbox.config import FAULT_KINDS
 from reconciler.sandbox.server import serve as serve_sandbox
-from reconciler.state.local import LocalStateStore
+from reconciler.state.store import StateStore
 from reconciler.timeparse import TimeError, parse_duration
+from reconciler.urls import is_loopback
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -314,7 +320,7 @@ def serve(
     if data is None and not ephemeral:
         data = str(manifest.sandbox_data_path(paths or (".",)))
     echo("data: in memory (--ephemeral)" if ephemeral else f"data: {data}", err=True)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(host):
         echo(f"Warning: listening on {host}; the sandbox accepts any token and has no TLS.", err=True)
     try:
         config = SandboxConfig(
@@ -373,6 +379,16 @@ def session_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "and say when access returns.",
     )(command)
     command = click.option(
+        "--request-timeout",
+        envvar="MMCTL_REQUEST_TIMEOUT",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(0.1, 600),
+        metavar="SECONDS",
+        help="Give up on a connection attempt, or on an answer that stops arriving, after this many seconds; the "
+        "call is then retried (env MMCTL_REQUEST_TIMEOUT).",
+    )(command)
+    command = click.option(
         "--proxy",
         envvar="MMCTL_PROXY",
         metavar="URL",
@@ -421,21 +437,22 @@ def _logging(verbose: bool) -> None:
         logging.getLogger("mmctl").setLevel(logging.INFO)
 
 
-def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4) -> engine.Session:
+def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4) -> sessions.Session:
     """The session for a command given the options of ``session_options`` (as click passed them)."""
     _logging(session["verbose"])
-    options = engine.Options(
+    options = sessions.Options(
         graph_url=session["graph_url"],
         token_file=session["token_file"],
         parallelism=parallelism,
         max_wait=session["max_wait"],
+        request_timeout=session["request_timeout"],
         proxy=session["proxy"],
         filters=Filters(tuple(session["include"]), tuple(session["exclude"])),
     )
-    return engine.open_session(paths, os.environ, options)
+    return sessions.open_session(paths, os.environ, options)
 
 
-def _counters(session: engine.Session, verbose: bool) -> None:
+def _counters(session: sessions.Session, verbose: bool) -> None:
     if verbose:
         c = session.client.counters
         echo(
@@ -514,10 +531,10 @@ def plan(
     """
     session = _open(paths, options)
     try:
-        made, _ = engine.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
+        made, _ = plan_command.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
         _show_plan(made, fmt)
         if out:
-            signed = engine.save_plan(made, Path(out), os.environ)
+            signed = apply_command.save_plan(made, Path(out), os.environ)
             echo(
                 f"Saved the plan to {out}{' (signed with MMCTL_PLAN_KEY)' if signed else ''}; apply exactly this "
                 f"plan with `mmctl apply {out}`.",
@@ -548,7 +565,7 @@ def _report(report: Report, made: Plan) -> int:
             echo(f"  {address}: {notice}")
     if report.ok:
         echo(f"Apply complete: {done} resource(s) changed. State: serial {report.state.serial}.")
-        if any(a.kind == "campaign" and a.action in ("create", "replace") for a in made.actions):
+        if any(a.kind == Kind.CAMPAIGN and a.action in MAKING for a in made.actions):
             echo("Note: new campaigns can send messages after Meta's 1-hour warm-up.")
         return EXIT_OK
     echo_error(f"Apply incomplete: {done} resource(s) changed, {len(report.failed)} failed:")
@@ -603,16 +620,16 @@ def apply(
         raise UsageError("give at most one saved plan file")
     if plan_files and targets:
         raise UsageError("--target cannot be used with a saved plan: it applies exactly what it says")
-    saved = engine.read_saved_plan(plan_files[0], os.environ) if plan_files else None
+    saved = apply_command.read_saved_plan(plan_files[0], os.environ) if plan_files else None
     session = _open(manifests, options, parallelism)
     try:
         with session.store.lock("mmctl apply", lock_timeout):
             if saved is not None:
                 # What is shown and carried out is the plan made now, which equals the saved one.
-                made, account = engine.replan(session, saved)
+                made, account = apply_command.replan(session, saved)
                 echo(_plan_text(made))
             else:
-                made, account = engine.plan(session, targets=targets, estimate=not (no_estimate or auto_approve))
+                made, account = plan_command.plan(session, targets=targets, estimate=not (no_estimate or auto_approve))
                 echo(_plan_text(made))
                 if not made.changes_pending and not any(a.resolves for a in made.actions):
                     _counters(session, options["verbose"])
@@ -620,7 +637,7 @@ def apply(
                 if not _confirm(made, auto_approve):
                     echo("Apply cancelled; nothing was changed.")
                     return EXIT_ERROR
-            report = engine.apply(session, made, account, lambda line: echo(line, err=True))
+            report = apply_command.apply(session, made, account, lambda line: echo(line, err=True))
         _counters(session, options["verbose"])
         return _report(report, made)
     finally:
@@ -641,7 +658,7 @@ def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: 
     session = _open(paths, options)
     try:
         with session.store.lock("mmctl import", lock_timeout):
-            resource = engine.import_resource(session, address, object_id)
+            resource = imports.import_resource(session, address, object_id)
         echo(f"Imported {address} (id {resource.ids['id']}). Run `mmctl plan` to see how it differs from the manifest.")
     finally:
         session.close()
@@ -661,7 +678,7 @@ def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, 
     """
     session = _open(paths, options)
     try:
-        key, iframe = engine.preview(session, template, campaign)
+        key, iframe = preview_command.preview(session, template, campaign)
         found = re.search(r'src="([^"]+)"', iframe)
         echo(f"Preview of template.{key}: {html.unescape(found.group(1)) if found else '(no URL in the answer)'}")
         echo(iframe)
@@ -682,9 +699,8 @@ def state() -> None:
     """Inspect or edit what mmctl manages (the state file), without touching the account."""
 
 
-def _store(paths: tuple[str, ...]) -> LocalStateStore:
-    project = manifest.load_project(paths or (".",), env=os.environ)
-    return LocalStateStore(project.state_path, display_path(project.state_path))
+def _store(paths: tuple[str, ...]) -> StateStore:
+    return sessions.open_store(paths, os.environ)
 
 
 @state.command(name="list")
@@ -692,7 +708,7 @@ def _store(paths: tuple[str, ...]) -> LocalStateStore:
 def state_list(paths: tuple[str, ...]) -> int:
     """List managed resources: address, kind, id, protect."""
     current = _store(paths).read()
-    rows = engine.state_summary(current)
+    rows = state_command.state_summary(current)
     if not rows:
         echo("No resources in state.")
     for row in rows:
@@ -726,7 +742,7 @@ def state_rm(address: str, paths: tuple[str, ...], lock_timeout: float) -> int:
     """Stop managing ADDR: remove it from state and leave the live object as it is."""
     store = _store(paths)
     with store.lock("mmctl state rm", lock_timeout):
-        engine.forget(store, address)
+        state_command.forget(store, address)
     echo(f"Removed {address} from state; the live object was not touched.")
     return EXIT_OK
 

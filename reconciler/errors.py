@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from reconciler.clock import utc_text
 
 NodePath = tuple[object, ...]
 
@@ -62,6 +63,10 @@ class ReconcilerError(Exception):
 
 class UsageError(ReconcilerError):
     """The command line asks for something that cannot be done."""
+
+
+class PlanError(ReconcilerError):
+    """The plan cannot be made as asked (a protected delete, a start time that has passed…)."""
 
 
 class ManifestError(ReconcilerError):
@@ -192,7 +197,7 @@ class GraphApiError(ReconcilerError):
         said = f"{self.title}: {self.message}" if self.title and self.title not in self.message else self.message
         text = f"{self.method} {self.path}: {said} ({', '.join(facts)}). {self.advice}"
         if self.regain_at is not None:
-            when = datetime.fromtimestamp(self.regain_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            when = utc_text(self.regain_at)
             text += (
                 f" Access returns at about {when} ({self.hint_source}); run again then, or give --max-wait "
                 "to wait for it"

@@ -6,29 +6,34 @@ removed (and the state written again). A create whose answer was lost is looked 
 once and adopted if it exists; otherwise it stays pending and the next plan resolves it. One
 failed action does not lose the results of the others.
 
-Order: deletes first (campaigns, then audiences, then templates), then templates, audiences and
-campaigns are created, adopted and updated.
+Order: deletes first, in reverse creation order (``kinds.ordered()``: campaigns, then audiences,
+then templates), then each kind in creation order is created, adopted and updated.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
+from reconciler import kinds
 from reconciler.core.plan import Action, Plan
-from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown
-from reconciler.graph import graphmap, live
-from reconciler.graph.client import GraphClient, Operation, Result
-from reconciler.graph.graphmap import Account
+from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown, UnexpectedAnswer
+from reconciler.graph import account as graph_account
+from reconciler.graph import live
+from reconciler.graph.client import GraphClient
+from reconciler.kinds import audience
+from reconciler.kinds.base import FollowUp, ResourceKind
 from reconciler.members import memberfile
 from reconciler.members.memberfile import Prepared
 from reconciler.model import freeze
-from reconciler.state.local import Pending, Resource, State, StateStore, pending_entry
+from reconciler.operation import Operation, Result
+from reconciler.resources import MAKING, REMOVING, Account, Op
+from reconciler.state.model import Entry, Pending, Resource, State, pending_entry
+from reconciler.state.store import StateStore
 
 Progress = Callable[[str], None]
 
@@ -47,40 +52,18 @@ class Report:
         return not self.failed
 
 
-def _applied(action: Action, values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-    """What state remembers as applied: the compared values (and a template's message)."""
-    source = values if values is not None else action.after
-    if action.kind == "template":
-        kept: Mapping[str, Any] = freeze({"digest": source["digest"], "message": source["message"]})
-        return kept
-    keys = {
-        "name",
-        "description",
-        "page_id",
-        "status",
-        "daily_budget",
-        "lifetime_budget",
-        "start_time",
-        "end_time",
-        "pixel_id",
-    }
-    applied: Mapping[str, Any] = freeze({k: v for k, v in source.items() if k in keys and v is not None})
-    return applied
-
-
-def _as_created(
-    kind: str, action: Action, object_id: str, notices: tuple[str, ...] = ()
-) -> tuple[Resource, Pending | None]:
-    """The resource a confirmed create leaves, as the server has it. ``message_campaign`` takes no
-    status, so a campaign meant to be PAUSED is ACTIVE until the pause is confirmed: state says so,
-    with a pending update for the pause, so an interrupted create-then-pause is finished by the next
-    apply and never shown as somebody else's drift."""
-    applied = _applied(action)
-    pause = None
-    if kind == "campaign" and action.after.get("status") == "PAUSED":
-        applied = freeze({**applied, "status": "ACTIVE"})
-        pause = pending_entry(action.address, "update")
-    return Resource(kind, MappingProxyType({"id": object_id}), applied, action.protect, notices=notices), pause
+def _as_created(action: Action, object_id: str, notices: tuple[str, ...] = ()) -> tuple[Resource, Pending | None]:
+    """The resource a confirmed create leaves, as the server has it. A create that cannot carry
+    every field (``message_campaign`` takes no status: a campaign meant to be PAUSED is ACTIVE until
+    the pause is confirmed) leaves a pending update for the rest, so that an interrupted
+    create-then-pause is finished by the next apply and never shown as somebody else's drift."""
+    spec = kinds.spec(action.kind)
+    applied, then = spec.as_created(spec.applied(action.after))
+    pause = pending_entry(action.address, "update") if then is not None else None
+    resource = Resource(
+        action.kind, MappingProxyType({"id": object_id}), freeze(dict(applied)), action.protect, notices=notices
+    )
+    return resource, pause
 
 
 class Executor:
@@ -93,7 +76,7 @@ class Executor:
         progress: Progress = lambda line: None,
         *,
         members: Mapping[str, Prepared] | None = None,
-        state_path: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.store = store
@@ -101,7 +84,7 @@ class Executor:
         self.progress = progress
         self.report = Report(state)
         self.members = members or {}
-        self.state_path = state_path
+        self.sleep = sleep
 
     @property
     def state(self) -> State:
@@ -114,6 +97,8 @@ class Executor:
 
     def run(self, plan: Plan) -> Report:
         actions = list(plan.actions)
+        for action in actions:
+            kinds.spec(action.kind)  # an unknown kind stops the run before anything is changed
         if plan.refresh_only:
             self._refresh(plan)
             return self.report
@@ -121,15 +106,14 @@ class Executor:
             self._save(
                 State(self.state.serial, self.state.lineage, plan.account, self.state.resources, self.state.pending)
             )
-        removing = [a for a in actions if a.action in ("delete", "forget", "replace")]
-        self._delete(removing)
-        for kind in ("template", "audience", "campaign"):
-            building = [a for a in actions if a.kind == kind and a.action not in ("delete", "forget")]
-            if kind == "template":
-                self._templates(building)
-            else:
-                self._build(kind, building)
-            if kind == "audience":
+        self._delete([a for a in actions if a.action in REMOVING or a.action == Op.REPLACE])
+        for spec in kinds.ordered():
+            building = [a for a in actions if a.kind == spec.kind and a.action not in REMOVING]
+            if not spec.in_account:
+                self._state_only(building)
+                continue
+            self._build(spec, building)
+            if spec.has_members:
                 for action in building:
                     self._sync_members(action)
         return self.report
@@ -175,12 +159,16 @@ class Executor:
         if not isinstance(planned, Mapping) or not (planned["add"] or planned["remove"]) or resource is None:
             return
         prepared = self.members.get(action.address)
-        if prepared is None or self.state_path is None:
+        if prepared is None:
             self._fail(action.address, "the member file was not read in this run; run `mmctl plan` again")
             return
-        stored = memberfile.store_path(self.state_path, action.address)
-        if action.action in ("create", "replace"):
-            memberfile.forget_store(stored)  # a new audience starts with nobody
+        address = action.address
+
+        def stored() -> Iterator[Entry]:
+            return self.store.member_entries(address)
+
+        if action.action in MAKING:
+            self.store.drop_members(address)  # a new audience starts with nobody
         audience_id = resource.ids["id"]
         digest = f"{planned['digest']}:{planned['add']}:{planned['remove']}"
         resumed = next(
@@ -211,7 +199,7 @@ class Executor:
             if not self._upload(action, audience_id, prepared, phase, count, rows, entry):
                 return
             resumed = None
-        memberfile.write_store(prepared, stored)
+        self.store.save_members(address, memberfile.entries(prepared))
         settled = [p.id for p in self.state.pending if p.address == action.address and p.operation == "members"]
         uploaded = replace(
             self.state.resources[action.address],
@@ -230,11 +218,11 @@ class Executor:
         rows: Iterator[list[str]],
         entry: Pending,
     ) -> bool:
-        total = -(-count // graphmap.MAX_ROWS)
+        total = -(-count // audience.MAX_ROWS)
         state = self.state.without_pending(*[p.id for p in self.state.pending if p.id == entry.id])
         self._save(state.with_pending(entry))
         for seq in range(1, total + 1):
-            batch = list(islice(rows, graphmap.MAX_ROWS))
+            batch = list(islice(rows, audience.MAX_ROWS))
             if seq <= (entry.done or 0):
                 continue  # Meta confirmed this batch before an interruption
             session = {
@@ -244,9 +232,9 @@ class Executor:
                 "estimated_num_total": count,
             }
             op = (
-                graphmap.users_add(audience_id, prepared.schema, batch, session)
+                audience.users_add(audience_id, prepared.schema, batch, session)
                 if phase == "add"
-                else graphmap.users_remove(audience_id, batch, session)
+                else audience.users_remove(audience_id, batch, session)
             )
             try:
                 self.client.call(op.method, op.path, op.params, kind="update")
@@ -265,41 +253,41 @@ class Executor:
     # -- deletes (and the first half of replaces)
 
     def _delete(self, actions: Sequence[Action]) -> None:
-        forget = [a for a in actions if a.action == "forget"]
+        forget = [a for a in actions if a.action == Op.FORGET]
         for action in forget:
             self._save(self.state.with_resource(action.address, None).without_pending(*action.resolves))
             self._note(action.address, "forgotten (nothing to delete)")
-        for kind in ("campaign", "audience"):
-            batch = [a for a in actions if a.kind == kind and a.action in ("delete", "replace")]
+        for spec in reversed(kinds.in_account()):
+            batch = [a for a in actions if a.kind == spec.kind and a.action in (Op.DELETE, Op.REPLACE)]
             if not batch:
                 continue
             entries = {a.address: pending_entry(a.address, "delete") for a in batch}
             self._save(self.state.with_pending(*entries.values()))
-            delete_op = graphmap.campaign_delete if kind == "campaign" else graphmap.audience_delete
-            results = self.client.batch([delete_op(a.ids) for a in batch])
+            results = self.client.batch([spec.delete(a.ids) for a in batch])
             state = self.state
             for action, result in zip(batch, results):
                 entry = entries[action.address]
                 if result.ok or isinstance(result.error, NotFound):
                     state = state.with_resource(action.address, None).without_pending(entry.id, *action.resolves)
-                    if kind == "audience" and self.state_path is not None:
-                        memberfile.forget_store(memberfile.store_path(self.state_path, action.address))
-                    self._note(action.address, "deleted" if action.action == "delete" else "deleted (replacing)")
+                    if spec.has_members:
+                        self.store.drop_members(action.address)
+                    self._note(action.address, "deleted" if action.action == Op.DELETE else "deleted (replacing)")
                 else:
                     state = state.without_pending(entry.id)
                     self._fail(action.address, f"delete failed: {result.error}")
             self._save(state)
 
-    # -- templates: state only
+    # -- kinds kept in state only (templates)
 
-    def _templates(self, actions: Sequence[Action]) -> None:
+    def _state_only(self, actions: Sequence[Action]) -> None:
         state = self.state
         for action in actions:
             known = state.resources.get(action.address)
             if not action.mutates and not action.resolves and known is not None:
                 continue
+            applied = kinds.spec(action.kind).applied(action.after)
             state = state.with_resource(
-                action.address, Resource("template", MappingProxyType({}), _applied(action), action.protect)
+                action.address, Resource(action.kind, MappingProxyType({}), applied, action.protect)
             )
             state = state.without_pending(*action.resolves)
             if action.mutates:
@@ -307,34 +295,34 @@ class Executor:
         if state is not self.state:
             self._save(state)
 
-    # -- audiences and campaigns
+    # -- kinds that live in the account
 
-    def _build(self, kind: str, actions: Sequence[Action]) -> None:
+    def _build(self, spec: ResourceKind, actions: Sequence[Action]) -> None:
         failed_deletes = {address for address, _ in self.report.failed}
-        creates = [a for a in actions if a.action in ("create", "replace") and a.address not in failed_deletes]
-        adopts = [a for a in actions if a.action == "adopt"]
-        updates = [a for a in actions if a.action == "update"]
-        settled = self._settle([a for a in actions if a.action == "no-op"])
+        creates = [a for a in actions if a.action in MAKING and a.address not in failed_deletes]
+        adopts = [a for a in actions if a.action == Op.ADOPT]
+        updates = [a for a in actions if a.action == Op.UPDATE]
+        settled = self._settle([a for a in actions if a.action == Op.NOOP])
         if settled is not self.state:
             self._save(settled)
         if adopts:
             adopted = {
-                a.address: Resource(kind, MappingProxyType({"id": a.ids["id"]}), _applied(a, a.before), a.protect)
+                a.address: Resource(spec.kind, MappingProxyType({"id": a.ids["id"]}), spec.applied(a.before), a.protect)
                 for a in adopts
             }
             resolved = [p for a in adopts for p in a.resolves]
             self._save(self.state.with_resources(adopted).without_pending(*resolved))
             for action in adopts:
                 self._note(action.address, f"adopted (id {action.ids['id']})")
-        self._create(kind, creates)
-        self._update(kind, updates + [a for a in adopts if a.changes])
+        self._create(spec, creates)
+        self._update(spec, updates + [a for a in adopts if a.changes])
 
     def _settle(self, actions: Sequence[Action]) -> State:
         """Up-to-date resources: clear their pending entries and refresh what state says was applied."""
         state = self.state
         for action in actions:
             known = state.resources.get(action.address)
-            applied = _applied(action)
+            applied = kinds.spec(action.kind).applied(action.after)
             if known is not None and (known.applied != applied or known.protect != action.protect):
                 state = state.with_resource(action.address, replace(known, applied=applied, protect=action.protect))
             if action.resolves:
@@ -346,13 +334,12 @@ class Executor:
             self.report.notices.append((address, notice))
             self.progress(f"{address}: Meta says {notice}")
 
-    def _create(self, kind: str, actions: Sequence[Action]) -> None:
+    def _create(self, spec: ResourceKind, actions: Sequence[Action]) -> None:
         if not actions:
             return
         entries = {a.address: pending_entry(a.address, "create", a.after.get("name")) for a in actions}
         self._save(self.state.with_pending(*entries.values()))
-        make = graphmap.campaign_create if kind == "campaign" else graphmap.audience_create
-        results = self.client.batch([make(self.account.id, a.after) for a in actions])
+        results = self.client.batch([spec.create(self.account.id, a.after) for a in actions])
         made: dict[str, Resource | None] = {}
         settled: list[str] = []
         pauses: dict[str, Pending] = {}
@@ -361,9 +348,9 @@ class Executor:
         for action, result in zip(actions, results):
             entry = entries[action.address]
             if result.ok:
-                object_id = graphmap.parse_created_id(result.body)
-                notices = graphmap.server_notices(result.body)
-                made[action.address], pause = _as_created(kind, action, object_id, notices)
+                object_id = graph_account.parse_created_id(result.body)
+                notices = graph_account.server_notices(result.body)
+                made[action.address], pause = _as_created(action, object_id, notices)
                 if pause is not None:
                     pauses[action.address] = pause
                 settled += [entry.id, *action.resolves]
@@ -379,21 +366,29 @@ class Executor:
             created_resource = made[action.address]
             self._meta_said(action.address, created_resource.notices if created_resource is not None else ())
         if unknown:
-            found, found_pauses = self._resolve_unknown(kind, unknown, entries)
+            found, found_pauses = self._resolve_unknown(spec, unknown, entries)
             created += found
             pauses.update(found_pauses)
-        if kind == "campaign":
-            self._after_campaign_create(created, pauses)
+        self._follow_up(spec, created, pauses)
 
     def _resolve_unknown(
         self,
-        kind: str,
+        spec: ResourceKind,
         actions: Sequence[Action],
         entries: Mapping[str, Pending],
     ) -> tuple[list[tuple[Action, str]], dict[str, Pending]]:
-        """Creates whose answer was lost: look them up by name; adopt what exists."""
+        """Creates whose answer was lost: look them up by name; adopt what exists. A request the
+        client gave up on may still be carried out after it, so the lookup waits for that first:
+        looking too early would find nothing, and the next run would create a duplicate."""
+        wait = max(0.0, self.client.retry.settle - self.client.retry.timeout)  # the call itself waited ``timeout``
+        if wait:
+            self.progress(
+                f"waiting {wait:g}s before looking up {len(actions)} create(s) whose answer was lost (Meta may "
+                "still carry them out)"
+            )
+            self.sleep(wait)
         try:
-            found = live.read_kind(self.client, self.account.id, kind)
+            found = live.read_kind(self.client, self.account.id, spec.kind)
         except GraphApiError as exc:
             for action in actions:
                 self._fail(
@@ -418,7 +413,7 @@ class Executor:
                 )
                 continue
             claimed.add(match.id)
-            resource, pause = _as_created(kind, action, match.id)
+            resource, pause = _as_created(action, match.id)
             state = state.with_resource(action.address, resource).without_pending(
                 entries[action.address].id, *action.resolves
             )
@@ -430,52 +425,63 @@ class Executor:
         self._save(state)
         return adopted, pauses
 
-    def _after_campaign_create(self, created: Sequence[tuple[Action, str]], pauses: Mapping[str, Pending]) -> None:
-        """``message_campaign`` takes no status: a campaign meant to be PAUSED is paused right after,
-        and state says PAUSED (its pending update settled) only once Meta confirmed the pause."""
-        paused = [(a, i) for a, i in created if a.address in pauses]
-        if not paused:
+    def _follow_up(
+        self, spec: ResourceKind, created: Sequence[tuple[Action, str]], pending: Mapping[str, Pending]
+    ) -> None:
+        """What a create could not carry, done right after it (``message_campaign`` takes no status: a
+        campaign meant to be PAUSED is paused now); state takes those values (and the pending update
+        is settled) only once Meta confirmed them."""
+        todo = [(a, i) for a, i in created if a.address in pending]
+        if not todo:
             return
-        reads = self.client.batch([graphmap.campaign_ids_read(i) for _, i in paused])
+        reads = self.client.batch([spec.ids_read(i) for _, i in todo])
         ops: list[Operation] = []
-        owners: list[Action] = []
-        for (action, _), result in zip(paused, reads):
-            if not result.ok:
+        owners: list[tuple[Action, FollowUp]] = []
+        for (action, _), result in zip(todo, reads):
+            _, then = spec.as_created(spec.applied(action.after))
+            assert then is not None  # the pending entry was made for it
+            error = result.error
+            try:
+                ids = spec.parse_ids(result.body) if result.ok else None
+            except UnexpectedAnswer as exc:
+                ids, error = None, exc
+            if ids is None:
                 self._fail(
                     action.address,
-                    f"created, but could not read its campaign id to pause it: {result.error}; "
-                    "it is ACTIVE, and the next apply pauses it",
+                    f"created, but could not read its {spec.kind} id to {then.verb} it: "
+                    f"{error}; {then.meanwhile}, and the next apply {then.verb}s it",
                 )
                 continue
-            ids = graphmap.parse_campaign_ids(result.body)
-            ops += graphmap.campaign_updates(ids, {"status": "PAUSED"})
-            owners.append(action)
+            for op in spec.updates(ids, then.changes):
+                ops.append(op)
+                owners.append((action, then))
         state = self.state
-        for action, result in zip(owners, self.client.batch(ops)):
-            if result.ok:
-                known = state.resources[action.address]
-                state = state.with_resource(
-                    action.address, replace(known, applied=freeze({**known.applied, "status": "PAUSED"}))
-                )
-                state = state.without_pending(pauses[action.address].id)
-                self._note(action.address, "paused")
-            else:
+        failed: set[str] = set()
+        for (action, then), result in zip(owners, self.client.batch(ops)):
+            if not result.ok:
+                failed.add(action.address)
                 self._fail(
                     action.address,
-                    f"created, but pausing it failed: {result.error}; it is ACTIVE, and the next apply pauses it",
+                    f"created, but {then.gerund} it failed: {result.error}; {then.meanwhile}, "
+                    f"and the next apply {then.verb}s it",
                 )
+            elif action.address not in failed:
+                known = state.resources[action.address]
+                done = freeze({**known.applied, **then.changes})
+                state = state.with_resource(action.address, replace(known, applied=done))
+                state = state.without_pending(pending[action.address].id)
+                self._note(action.address, then.done)
         self._save(state)
 
-    def _update(self, kind: str, actions: Sequence[Action]) -> None:
+    def _update(self, spec: ResourceKind, actions: Sequence[Action]) -> None:
         if not actions:
             return
-        make = graphmap.campaign_updates if kind == "campaign" else graphmap.audience_update
         ops: list[Operation] = []
         owner: list[Action] = []
         entries = {}
         for action in actions:
             changed = {c.path: action.after.get(c.path) for c in action.changes if c.path != "protect"}
-            for op in make(action.ids, changed):
+            for op in spec.updates(action.ids, changed):
                 ops.append(op)
                 owner.append(action)
             entries[action.address] = pending_entry(action.address, "update")
@@ -487,7 +493,7 @@ class Executor:
             if not result.ok:
                 errors[action.address] = str(result.error)
             else:
-                said[action.address] = said.get(action.address, ()) + graphmap.server_notices(result.body)
+                said[action.address] = said.get(action.address, ()) + graph_account.server_notices(result.body)
         resources: dict[str, Resource | None] = {}
         settled: list[str] = []
         for action in actions:
@@ -500,14 +506,18 @@ class Executor:
             notices = said.get(action.address, ())
             if known is not None:
                 resources[action.address] = replace(
-                    known, applied=_applied(action), protect=action.protect, notices=notices or known.notices
+                    known, applied=spec.applied(action.after), protect=action.protect, notices=notices or known.notices
                 )
             else:
                 resources[action.address] = Resource(
-                    kind, MappingProxyType({"id": action.ids["id"]}), _applied(action), action.protect, notices=notices
+                    spec.kind,
+                    MappingProxyType({"id": action.ids["id"]}),
+                    spec.applied(action.after),
+                    action.protect,
+                    notices=notices,
                 )
             settled += action.resolves
-            if action.action == "update":
+            if action.action == Op.UPDATE:
                 fields = ", ".join(c.path for c in action.changes)
                 self._note(action.address, f"updated ({fields})")
             self._meta_said(action.address, notices)

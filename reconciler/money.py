@@ -40,8 +40,8 @@ def digits(currency: str) -> int:
         return 2
     try:
         exponent = Currency(currency).exponent
-    except ValueError:
-        raise MoneyError(f"{currency} is not an ISO 4217 currency code") from None
+    except ValueError as exc:
+        raise MoneyError(f"{currency} is not an ISO 4217 currency code") from exc
     return int(exponent) if exponent is not None else 2
 
 
@@ -53,8 +53,8 @@ def parse(value: str) -> tuple[Decimal, str]:
     currency = match["currency"]
     try:
         amount = Decimal(match["amount"])
-    except InvalidOperation:
-        raise MoneyError(f"{json.dumps(value)} is not an amount") from None
+    except InvalidOperation as exc:
+        raise MoneyError(f"{json.dumps(value)} is not an amount") from exc
     if amount <= 0:
         raise MoneyError(f"expected an amount greater than 0; found {json.dumps(value)}")
     places = digits(currency)

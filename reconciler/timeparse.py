@@ -20,15 +20,8 @@ def load_zone(name: str) -> ZoneInfo:
     """The IANA zone ``name``; ``TimeError`` when there is no such zone."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise TimeError(f"unknown time zone {name!r}; expected an IANA name such as America/New_York") from None
-
-
-def has_offset(value: str | int) -> bool:
-    """Whether a written time pins its own UTC offset (Unix seconds always do)."""
-    if isinstance(value, int) or value.strip().isdigit():
-        return True
-    return _parse_iso(value).tzinfo is not None
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise TimeError(f"unknown time zone {name!r}; expected an IANA name such as America/New_York") from exc
 
 
 def parse_instant(value: str | int, zone: tzinfo | None) -> datetime:
@@ -39,8 +32,8 @@ def parse_instant(value: str | int, zone: tzinfo | None) -> datetime:
         seconds = int(value)
         try:
             return datetime.fromtimestamp(seconds, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise TimeError(f"{seconds} is not a usable Unix time") from None
+        except (OverflowError, OSError, ValueError) as exc:
+            raise TimeError(f"{seconds} is not a usable Unix time") from exc
     moment = _parse_iso(value)
     if moment.tzinfo is None:
         if zone is None:
@@ -55,8 +48,8 @@ def parse_instant(value: str | int, zone: tzinfo | None) -> datetime:
 def _parse_iso(value: str) -> datetime:
     try:
         return datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise TimeError(f"{value!r} is not an ISO 8601 time; expected e.g. 2026-12-01T09:00:00-05:00") from None
+    except ValueError as exc:
+        raise TimeError(f"{value!r} is not an ISO 8601 time; expected e.g. 2026-12-01T09:00:00-05:00") from exc
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")

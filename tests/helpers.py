@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -14,3 +16,8 @@ provider:
   page_id: "200000000000001"
   timezone: America/New_York
 """
+
+
+def create(graph: Any, path: str, params: Mapping[str, Any]) -> Any:
+    """One create call outside a batch (the executor batches them; client tests call it alone)."""
+    return graph.call("POST", path, params, kind="create")

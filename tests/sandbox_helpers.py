@@ -51,6 +51,24 @@ class Served:
     def advance(self, seconds: float) -> None:
         self.control("POST", "clock", {"advance_seconds": seconds})
 
+    def faults(self, **settings: Any) -> None:
+        """Change the fault and quota settings (``rate``, ``kinds``, ``quota``…) as a test would over HTTP."""
+        self.control("POST", "faults", settings)
+
+    # The sandbox's world, read directly: the one place tests look inside it.
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        """The stored objects of one type (campaign, adset, ad, custom_audience…), deleted ones included."""
+        return [dict(o) for o in self.app.store.world.objects.values() if o["type"] == kind]
+
+    def members(self, audience_id: str | None = None) -> Any:
+        """The hashed members of one audience (or of the only one)."""
+        stored = self.app.store.world.members
+        return stored[audience_id if audience_id is not None else next(iter(stored))]
+
+    def world(self) -> dict[str, Any]:
+        """Everything the sandbox keeps, as it would write it to its data file."""
+        return self.app.store.world.to_dict()
+
     def campaign(self, **fields: Any) -> str:
         body = {"name": "Winter Sale", "page_id": PAGE, "daily_budget": 5000, **fields}
         response = self.post(f"{ACCOUNT}/message_campaign", **{k: v for k, v in body.items() if v is not None})

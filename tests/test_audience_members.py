@@ -12,8 +12,8 @@ import sys
 from click.testing import CliRunner
 
 from reconciler.cli import cli
-from reconciler.commands import engine
 from reconciler.errors import TransientError
+from reconciler.graph.client import GraphClient
 
 
 def run(*args: str):
@@ -68,7 +68,7 @@ def test_an_interrupted_upload_resumes_after_the_last_confirmed_batch(example, s
     sandbox = serve()
     monkeypatch.setenv("MMCTL_GRAPH_URL", sandbox.url)
     monkeypatch.setenv("META_ACCESS_TOKEN", "members-test-token-02")
-    original = engine.GraphClient.call
+    original = GraphClient.call
     seen = {"users": 0}
 
     def flaky(self, method, path, params, *, kind):
@@ -78,20 +78,20 @@ def test_an_interrupted_upload_resumes_after_the_last_confirmed_batch(example, s
                 raise TransientError("connection lost (test)", method=method, path=path)
         return original(self, method, path, params, kind=kind)
 
-    monkeypatch.setattr(engine.GraphClient, "call", flaky)
+    monkeypatch.setattr(GraphClient, "call", flaky)
     first = run("apply", "--auto-approve")
     assert first.exit_code == 1 and "member add batch 2/3 failed" in first.stderr
     state = json.loads((example / ".mmctl" / "state.json").read_text())
     [pending] = [p for p in state["pending"] if p["operation"] == "members"]
     assert (pending["phase"], pending["done"]) == ("add", 1)
-    monkeypatch.setattr(engine.GraphClient, "call", original)
+    monkeypatch.setattr(GraphClient, "call", original)
     sandbox.control("DELETE", "requests")
     second = run("apply", "--auto-approve")
     assert second.exit_code == 0, second.output
     sessions = [json.loads(c["params"]["session"]) for c in users_calls(sandbox.control("GET", "requests")["data"])]
     assert [s["batch_seq"] for s in sessions] == [2, 3]  # batch 1 is not sent again
     assert {s["session_id"] for s in sessions} == {pending["session"]} and sessions[-1]["last_batch_flag"] is True
-    assert len(sandbox.app.store.world.members[next(iter(sandbox.app.store.world.members))]) == 25_000
+    assert len(sandbox.members()) == 25_000
     assert run("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -153,7 +153,7 @@ def test_no_raw_email_or_phone_leaves_the_member_file(example, serve):
     texts.append((example / "plan.json").read_text())
     log = json.dumps(sandbox.control("GET", "requests"))
     texts.append(log)
-    texts.append(json.dumps(sandbox.app.store.world.to_dict()))
+    texts.append(json.dumps(sandbox.world()))
     for text in texts:
         for secret in SECRETS + [s.lower() for s in SECRETS]:
             assert secret not in text

@@ -13,9 +13,11 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from helpers import create
 
 from reconciler import errors
-from reconciler.graph.client import Credentials, GraphClient, Operation, RetryPolicy, connect, fields
+from reconciler.graph.client import Credentials, GraphClient, RetryPolicy, connect
+from reconciler.operation import Operation, fields
 
 TOKEN = "SENTINEL-TOKEN-7f3a9"
 SECRET = "SENTINEL-SECRET-c41d"
@@ -96,7 +98,7 @@ def form(request: httpx.Request) -> dict[str, str]:
 def test_token_and_proof_are_sent(tmp_path):
     graph, recorder, _ = client(lambda r, n: httpx.Response(200, json={"id": "1"}))
     graph.get("act_1", {"fields": fields("id", adset=("name", "daily_budget"))})
-    graph.create("act_1/message_campaign", {"name": "x", "promoted_object": {"page_id": "2"}, "flag": True})
+    create(graph, "act_1/message_campaign", {"name": "x", "promoted_object": {"page_id": "2"}, "flag": True})
     get, post = recorder.requests
     assert get.headers["Authorization"] == f"Bearer {TOKEN}"
     assert dict(get.url.params) == {"fields": "id,adset{name,daily_budget}", "appsecret_proof": PROOF}
@@ -251,7 +253,7 @@ def test_a_create_that_times_out_is_outcome_unknown_and_not_retried():
 
     graph, recorder, waits = client(answer)
     with pytest.raises(errors.OutcomeUnknown) as info:
-        graph.create("act_1/message_campaign", {"name": "x"})
+        create(graph, "act_1/message_campaign", {"name": "x"})
     assert len(recorder.requests) == 1 and waits == []
     assert "may or may not have been carried out" in str(info.value)
     # A read that times out is simply retried.
@@ -271,7 +273,7 @@ def test_a_create_that_times_out_is_outcome_unknown_and_not_retried():
 def test_a_create_with_an_unclear_answer_is_outcome_unknown(failure):
     graph, recorder, _ = client(lambda r, n: failure(r))
     with pytest.raises(errors.OutcomeUnknown):
-        graph.create("act_1/message_campaign", {"name": "x"})
+        create(graph, "act_1/message_campaign", {"name": "x"})
     assert len(recorder.requests) == 1
 
 
@@ -284,7 +286,7 @@ def test_a_create_that_never_left_or_was_throttled_is_retried():
         return httpx.Response(200, json={"id": "9"})
 
     graph, recorder, _ = client(answer)
-    assert graph.create("act_1/message_campaign", {"name": "x"}) == {"id": "9"}
+    assert create(graph, "act_1/message_campaign", {"name": "x"}) == {"id": "9"}
     assert len(recorder.requests) == 3
 
 
@@ -441,7 +443,7 @@ def test_no_error_path_leaks_the_token_or_secret(caplog):
         graph, _, _ = client(lambda r, n, answer=answer: answer(r), retry=RetryPolicy(attempts=2, base_delay=0))
         for call in (
             lambda: graph.get(f"act_1?access_token={TOKEN}"),
-            lambda: graph.create("act_1/x", {"a": 1}),
+            lambda: create(graph, "act_1/x", {"a": 1}),
             lambda: list(graph.pages("act_1/ads")),
             lambda: graph.batch([Operation("POST", "1", kind="update")])[0],
         ):
@@ -470,7 +472,7 @@ def test_the_leak_check_can_fail():
 
 def test_connect_to_the_in_process_sandbox(tmp_path):
     with connect("sandbox", "v24.0", root=tmp_path, env={}) as graph:
-        created = graph.create("act_1/message_campaign", {"name": "x", "page_id": "2", "daily_budget": 500})
+        created = create(graph, "act_1/message_campaign", {"name": "x", "page_id": "2", "daily_budget": 500})
         assert [row["id"] for row in graph.pages("act_1/ads")] == [created["id"]]
     assert (tmp_path / ".mmctl" / "sandbox.json").exists()
     with pytest.raises(errors.UsageError, match="META_ACCESS_TOKEN"):

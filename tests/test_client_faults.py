@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from sandbox_helpers import ACCOUNT, PAGE
 
-from reconciler.graph.client import Credentials, GraphClient, Operation, RetryPolicy
+from reconciler.graph.client import Credentials, GraphClient, RetryPolicy
+from reconciler.operation import Operation
+
+pytestmark = pytest.mark.slow
 
 POLICY = RetryPolicy(attempts=12, base_delay=0.02, max_delay=0.5, deadline=120, timeout=0.5)
 
@@ -17,7 +21,7 @@ def test_listing_and_updates_survive_faults_and_throttling(serve):
     )
     # Setting up runs without faults and with the default 30 s timeout: a loaded machine must not make it flaky.
     setup = GraphClient(sandbox.url, "v24.0", Credentials("setup-token-000000"))
-    sandbox.app.reconfigure(quota=0)
+    sandbox.faults(quota=0)
     created = setup.batch(
         [
             Operation(
@@ -32,7 +36,7 @@ def test_listing_and_updates_survive_faults_and_throttling(serve):
     ids = [r.body["id"] for r in created]
     assert len(set(ids)) == 2500
 
-    sandbox.app.reconfigure(fault_rate=0.2, quota=40)
+    sandbox.faults(rate=0.2, quota=40)
     sandbox.control("DELETE", "stats")
     graph = GraphClient(
         sandbox.url, "v24.0", Credentials("faulty-token-0000"), retry=POLICY, concurrency=4, rng=random.Random(3)
@@ -53,7 +57,7 @@ def test_listing_and_updates_survive_faults_and_throttling(serve):
     assert graph.counters.retries > 0 and graph.counters.throttled_waits > 0
     assert sum(stats["faults"].values()) > 0 and stats["throttled"] > 0
 
-    sandbox.app.reconfigure(fault_rate=0.0, quota=0)
+    sandbox.faults(rate=0.0, quota=0)
     names = [row["campaign"]["name"] for row in setup.pages(f"{ACCOUNT}/ads", {"fields": "campaign{name}"}, limit=1000)]
     assert names[:200] == [f"Renamed {n}" for n in range(200)] and names[200] == "Campaign 200"
     print(

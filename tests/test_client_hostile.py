@@ -8,10 +8,13 @@ import time
 
 import httpx
 import pytest
+from helpers import create
 
 from reconciler.errors import OutcomeUnknown, TransientError, UnexpectedAnswer
-from reconciler.graph import graphmap
-from reconciler.graph.client import Credentials, GraphClient, Operation, RetryPolicy
+from reconciler.graph import account as graph_account
+from reconciler.graph.client import Credentials, GraphClient, RetryPolicy
+from reconciler.kinds import campaign
+from reconciler.operation import Operation
 
 TRACE = {"x-fb-trace-id": "TraceHostile1"}
 
@@ -45,7 +48,7 @@ def test_an_answer_that_drips_past_the_deadline_is_cut_off():
     with pytest.raises(TransientError, match="still arriving after the call's deadline of 60s"):
         graph.get("act_1")
     with pytest.raises(OutcomeUnknown):  # a create cut off may have run
-        graph.create("act_1/message_campaign", {"name": "x"})
+        create(graph, "act_1/message_campaign", {"name": "x"})
 
 
 def test_an_answer_larger_than_the_cap_is_not_read():
@@ -126,12 +129,12 @@ def test_unreadable_budgets_and_times_are_unexpected_answers(field, value):
         "adset": {"id": "3", "daily_budget": "500", field: value},
     }
     with pytest.raises(UnexpectedAnswer, match="a campaign in the ads listing"):
-        graphmap.parse_campaign(row)
+        campaign.SPEC.parse(row)
 
 
 def test_an_account_without_a_currency_stops_money_planning():
     with pytest.raises(UnexpectedAnswer, match="the account has no currency"):
-        graphmap.parse_account("act_1", {"name": "x"})
+        graph_account.parse_account("act_1", {"name": "x"})
 
 
 def test_a_refused_first_connection_fails_in_seconds(caplog):

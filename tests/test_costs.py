@@ -12,8 +12,10 @@ from helpers import PROVIDER
 from test_campaign_plans import project, run  # noqa: F401 - the campaigns project fixture, shared
 
 from reconciler.core import costs
-from reconciler.core.plan import Action, Change, Plan, PlanError
+from reconciler.core.plan import Action, Plan
+from reconciler.errors import PlanError
 from reconciler.render.plan import money_lines
+from reconciler.resources import Change
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import EXAMPLES, PROVIDER
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +15,8 @@ from reconciler.errors import ManifestErrors
 from reconciler.manifest import project as manifest
 from reconciler.manifest.yamlio import parse_bytes, parse_text
 from reconciler.model import Project
+
+pytestmark = pytest.mark.slow
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEEDS = {path.name: path.read_text() for path in sorted(EXAMPLES.glob("*.yaml"))}

@@ -2,7 +2,7 @@
 headers, errors inside HTTP 200, body-less refusals, and paging links of another API version.
 
 The bodies below are written from Meta's documentation (Graph error handling, Marketing API rate
-limiting, the Messenger Send API error codes, seeds/001); none is invented. ``PRODUCTION`` is also the
+limiting, the Messenger Send API error codes, graph-api.md §5); none is invented. ``PRODUCTION`` is also the
 yardstick for the sandbox: ``tests/sandbox/test_sandbox_fidelity.py`` checks that each error the
 sandbox answers is classified as the production body of its family is."""
 
@@ -12,6 +12,7 @@ import json
 
 import httpx
 import pytest
+from helpers import create
 from test_client import client
 
 from reconciler import errors
@@ -177,7 +178,7 @@ def test_is_transient_false_is_honoured_and_a_refused_create_is_not_outcome_unkn
     refused = body("Service temporarily unavailable", 2, is_transient=False)
     graph, recorder, waits = client(answered(refused, status=500))
     with pytest.raises(errors.GraphApiError) as info:
-        graph.create("act_1/message_campaign", {"name": "x"})
+        create(graph, "act_1/message_campaign", {"name": "x"})
     assert not isinstance(info.value, (errors.TransientError, errors.OutcomeUnknown))
     assert len(recorder.requests) == 1 and waits == []
 
@@ -196,7 +197,7 @@ def test_an_error_inside_http_200_is_an_error():
         graph.get("act_1")
     batch = [{"code": 200, "headers": [], "body": json.dumps(PRODUCTION["recipient unavailable"][0])}]
     graph, _, _ = client(lambda r, n: httpx.Response(200, json=batch))
-    from reconciler.graph.client import Operation
+    from reconciler.operation import Operation
 
     [result] = graph.batch([Operation("GET", "act_1")])
     assert isinstance(result.error, errors.RecipientError)

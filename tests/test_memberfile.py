@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
 from reconciler.members import memberfile
+from reconciler.state.local import LocalStateStore
 
 
 def write(path, rows):
@@ -27,7 +29,11 @@ def test_sorted_unique_and_chunked(tmp_path, monkeypatch):
 
 
 def test_diff_store_and_removal_identifiers(tmp_path):
-    stored = memberfile.store_path(tmp_path / "state.json", "audience.vip")
+    store = LocalStateStore(tmp_path / "state.json")
+
+    def stored():
+        return store.member_entries("audience.vip")
+
     first = memberfile.prepare(
         write(tmp_path / "a.csv", ["a@x.co,,US", "b@x.co,,US", "c@x.co,,US"]),
         hashed=False,
@@ -35,7 +41,7 @@ def test_diff_store_and_removal_identifiers(tmp_path):
         workdir=tmp_path,
     )
     assert memberfile.diff(first, stored) == memberfile.MemberDiff(3, 0, 0, 3)
-    memberfile.write_store(first, stored)
+    store.save_members("audience.vip", memberfile.entries(first))
     second = memberfile.prepare(
         write(tmp_path / "b.csv", ["b@x.co,,US", "c@x.co,,US", "d@x.co,,US"]),
         hashed=False,
@@ -46,7 +52,7 @@ def test_diff_store_and_removal_identifiers(tmp_path):
     [added] = list(memberfile.additions(second, stored))
     assert added[0] == hashlib.sha256(b"d@x.co").hexdigest()
     assert list(memberfile.removals(second, stored)) == [(hashlib.sha256(b"a@x.co").hexdigest(), "")]
-    assert "a@x.co" not in stored.read_text()
+    assert "a@x.co" not in Path(store.members_location("audience.vip")).read_text()
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def h(text: str) -> str:
     ("raw", "expected"),
     [
         ({"email": "  Alice.Smith@Example.COM "}, {"email": "alice.smith@example.com"}),
-        ({"phone": "(+84) 091-2345678"}, {"phone": "84912345678"}),  # seeds/004's own example
+        ({"phone": "(+84) 091-2345678"}, {"phone": "84912345678"}),  # graph-api.md §3's own example
         ({"phone": "+1 (555) 987-6543"}, {"phone": "15559876543"}),
         ({"phone": "555-987-6543", "country": "US"}, {"phone": "15559876543"}),
         ({"phone": "07911 123456", "country": "gb"}, {"phone": "447911123456"}),  # the trunk zero goes

@@ -1,5 +1,5 @@
 """Ownership: nothing is created twice, nothing is lost, a protected resource is never replaced, and
-imports and member uploads are checked against what they claim (plan.py, apply.py, engine.py)."""
+imports and member uploads are checked against what they claim (core/planner.py, executor.py, commands/)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from test_plan_apply_cli import campaign_rows, edit, sandbox_of
 from reconciler import executor as apply_module
 from reconciler.cli import cli
 from reconciler.sandbox.transport import SandboxTransport
-from reconciler.state.local import LocalStateStore, pending_entry
+from reconciler.state.local import LocalStateStore
+from reconciler.state.model import pending_entry
 
 
 def run(*args: str):
@@ -86,7 +87,7 @@ def test_an_interrupted_create_then_pause_is_finished_by_the_next_apply(example,
         raise Killed()
 
     with monkeypatch.context() as patch, pytest.raises(Killed):
-        patch.setattr(apply_module.graphmap, "campaign_updates", killed)
+        patch.setattr(apply_module.kinds.campaign.CampaignKind, "updates", killed)
         CliRunner().invoke(cli, ["apply", "--auto-approve"], catch_exceptions=False)
     state = store(example).read()
     assert state.resources["campaign.spring-launch"].applied["status"] == "ACTIVE"  # what the server has

@@ -6,10 +6,10 @@ from types import MappingProxyType
 
 import pytest
 
-from reconciler.core.desired import Desired
-from reconciler.core.plan import PlanError, make_plan
-from reconciler.graph.graphmap import LiveObject
-from reconciler.state.local import Pending, Resource, State
+from reconciler.core.planner import make_plan
+from reconciler.errors import PlanError
+from reconciler.resources import Desired, LiveObject
+from reconciler.state.model import Pending, Resource, State
 
 PAGE = "200000000000001"
 NOW = 1_795_000_000

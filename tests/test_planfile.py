@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from test_plan_apply_cli import campaign_rows, edit
 
+from reconciler import planfile
 from reconciler.cli import cli
-from reconciler.render import planfile
-from reconciler.render.planfile import PlanFileError
+from reconciler.planfile import PlanFileError
 
 KEY = "k" * 32
 

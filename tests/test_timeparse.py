@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from reconciler.timeparse import TimeError, has_offset, load_zone, parse_duration, parse_instant
+from reconciler.timeparse import TimeError, load_zone, parse_duration, parse_instant
 
 NY = load_zone("America/New_York")
 
@@ -24,11 +24,6 @@ NY = load_zone("America/New_York")
 )
 def test_times_are_read_as_utc_instants(written, zone, utc):
     assert parse_instant(written, zone) == datetime.fromisoformat(utc).replace(tzinfo=UTC)
-
-
-def test_offsets_are_detected():
-    assert has_offset("2026-12-01T09:00:00+01:00") and has_offset(0)
-    assert not has_offset("2026-12-01T09:00:00")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_package_type_checks_strictly():

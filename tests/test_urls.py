@@ -75,14 +75,14 @@ def test_mixed_scripts_are_a_warning_in_validate(with_provider):
 
 
 def test_a_new_template_in_a_plan_shows_where_its_links_lead(example):
-    from reconciler.core import desired, plan
-    from reconciler.graph.graphmap import Account
+    from reconciler.core import desired, planner
     from reconciler.manifest import project as manifest
-    from reconciler.state.local import State
+    from reconciler.resources import Account
+    from reconciler.state.model import State
 
     account = Account("act_100000000000001", "USD", "UTC", "x")
     project = manifest.load_project(["."], env={})
-    made = plan.make_plan(
+    made = planner.make_plan(
         desired.desired_state(project, account),
         State.empty(),
         [],

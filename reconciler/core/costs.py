@@ -1,6 +1,6 @@
 """What a plan costs, and the money rules it must pass before anyone is asked to approve it. Pure.
 
-- Meta's minimum budgets (seeds/000): a daily budget of at least ``min_daily_budget_imp``, a
+- Meta's minimum budgets (graph-api.md §1): a daily budget of at least ``min_daily_budget_imp``, a
   lifetime budget of at least 30 times that.
 - Guardrails from the provider block: ``max_daily_budget``, ``max_lifetime_budget``,
   ``max_total_daily_budget`` (all campaigns together). They see every campaign's real budget:
@@ -20,15 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.plan import Action, PlanError, Spend, SpendLine
+from reconciler.core.plan import Action, Spend, SpendLine
+from reconciler.errors import PlanError
+from reconciler.kinds import campaign
 from reconciler.money import format_money
+from reconciler.resources import MAKING, REMOVING, Kind, Op
 
-DAY = 86_400
-MAX_START_AHEAD = 30 * DAY
+DAY = campaign.DAY
+MAX_START_AHEAD = 30 * DAY  # graph-api.md §1: a start now or within 30 days
 START_GRACE = 60  # the API takes "now" as written a moment ago
-BUDGET_FIELDS = frozenset({"daily_budget", "lifetime_budget"})
+BUDGET_FIELDS = frozenset(campaign.BUDGET_FIELDS)
 SCHEDULE_FIELDS = ("start_time", "end_time")
-ONE_DAY_OVERSPEND = 1.75  # Meta: up to 75 % more than the daily budget on one day
 LIVE_LABEL = " (live, not in the manifest)"
 
 
@@ -58,7 +60,7 @@ class Budget:
 def effective_budget(action: Action) -> Budget:
     """The budget a campaign has after ``action``: the manifest's, else the live one (which, for a
     campaign created without a budget, is the estimated daily cap Meta set)."""
-    after, live = action.after, (action.before if action.action != "create" else {})
+    after, live = action.after, (action.before if action.action != Op.CREATE else {})
     written = {k: after[k] for k in BUDGET_FIELDS if after.get(k)}
     values: dict[str, Any] = {k: after.get(k) or live.get(k) for k in SCHEDULE_FIELDS}
     if written:
@@ -68,7 +70,7 @@ def effective_budget(action: Action) -> Budget:
         values.update({k: live[k] for k in BUDGET_FIELDS if live.get(k)})
         source = "live"
     else:
-        source = "meta" if action.action in ("create", "replace") else "live"
+        source = "meta" if action.action in MAKING else "live"
     if values.get("lifetime_budget") and live.get("lifetime_budget") and live.get("budget_remaining") is not None:
         spent = max(0, int(live["lifetime_budget"]) - int(live["budget_remaining"]))
         values["budget_remaining"] = max(0, int(values["lifetime_budget"]) - spent)
@@ -82,7 +84,7 @@ def daily_equivalent(values: Mapping[str, Any], now: int) -> int | None:
         return int(values["daily_budget"])
     if values.get("lifetime_budget"):
         start = values.get("start_time") or now
-        end = values.get("end_time") or start + 30 * DAY  # the server's default end
+        end = values.get("end_time") or campaign.default_end(start)
         left = end - max(now, start)
         if left <= 0:
             return 0
@@ -93,8 +95,8 @@ def daily_equivalent(values: Mapping[str, Any], now: int) -> int | None:
 
 
 def budget_touched(action: Action) -> bool:
-    return action.kind == "campaign" and (
-        action.action in ("create", "replace") or any(c.path in BUDGET_FIELDS for c in action.changes)
+    return action.kind == Kind.CAMPAIGN and (
+        action.action in MAKING or any(c.path in BUDGET_FIELDS for c in action.changes)
     )
 
 
@@ -102,14 +104,14 @@ def _adds_spend(action: Action) -> bool:
     """Whether the plan makes this campaign spend where it did not, or more: created, adopted,
     activated, or its budget changed."""
     return (
-        action.action in ("create", "replace", "adopt")
+        action.action in MAKING | {Op.ADOPT}
         or budget_touched(action)
         or any(c.path == "status" and c.after == "ACTIVE" for c in action.changes)
     )
 
 
 def _campaigns(actions: tuple[Action, ...]) -> list[Action]:
-    return [a for a in actions if a.kind == "campaign" and a.action not in ("delete", "forget")]
+    return [a for a in actions if a.kind == Kind.CAMPAIGN and a.action not in REMOVING]
 
 
 def check_rules(
@@ -124,7 +126,7 @@ def check_rules(
         return format_money(amount, currency)
 
     for action in _campaigns(actions):
-        if action.action != "no-op":
+        if action.action != Op.NOOP:
             problems += _minimums(action, min_daily, money)
             problems += _start_window(action, now)
         budget = effective_budget(action)
@@ -168,7 +170,7 @@ def check_rules(
 
 
 def _why_checked(action: Action) -> str:
-    if action.action == "adopt":
+    if action.action == Op.ADOPT:
         return "adopting it puts it under mmctl's guardrails"
     if any(c.path == "status" and c.after == "ACTIVE" for c in action.changes):
         return "this plan activates it"
@@ -186,16 +188,16 @@ def _minimums(action: Action, min_daily: int | None, money: Any) -> list[str]:
             f"{action.address}: daily_budget {money(daily)} is below Meta's minimum of "
             f"{money(min_daily)} (min_daily_budget_imp)"
         )
-    if lifetime is not None and lifetime < 30 * min_daily:
+    if lifetime is not None and lifetime < campaign.LIFETIME_DAYS * min_daily:
         out.append(
             f"{action.address}: lifetime_budget {money(lifetime)} is below Meta's minimum of "
-            f"{money(30 * min_daily)} (30 days x min_daily_budget_imp {money(min_daily)})"
+            f"{money(campaign.LIFETIME_DAYS * min_daily)} (30 days x min_daily_budget_imp {money(min_daily)})"
         )
     return out
 
 
 def _start_window(action: Action, now: int) -> list[str]:
-    if action.action not in ("create", "replace"):
+    if action.action not in MAKING:
         return []
     start = action.after.get("start_time")
     if start is not None and start < now - START_GRACE:
@@ -213,17 +215,17 @@ def spend(actions: tuple[Action, ...], now: int) -> Spend:
     lines = []
     total_before = total_after = daily_budgets = 0
     for action in actions:
-        if action.kind != "campaign":
+        if action.kind != Kind.CAMPAIGN:
             continue
-        new, removed = action.action in ("create", "replace"), action.action in ("delete", "forget")
-        before = daily_equivalent(action.before, now) if action.before and action.action != "create" else None
+        new, removed = action.action in MAKING, action.action in REMOVING
+        before = daily_equivalent(action.before, now) if action.before and action.action != Op.CREATE else None
         budget = effective_budget(action)
         after = None if removed else daily_equivalent(budget.values, now)
         total_before += before or 0
         total_after += after or 0
         if not removed and budget.kind == "daily":
             daily_budgets += after or 0
-        if before != after or new or removed or action.action == "adopt":
+        if before != after or new or removed or action.action == Op.ADOPT:
             lines.append(
                 SpendLine(action.address, None if new else before, after, new, removed, budget.source, budget.kind)
             )

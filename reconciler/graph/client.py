@@ -27,9 +27,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -50,6 +50,7 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.model import SANDBOX_DATA
+from reconciler.operation import CallKind, Operation, Result
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 from reconciler.urls import is_loopback, split
@@ -58,16 +59,14 @@ log = logging.getLogger("mmctl.graph")
 # httpx logs every URL at INFO, appsecret_proof included; our own log line replaces it.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 SANDBOX_TOKEN = "mmctl-in-process-sandbox"  # the sandbox takes any token; this one is not a secret
 MAX_BATCH = 50
 BODY_LIMIT = 500  # characters of a response body kept in an error
-Kind = Literal["read", "create", "update", "delete"]
 
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, 2300080}) | frozenset(range(80000, 80015))
 TRANSIENT_CODES = frozenset({1, 2})
 
-# seeds/001 "API Errors" (namespace MARKETING_MESSAGES_DIRECT) and the changelog's later codes.
+# graph-api.md §5 "API Errors" (namespace MARKETING_MESSAGES_DIRECT) and the changelog's later codes.
 MARKETING_MESSAGES_CODES: Mapping[int, str] = {
     2300000: "INACTIVE_CAMPAIGN",
     2300001: "INVALID_MESSAGE_ID",
@@ -169,7 +168,7 @@ def _read_token_file(name: str) -> str:
             raise UsageError(f"--token-file {name}: not a regular file (a pipe, socket or device is not read)")
         raw = path.read_bytes()[:65_536]
     except OSError as exc:
-        raise UsageError(f"--token-file {name}: {exc.strerror or exc}") from None
+        raise UsageError(f"--token-file {name}: {exc.strerror or exc}") from exc
     if raw.startswith(b"\xef\xbb\xbf"):
         raise UsageError(
             f"--token-file {name}: the file starts with a byte-order mark (BOM); save it as plain "
@@ -178,6 +177,7 @@ def _read_token_file(name: str) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
+        # Not chained: the decoding error carries the file's bytes, which may be a token.
         raise UsageError(f"--token-file {name}: not UTF-8 text; it must hold the access token alone") from None
     if not text.strip():
         raise UsageError(f"--token-file {name}: the file is empty")
@@ -265,6 +265,15 @@ class RetryPolicy:
     max_answer_bytes: int = 48 * 1024 * 1024  # one answer; a listing page of 500 campaigns is ~0.5 MB
     max_pages: int = 20_000  # one listing: 10 million objects at 500 a page
     max_wait: float = 0.0  # --max-wait: how long a throttled call may wait for Meta, past its deadline
+
+    # How long after sending it an abandoned request may still be carried out, as far as mmctl waits
+    # for it; None: twice ``timeout`` (a call given up after ``timeout`` seconds gets as long again
+    # before a lost create is looked up, and before the next run may create it again).
+    settle_after: float | None = None
+
+    @property
+    def settle(self) -> float:
+        return 2 * self.timeout if self.settle_after is None else self.settle_after
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Exponential with full jitter between half and all of the step."""
@@ -500,38 +509,6 @@ def _encode(params: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def fields(*names: str, **nested: Sequence[str] | str) -> str:
-    """``fields("id", adset=("name", "daily_budget"))`` -> ``id,adset{name,daily_budget}``."""
-    parts = list(names)
-    for name, inner in nested.items():
-        parts.append(f"{name}{{{inner if isinstance(inner, str) else ','.join(inner)}}}")
-    return ",".join(parts)
-
-
-# --- batch operations ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One call in a batch; ``kind`` decides whether it may be retried after an unclear failure."""
-
-    method: Literal["GET", "POST", "DELETE"]
-    path: str  # relative, without version: "act_1/message_campaign", "120.../"
-    params: Mapping[str, Any] = field(default_factory=dict)
-    kind: Kind = "read"
-
-
-@dataclass(frozen=True)
-class Result:
-    operation: Operation
-    body: Any = None
-    error: GraphApiError | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 # --- the client ----------------------------------------------------------------------------------
 
 
@@ -593,16 +570,7 @@ class GraphClient:
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.call("GET", path, params or {}, kind="read")
 
-    def create(self, path: str, params: Mapping[str, Any]) -> Any:
-        return self.call("POST", path, params, kind="create")
-
-    def update(self, path: str, params: Mapping[str, Any]) -> Any:
-        return self.call("POST", path, params, kind="update")
-
-    def delete(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.call("DELETE", path, params or {}, kind="delete")
-
-    def call(self, method: str, path: str, params: Mapping[str, Any], *, kind: Kind, url: str | None = None) -> Any:
+    def call(self, method: str, path: str, params: Mapping[str, Any], *, kind: CallKind, url: str | None = None) -> Any:
         """One request, retried as its kind allows; returns the decoded body or raises.
 
         ``url``, when given, is a full URL on our host requested as it is (a paging link)."""
@@ -880,7 +848,7 @@ class GraphClient:
                 method=method,
                 path=path,
                 sent=False,
-            ) from None
+            ) from exc
         except (httpx.HTTPError, _Overdue) as exc:
             # Timeouts, dropped connections, an answer that never ends: the request may have reached Meta.
             self._log(method, path, None, began, type(exc).__name__)
@@ -889,7 +857,7 @@ class GraphClient:
                 method=method,
                 path=path,
             )
-            raise _unclear(lost, kind) from None
+            raise _unclear(lost, kind) from exc
         self._connected = True
         self._log(method, path, response.status_code, began, None)
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -1032,6 +1000,8 @@ def connect(
     data in ``<root>/.mmctl/sandbox.json``); anything else is a Graph URL and needs a token."""
     if graph == "sandbox":
         app = Sandbox(SandboxConfig(), root / SANDBOX_DATA)
+        # In-process: a call ends with its process, so nothing is left in flight to wait for.
+        retry = replace(retry or RetryPolicy(), settle_after=0.0)
         return GraphClient(
             "http://localhost",
             api_version,

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler import money, urls
+from reconciler.clock import utc_text
 from reconciler.errors import ManifestError, SourceLocation
 from reconciler.manifest.discovery import check_regular
 from reconciler.members import memberfile
@@ -138,7 +139,7 @@ def check_campaign(
         errors.append(
             campaign.error(
                 "end_time",
-                f"end_time ({_utc(end)}) has passed (it is {_utc(now)}); a campaign cannot be created or "
+                f"end_time ({utc_text(end)}) has passed (it is {utc_text(now)}); a campaign cannot be created or "
                 "changed to end in the past. Move end_time into the future, or remove the campaign from "
                 "the manifests once it has finished",
             )
@@ -147,14 +148,10 @@ def check_campaign(
         errors.append(
             campaign.error(
                 "end_time",
-                f"end_time ({_utc(end)}) must be after start_time ({_utc(start)})",
+                f"end_time ({utc_text(end)}) must be after start_time ({utc_text(start)})",
             )
         )
     return errors
-
-
-def _utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_unique_names(blocks: Iterable[Declared], what: str) -> list[ManifestError]:

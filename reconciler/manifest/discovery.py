@@ -22,7 +22,7 @@ from typing import Any
 import pathspec
 
 from reconciler.errors import ManifestError, SourceLocation
-from reconciler.render.planfile import looks_like_plan
+from reconciler.planfile import looks_like_plan
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".mmctlignore"

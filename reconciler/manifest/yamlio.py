@@ -443,7 +443,7 @@ def read_file(path: Path, file: str) -> YamlDocument:
     except OSError as exc:
         raise ManifestErrors(
             [ManifestError(SourceLocation(file), (), f"cannot read file: {exc.strerror or exc}")]
-        ) from None
+        ) from exc
     if len(raw) > MAX_FILE_BYTES:
         raise ManifestErrors(
             [

@@ -1,10 +1,10 @@
-"""Member files: read, normalise and hash in a stream; keep the last upload; diff in bounded memory.
+"""Member files: read, normalise and hash in a stream; diff with the last upload in bounded memory.
 
 A member file is CSV with a header naming its columns (``normalize.COLUMNS``). It is read row by
 row; each row is normalised and hashed at once, so no raw value is kept. Rows are identified by
 a key (a digest of the hashed row) and sorted by it with an external merge sort (chunks of
-``CHUNK`` rows), which keeps memory bounded for a million rows. The last upload is stored beside
-the state as sorted ``key, email hash, phone hash`` lines: enough to diff and to remove.
+``CHUNK`` rows), which keeps memory bounded for a million rows. The state store keeps the last
+confirmed upload as sorted ``(key, email hash, phone hash)`` entries: enough to diff and to remove.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import hashlib
 import heapq
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.atomic import replacing
 from reconciler.members.normalize import COLUMNS, META_KEYS, CellError, check_hashed, hashed_row, normalise_row
 
 CHUNK = 100_000
@@ -68,14 +67,14 @@ def read_header(path: Path) -> tuple[str, ...]:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             header = next(csv.reader(handle), None)
     except OSError as exc:
-        raise MemberFileError(f"cannot read it ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError:
-        raise MemberFileError("cannot read it (not UTF-8 text)") from None
-    except csv.Error:
+        raise MemberFileError(f"cannot read it ({exc.strerror or type(exc).__name__})") from exc
+    except UnicodeDecodeError as exc:
+        raise MemberFileError("cannot read it (not UTF-8 text)") from exc
+    except csv.Error as exc:
         raise MemberFileError(
             "its first line is not a CSV header row (a field is too long or a quote is not "
             "closed); the first line must name the columns (e.g. email,phone,country)"
-        ) from None
+        ) from exc
     if not header:
         raise MemberFileError("it is empty; the first line must name the columns (e.g. email,phone,country)")
     columns = tuple(h.strip().lower() for h in header)
@@ -197,23 +196,15 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
     return Prepared(Path(out_name), upload_columns, count, digest.hexdigest(), bad, problems, bad_cells, partial)
 
 
-# --- the stored last upload ----------------------------------------------------------------------
+# --- against the last upload --------------------------------------------------------------------
+
+Entry = tuple[str, str, str]  # (row key, email hash, phone hash): what a store keeps of an upload
+# The last upload's entries sorted by key, read afresh at each call (a diff reads them more than once).
+Entries = Callable[[], Iterator[Entry]]
 
 
-def store_path(state_path: Path, address: str) -> Path:
-    return state_path.with_name(state_path.name + ".members") / f"{address}.tsv"
-
-
-def stored_entries(path: Path) -> Iterator[tuple[str, str, str]]:
-    """(key, email hash, phone hash) of the last upload, sorted by key; nothing if never uploaded."""
-    try:
-        handle = open(path, encoding="ascii")  # noqa: SIM115 - a missing file yields nothing
-    except FileNotFoundError:
-        return
-    with handle:
-        for line in handle:
-            key, email, phone = line.rstrip("\n").split("\t")
-            yield key, email, phone
+def NOBODY() -> Iterator[Entry]:
+    return iter(())
 
 
 def _identifiers(prepared: Prepared, line: str) -> tuple[str, str, str]:
@@ -237,7 +228,7 @@ class MemberDiff:
     after: int
 
 
-def diff(prepared: Prepared, stored: Path) -> MemberDiff:
+def diff(prepared: Prepared, stored: Entries) -> MemberDiff:
     """Counts of people to add and to remove (a merge of two sorted streams)."""
     add = remove = before = 0
     for side, _ in _merge(prepared, stored):
@@ -250,10 +241,10 @@ def diff(prepared: Prepared, stored: Path) -> MemberDiff:
     return MemberDiff(add, remove, before, prepared.count)
 
 
-def _merge(prepared: Prepared, stored: Path) -> Iterator[tuple[str, object]]:
+def _merge(prepared: Prepared, stored: Entries) -> Iterator[tuple[str, object]]:
     """("add", hashed row) | ("remove", (email, phone)) | ("both", None), in key order."""
     new = prepared_entries(prepared)
-    old = stored_entries(stored)
+    old = stored()
     a, b = next(new, None), next(old, None)
     while a is not None or b is not None:
         if b is None or (a is not None and a[0] < b[0]):
@@ -268,28 +259,20 @@ def _merge(prepared: Prepared, stored: Path) -> Iterator[tuple[str, object]]:
             a, b = next(new, None), next(old, None)
 
 
-def additions(prepared: Prepared, stored: Path) -> Iterator[list[str]]:
+def additions(prepared: Prepared, stored: Entries) -> Iterator[list[str]]:
     for side, value in _merge(prepared, stored):
         if side == "add":
             yield value  # type: ignore[misc]
 
 
-def removals(prepared: Prepared, stored: Path) -> Iterator[tuple[str, str]]:
+def removals(prepared: Prepared, stored: Entries) -> Iterator[tuple[str, str]]:
     for side, value in _merge(prepared, stored):
         if side == "remove":
             yield value  # type: ignore[misc]
 
 
-def write_store(prepared: Prepared, stored: Path) -> None:
-    """Remember this upload (atomically): sorted key, email hash, phone hash."""
-    with replacing(stored, "ascii") as out, open(prepared.path, encoding="ascii") as source:
+def entries(prepared: Prepared) -> Iterator[Entry]:
+    """What a store keeps of this upload once it is confirmed, sorted by key."""
+    with open(prepared.path, encoding="ascii") as source:
         for line in source:
-            key, email, phone = _identifiers(prepared, line)
-            out.write(f"{key}\t{email}\t{phone}\n")
-
-
-def forget_store(stored: Path) -> None:
-    try:
-        stored.unlink()
-    except FileNotFoundError:
-        pass
+            yield _identifiers(prepared, line)

@@ -1,4 +1,4 @@
-"""Customer data normalised by Meta's rules before hashing (meta-api-facts.md §4). Pure.
+"""Customer data normalised by Meta's rules before hashing (graph-api.md §3). Pure.
 
 Meta's rules, not the official SDK's lossy ones: names keep their non-Latin letters, phones get
 their country code and lose leading zeros (the SDK does neither), and empty values stay empty
@@ -18,7 +18,6 @@ from collections.abc import Callable
 COLUMNS = ("email", "phone", "fn", "ln", "ct", "st", "zip", "country", "doby", "dobm", "dobd", "gen", "extern_id")
 META_KEYS = {c: c.upper() for c in COLUMNS}  # the upload schema's key for each column
 UNHASHED = frozenset({"extern_id"})  # Meta: EXTERN_ID is sent as it is
-IDENTIFIERS = ("email", "phone")  # every row needs one of them (seeds/004)
 
 US_STATES = {
     "alabama": "al",
@@ -235,7 +234,7 @@ def normalise_row(
             row[column] = NORMALISERS[column](value, row)
         except CellError as exc:
             if dropped is None:
-                raise CellError(str(exc), column) from None
+                raise CellError(str(exc), column) from None  # not chained: the cause may quote the customer's value
             dropped.append(CellError(str(exc), column))
             row[column] = ""
         if column == "country" and not row["country"] and default_country:

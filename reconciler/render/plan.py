@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.core.plan import ACTIONS, Action, Change, Drift, Estimate, Plan, Spend, SpendLine
+from reconciler.clock import utc_text
+from reconciler.core.plan import ACTIONS, Action, Drift, Estimate, Plan, Spend, SpendLine
+from reconciler.kinds import campaign
 from reconciler.model import freeze, thaw
 from reconciler.money import format_money
-from reconciler.render.planfile import PLAN_KIND
+from reconciler.planfile import PLAN_KIND
+from reconciler.resources import Change, Kind, Op
 
 FORMAT_VERSION = "1"
 MARKERS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "forget": "x", "no-op": " "}
@@ -28,8 +30,8 @@ COLOURS = {
     "adopt": "cyan",
     "forget": "red",
 }
-MONEY = frozenset({"daily_budget", "lifetime_budget"})
-TIMES = frozenset({"start_time", "end_time"})
+MONEY = frozenset(campaign.BUDGET_FIELDS)
+TIMES = frozenset(campaign.TIME_FIELDS)
 MARKDOWN_LIMIT = 65_000
 
 Style = Any  # click.style when colour is wanted; render_plan never imports click
@@ -41,7 +43,7 @@ def value_text(path: str, value: Any, currency: str) -> str:
     if path in MONEY and isinstance(value, int):
         return format_money(value, currency)
     if path in TIMES and isinstance(value, int):
-        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return utc_text(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -262,8 +264,8 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
     actions = tuple(
         Action(
             address=a["address"],
-            kind=a["kind"],
-            action=a["action"],
+            kind=Kind(a["kind"]),
+            action=Op(a["action"]),
             reason=a["reason"],
             changes=changes(a["changes"]),
             ids=MappingProxyType(dict(a["ids"])),

@@ -1,4 +1,4 @@
-"""A local emulator of the Graph API endpoints mmctl uses (DESIGN.md "The sandbox").
+"""A local emulator of the Graph API endpoints mmctl uses (docs/graph-api.md; the README, "The sandbox").
 
 It imports nothing from the engine: mmctl talks to it over HTTP (``mmctl sandbox serve``) or
 in-process through ``SandboxTransport``, exactly as it talks to graph.facebook.com.

@@ -151,7 +151,7 @@ class Sandbox:
     def _configure(self, config: SandboxConfig) -> None:
         self.config = config
         self.faults = FaultInjector(config)
-        self.quotas = Quotas(config)
+        self.quotas = Quotas(config, clock=lambda: self.store.world.now())
         self._rng = random.Random(config.seed + 1)
         self._rng_lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""Custom audiences for marketing messages, and their members (seeds/004, meta-api-facts §4)."""
+"""Custom audiences for marketing messages, and their members (graph-api.md §3, graph-api.md §3)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .filtering import parse_filtering
 
 MAX_ROWS = 10_000
 SESSION_TIMEOUT = 90 * 60
-MM_SUBTYPE = 1010  # data_source.subtype of Messenger marketing-message audiences (seeds/004 filter)
+MM_SUBTYPE = 1010  # data_source.subtype of Messenger marketing-message audiences (graph-api.md §3 filter)
 FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED")
 HASHED_KEYS = ("EMAIL", "PHONE", "FN", "LN", "FI", "CT", "ST", "ZIP", "COUNTRY", "DOBY", "DOBM", "DOBD", "GEN")
 PLAIN_KEYS = ("MADID", "EXTERN_ID")
@@ -89,7 +89,7 @@ def node_type(call: Call) -> NodeType:
 
 
 def create(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
-    """``POST act_X/customaudiences`` with the marketing-message fields of seeds/004."""
+    """``POST act_X/customaudiences`` with the marketing-message fields of graph-api.md §3."""
     call.only(CREATE_PARAMS)
     p = call.params
     name = p.text("name", required=True) or ""
@@ -139,12 +139,12 @@ def create(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
         }
     )
     world.members[audience["id"]] = {}
-    # seeds/004 shows the answer inside "data"; the Graph default for creation is {"id"}.
+    # graph-api.md §3 shows the answer inside "data"; the Graph default for creation is {"id"}.
     return {"data": [{"id": audience["id"]}]}
 
 
 def listing(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
-    """``GET act_X/customaudiences`` with the ``data_source.subtype`` filter of seeds/004."""
+    """``GET act_X/customaudiences`` with the ``data_source.subtype`` filter of graph-api.md §3."""
     call.only({"fields", "filtering", "limit", "after", "before"})
     audience_type = node_type(call)
     predicates = parse_filtering(call.params.structured("filtering"), FILTER_FIELDS)

@@ -198,7 +198,7 @@ def _money(call: Call, name: str, acct: dict[str, Any]) -> int | None:
 
 
 def _check_minimum(daily: int | None, lifetime: int | None, acct: dict[str, Any]) -> None:
-    """The minimum from ``minimum_budgets``: a day's, and 30 days' for a lifetime budget (seeds/000)."""
+    """The minimum from ``minimum_budgets``: a day's, and 30 days' for a lifetime budget (graph-api.md §1)."""
     minimum = accounts.currency_facts(acct["currency"])[1]
     currency = acct["currency"]
     if daily is not None and daily < minimum:

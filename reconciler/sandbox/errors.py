@@ -93,7 +93,7 @@ def unknown_path(components: str) -> GraphError:
 def marketing_messages(
     code: int, name: str, message: str, *, error_data: dict[str, Any] | None = None, status: int = 400
 ) -> GraphError:
-    """A MARKETING_MESSAGES_DIRECT error from the API reference's table (seeds/001): Graph's
+    """A MARKETING_MESSAGES_DIRECT error from the API reference's table (graph-api.md §5): Graph's
     ``(#code) `` prefix and the table's description. The table gives no user-facing title, so none
     is invented; ``name`` is the table's name for the code (the client knows it by the code)."""
     del name  # kept at the call sites: it says which row of the table each refusal is
@@ -118,7 +118,7 @@ LIFETIME_BUDGET_REACHED = 2300069
 DAILY_BUDGET_REACHED = 2300070
 PACING_LIMIT_REACHED = 2300071
 SUBSCRIPTION_TOKENS_RATE_LIMIT = 2300080
-# Payload checks from the API reference (meta-api-facts.md §1).
+# Payload checks from the API reference (graph-api.md §6).
 VIDEO_WITHOUT_ID = 2300021
 IMAGE_WITHOUT_URL = 2300022
 INVALID_BUTTON_TYPE = 2300023

@@ -1,4 +1,4 @@
-"""Delivery estimates and message previews (seeds/000 "Delivery estimation", "Preview")."""
+"""Delivery estimates and message previews (graph-api.md §2)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .config import SandboxConfig
@@ -49,7 +50,7 @@ class FaultInjector:
         return Fault(kind, after and kind != "throttle", code)
 
 
-# The throttling codes of the Graph and Marketing APIs (meta-api-facts.md §2), drawn by the "throttle" fault.
+# The throttling codes of the Graph and Marketing APIs (graph-api.md §5), drawn by the "throttle" fault.
 THROTTLE_FAULT_CODES = (4, 17, 32, 341, 613, 80000, 80003, 80004, 80014)
 
 
@@ -84,14 +85,18 @@ THROTTLE_WORDING = {
 
 
 class Quotas:
-    def __init__(self, config: SandboxConfig) -> None:
+    """Call quotas per window, on the sandbox's clock: a frozen clock holds a window open, and
+    advancing the clock (``POST /__sandbox/clock``) ends it, so no test waits for wall time."""
+
+    def __init__(self, config: SandboxConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.clock = clock
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}
 
     def _count(self, key: tuple[str, str], limit: int) -> tuple[int, float]:
         """Count one call; returns (calls in this window, seconds until the window ends)."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             start, calls = self._windows.get(key, (now, 0))
             if now - start >= self.config.quota_window_s:
@@ -105,7 +110,7 @@ class Quotas:
         limit = self.config.token_query_quota
         if not limit:
             return
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             start, calls = self._windows.get(("tokens", page_id), (now, 0))
             if now - start >= 3600:

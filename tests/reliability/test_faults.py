@@ -17,6 +17,8 @@ from reliability_project import write_project
 
 from reconciler.cli import cli
 
+pytestmark = pytest.mark.slow
+
 SEEDS = int(os.environ.get("MMCTL_RELIABILITY_SEEDS", "1"))
 KINDS = [
     ("500",),
@@ -41,31 +43,31 @@ def test_apply_converges_under_faults(serve, tmp_path, monkeypatch, kinds, seed)
     write_project(root, CAMPAIGNS, 3)
     monkeypatch.chdir(root)
     runner = CliRunner(env={"MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "reliability-token-0001"})
-    monkeypatch.setattr("reconciler.graph.client.RetryPolicy.timeout", 0.6)  # a slow answer is a timeout
     runs = []
+    timeouts = 0
     for _ in range(12):
-        result = runner.invoke(cli, ["apply", "--auto-approve", "--no-estimate"])
+        # A slow answer (900 ms) outlasts the request timeout: the client gives up and retries.
+        result = runner.invoke(cli, ["apply", "--auto-approve", "--no-estimate", "--request-timeout", "0.6", "-v"])
         runs.append(result.exit_code)
+        timeouts += result.stderr.count(" ReadTimeout ")
         assert result.exit_code in (0, 1), result.output
         assert "Traceback" not in result.output and "internal error" not in result.output
         if result.exit_code == 0:
             break
     assert runs[-1] == 0, f"apply did not converge in {len(runs)} runs"
-    sandbox.app.reconfigure(fault_rate=0.0)
-    live = Counter(
-        o["name"]
-        for o in sandbox.app.store.world.objects.values()
-        if o["type"] == "campaign" and o["status"] != "DELETED"
-    )
+    sandbox.faults(rate=0.0)
+    live = Counter(o["name"] for o in sandbox.objects("campaign") if o["status"] != "DELETED")
     assert live == Counter(f"Campaign {i}" for i in range(CAMPAIGNS)), "a duplicate or a missing campaign"
-    paused = {
-        o["name"]
-        for o in sandbox.app.store.world.objects.values()
-        if o["type"] == "campaign" and o["status"] == "PAUSED"
-    }
+    paused = {o["name"] for o in sandbox.objects("campaign") if o["status"] == "PAUSED"}
     assert paused == {f"Campaign {i}" for i in range(0, CAMPAIGNS, 3)}
     final = runner.invoke(cli, ["plan", "--detailed-exitcode"])
     assert final.exit_code == 0, final.output
-    injected = sum(sandbox.stats()["faults"].values())
+    faults = sandbox.stats()["faults"]
+    injected = sum(faults.values())
     assert injected > 0 or rate < 0.2, "no fault was injected"
-    print(f"\nRELIABILITY faults kinds={'+'.join(kinds)} rate={rate} runs={len(runs)} injected={injected} duplicates=0")
+    if faults.get("slow"):
+        assert timeouts > 0, f"{faults['slow']} slow answers, and none became a client timeout"
+    print(
+        f"\nRELIABILITY faults kinds={'+'.join(kinds)} rate={rate} runs={len(runs)} injected={injected} "
+        f"timeouts={timeouts} duplicates=0"
+    )

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.state.local import LocalStateStore, State, StateError
+from reconciler.state.local import LocalStateStore
+from reconciler.state.model import State, StateError
+
+pytestmark = pytest.mark.slow
 
 TOKEN = "EAAGsentinelHOSTILEtoken0042"
 SECRET = "sentinel-hostile-secret-77"

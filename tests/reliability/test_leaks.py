@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import cli
 from reconciler.graph import client as client_module
+
+pytestmark = pytest.mark.slow
 
 TOKEN = "EAAGsentinelTOKENx9Qz7LeakCheck0001"
 SECRET = "sentinel-app-secret-5be1c0de"

@@ -27,7 +27,7 @@ def test_the_seeds_audience_flow(sandbox):
         marketing_message_channels={"MESSENGER": PAGE},
     )
     assert created.status_code == 200
-    [row] = created.json()["data"]  # the shape seeds/004 shows
+    [row] = created.json()["data"]  # the shape graph-api.md §3 shows
     audience = row["id"]
     plain = sandbox.post(
         f"{ACCOUNT}/customaudiences",
@@ -98,7 +98,7 @@ def test_upload_add_and_remove(sandbox):
         f"{audience}/users", method="DELETE", payload={"schema": ["EMAIL"], "data": [[sha(e)] for e in people(10, 50)]}
     )
     assert again.status_code == 200
-    assert len(sandbox.app.store.world.members[audience]) == 90
+    assert len(sandbox.members(audience)) == 90
 
 
 def test_upload_rules(sandbox):
@@ -153,7 +153,7 @@ def test_upload_sessions_resume_without_double_counting(sandbox):
     assert "already received with other rows" in error(batch(2, people(5)))["message"]
     assert batch(3, people(100, 200), last=True).json()["num_received"] == 300
     assert "already finished" in error(batch(4, people(1)))["message"]
-    assert len(sandbox.app.store.world.members[audience]) == 300
+    assert len(sandbox.members(audience)) == 300
 
 
 def test_sessions_time_out_after_90_minutes(sandbox):

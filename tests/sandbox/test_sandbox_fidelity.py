@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from helpers import create
 from sandbox_helpers import ACCOUNT, PAGE
 from test_graph_answers import PRODUCTION
 
@@ -45,14 +46,17 @@ def sandbox_errors(serve) -> dict[str, errors.GraphApiError]:
     found["does not exist without 33"] = found["not found"]
     found["bad cursor"] = failure(lambda: graph.get(f"{ACCOUNT}/ads", {"after": "bogus"}))
     found["parameter"] = failure(
-        lambda: graph.create(
-            f"{ACCOUNT}/message_campaign", {"name": "x", "page_id": PAGE, "daily_budget": 500, "lifetime_budget": 30000}
+        lambda: create(
+            graph,
+            f"{ACCOUNT}/message_campaign",
+            {"name": "x", "page_id": PAGE, "daily_budget": 500, "lifetime_budget": 30000},
         )
     )
-    campaign = graph.create(f"{ACCOUNT}/message_campaign", {"name": "Fidelity", "page_id": PAGE, "daily_budget": 500})
+    campaign = create(graph, f"{ACCOUNT}/message_campaign", {"name": "Fidelity", "page_id": PAGE, "daily_budget": 500})
     plain.advance(3601)  # past the 1-hour warm-up
     found["invalid subscription token"] = failure(
-        lambda: graph.create(
+        lambda: create(
+            graph,
             f"{ACCOUNT}/messages",
             {
                 "message_id": campaign["id"],
@@ -63,7 +67,7 @@ def sandbox_errors(serve) -> dict[str, errors.GraphApiError]:
     )
     plain.control("POST", f"accounts/{ACCOUNT}", {"tos_accepted": False})
     found["terms of service"] = failure(
-        lambda: graph.create(f"{ACCOUNT}/message_campaign", {"name": "y", "page_id": PAGE, "daily_budget": 500})
+        lambda: create(graph, f"{ACCOUNT}/message_campaign", {"name": "y", "page_id": PAGE, "daily_budget": 500})
     )
     throttled = serve(quota=1, quota_window_s=30)
     client(throttled).get(ACCOUNT)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sandbox_helpers import ACCOUNT, PAGE, sha
 
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
+
+pytestmark = pytest.mark.slow
 
 APP = Sandbox(SandboxConfig())
 CLIENT = httpx.Client(

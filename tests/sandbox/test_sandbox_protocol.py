@@ -116,7 +116,7 @@ def test_throttling_by_account_and_by_token(serve):
     for _ in range(5):
         sandbox.get(f"{ACCOUNT}/customaudiences")
     assert error(sandbox.get(f"{ACCOUNT}/customaudiences"))["code"] == 80003
-    time.sleep(1.05)
+    sandbox.control("POST", "clock", {"advance_seconds": 1.05})  # the window ends on the sandbox's clock
     assert sandbox.get(ACCOUNT).status_code == 200
     assert sandbox.stats()["throttled"] == 2
 
@@ -154,14 +154,14 @@ def test_throttle_faults_draw_every_throttling_code(serve):
     assert codes == {4, 17, 32, 341, 613, 80000, 80003, 80004, 80014}
     # Throttling refuses before looking: even with phase "after", nothing was created.
     assert sandbox.post(f"{ACCOUNT}/message_campaign", name="x", page_id=PAGE, daily_budget=500).status_code == 400
-    sandbox.app.reconfigure(fault_rate=0.0)
+    sandbox.faults(rate=0.0)
     assert sandbox.get(f"{ACCOUNT}/ads").json() == {"data": []}
 
 
 def test_faults_after_the_call_leave_the_outcome_unknown(serve):
     sandbox = serve(fault_rate=1.0, fault_kinds=("500",), fault_phase="after")
     assert sandbox.post(f"{ACCOUNT}/message_campaign", name="x", page_id=PAGE, daily_budget=500).status_code == 500
-    sandbox.app.reconfigure(fault_rate=0.0)
+    sandbox.faults(rate=0.0)
     assert len(sandbox.get(f"{ACCOUNT}/ads").json()["data"]) == 1  # it was created all the same
 
 
@@ -193,7 +193,7 @@ def test_batch_operations_fail_one_by_one(serve):
         response = attempt.json() if attempt.status_code == 200 else None
     assert None in response and any(a and a["code"] == 500 for a in response)
     ok = [a for a in response if a and a["code"] == 200]
-    sandbox.app.reconfigure(fault_rate=0.0)
+    sandbox.faults(rate=0.0)
     assert len(sandbox.get(f"{ACCOUNT}/ads", limit=100).json()["data"]) == len(ok)
 
 

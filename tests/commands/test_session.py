@@ -1,0 +1,82 @@
+"""A command's parts are passed in (client, store, clock, sleep) or made by the default factories."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from reconciler.clock import utc_text
+from reconciler.commands import plan as plan_command
+from reconciler.commands.session import Options, default_store, open_session
+from reconciler.graph.client import Credentials, GraphClient, RetryPolicy, connect
+from reconciler.model import SANDBOX_DATA
+from reconciler.sandbox import Sandbox, SandboxConfig
+from reconciler.sandbox.transport import SandboxTransport
+from reconciler.state.local import LocalStateStore
+from reconciler.state.model import Pending, State
+
+NOW = 1_800_000_000.0
+
+
+def test_the_defaults_come_from_the_factories(example):
+    session = open_session(["."], {}, Options(request_timeout=5.0))
+    try:
+        assert isinstance(session.store, LocalStateStore)
+        assert session.store.location == ".mmctl/state.json"
+        assert session.client.retry.timeout == 5.0
+        assert session.client.retry.settle == 0.0  # in-process: nothing outlives its process
+        assert session.graph == "sandbox"
+    finally:
+        session.close()
+
+
+def test_each_part_can_be_passed_in(example, tmp_path):
+    made: list[str] = []
+
+    def client(project, graph) -> GraphClient:
+        made.append(graph)
+        return connect(graph, project.provider.api_version, root=project.root, env={}, retry=RetryPolicy(timeout=1.0))
+
+    elsewhere = LocalStateStore(tmp_path / "other.json", "other.json")
+    session = open_session(["."], {}, client=client, store=lambda project: elsewhere, clock=lambda: NOW)
+    try:
+        assert made == ["sandbox"] and session.store is elsewhere and session.now() == int(NOW)
+        planned, _ = plan_command.plan(session, estimate=False)
+        assert planned.summary["create"] == 5
+        assert not (example / ".mmctl" / "state.json").exists()  # the store given was the one read
+    finally:
+        session.close()
+
+
+def served_like(project, graph) -> GraphClient:
+    """The sandbox as a remote Graph API would be: a request given up on may still be carried out."""
+    app = Sandbox(SandboxConfig(), project.root / SANDBOX_DATA)
+    credentials = Credentials("session-test-token-0001")
+    return GraphClient(
+        "http://localhost", "v24.0", credentials, transport=SandboxTransport(app), retry=RetryPolicy(timeout=2.0)
+    )
+
+
+def test_a_plan_waits_for_an_interrupted_create_that_may_still_land(example):
+    project_store = default_store(open_session(["."], {}).project)
+    sent = Pending("p1", "campaign.winter-sale", "create", utc_text(NOW - 3), "Winter Sale")
+    project_store.write(State(account="act_100000000000001", pending=(sent,)))
+    slept: list[float] = []
+    session = open_session(["."], {}, client=served_like, clock=lambda: NOW, sleep=slept.append)
+    try:
+        plan_command.plan(session, estimate=False)
+    finally:
+        session.close()
+    assert slept == [2.0]  # sent 3 s ago; settles 4 s after it (twice the timeout), plus a second of rounding
+
+
+def test_a_plan_with_old_pending_creates_does_not_wait(example):
+    project_store = default_store(open_session(["."], {}).project)
+    sent = Pending("p1", "campaign.winter-sale", "create", utc_text(NOW - 3600), "Winter Sale")
+    project_store.write(State(account="act_100000000000001", pending=(sent,), resources=MappingProxyType({})))
+    slept: list[float] = []
+    session = open_session(["."], {}, client=served_like, clock=lambda: NOW, sleep=slept.append)
+    try:
+        plan_command.plan(session, estimate=False)
+    finally:
+        session.close()
+    assert slept == []

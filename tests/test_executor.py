@@ -1,0 +1,260 @@
+"""The executor, directly: each failure path, what it says and what it leaves in state, against a
+fake Graph API on httpx.MockTransport (no sandbox, no CLI)."""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+
+from reconciler.core.plan import Action, Plan
+from reconciler.executor import Executor
+from reconciler.graph.client import Credentials, GraphClient, RetryPolicy
+from reconciler.resources import Account, Kind, Op
+from reconciler.state.local import LocalStateStore
+from reconciler.state.model import Resource, State
+
+ACCOUNT = Account("act_1", "USD", "UTC", "Test")
+PAGE = "200000000000001"
+
+
+class FakeGraph:
+    """Answers batches operation by operation with ``answer(method, path, params)``, and the ads listing
+    from ``self.ads``. ``lose_batches`` batch requests time out (after being carried out)."""
+
+    def __init__(self) -> None:
+        self.ads: list[dict] = []
+        self.calls: list[tuple[str, str]] = []
+        self.lose_batches = 0
+        self.answers: dict[tuple[str, str], tuple[int, dict]] = {}
+        self.next_id = 500
+
+    def campaign_row(self, name: str) -> dict:
+        self.next_id += 3
+        row = {
+            "id": str(self.next_id),
+            "campaign": {"id": str(self.next_id + 1), "name": name, "status": "ACTIVE"},
+            "adset": {"id": str(self.next_id + 2), "daily_budget": "500"},
+            "creative": {"actor_id": PAGE},
+        }
+        return row
+
+    def operation(self, method: str, path: str, params: dict) -> tuple[int, dict]:
+        self.calls.append((method, path))
+        if (method, path) in self.answers:
+            return self.answers[(method, path)]
+        if method == "POST" and path.endswith("/message_campaign"):
+            row = self.campaign_row(params["name"])
+            self.ads.append(row)
+            return 200, {"id": row["id"]}
+        if method == "GET" and path.endswith("/ads"):
+            return 200, {"data": self.ads}
+        if method == "GET":
+            row = next(r for r in self.ads if r["id"] == path)
+            return 200, {
+                "id": row["id"],
+                "campaign": {"id": row["campaign"]["id"]},
+                "adset": {"id": row["adset"]["id"]},
+            }
+        return 200, {"success": True}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/v24.0/").strip("/")
+        if request.method == "POST" and path == "":
+            form = dict(parse_qsl(request.content.decode()))
+            answers = []
+            for item in json.loads(form["batch"]):
+                relative = item["relative_url"]
+                bare, _, query = relative.partition("?")
+                params = dict(parse_qsl(item.get("body") or query))
+                status, body = self.operation(item["method"], bare, params)
+                answers.append({"code": status, "headers": [], "body": json.dumps(body)})
+            if self.lose_batches:
+                self.lose_batches -= 1
+                raise httpx.ReadTimeout("the answer never came", request=request)
+            return httpx.Response(200, json=answers)
+        status, body = self.operation(request.method, path, dict(request.url.params))
+        return httpx.Response(status, json=body)
+
+
+@pytest.fixture
+def graph() -> FakeGraph:
+    return FakeGraph()
+
+
+def executor(graph: FakeGraph, tmp_path, state: State = State(), slept: list[float] | None = None):
+    policy = RetryPolicy(attempts=1, timeout=2.0, base_delay=0.0)
+    client = GraphClient(
+        "http://127.0.0.1:9",
+        "v24.0",
+        Credentials("executor-test-token-0001"),
+        transport=httpx.MockTransport(graph),
+        retry=policy,
+    )
+    lines: list[str] = []
+    store = LocalStateStore(tmp_path / "state.json")
+    made = Executor(
+        client, store, state, ACCOUNT, lines.append, sleep=(slept.append if slept is not None else lambda seconds: None)
+    )
+    return made, store, lines
+
+
+def plan(*actions: Action) -> Plan:
+    return Plan("act_1", "http://127.0.0.1:9", "USD", actions)
+
+
+def create(key: str, **after) -> Action:
+    values = {"name": f"Campaign {key}", "page_id": PAGE, "daily_budget": 500, **after}
+    return Action(
+        address=f"campaign.{key}", kind=Kind.CAMPAIGN, action=Op.CREATE, reason="new", after=MappingProxyType(values)
+    )
+
+
+def test_a_create_whose_answer_was_lost_is_looked_up_after_the_wait_and_adopted(graph, tmp_path):
+    graph.lose_batches = 1
+    slept: list[float] = []
+    run, store, lines = executor(graph, tmp_path, slept=slept)
+    report = run.run(plan(create("a")))
+    assert report.ok, report.failed
+    assert slept == [2.0]  # the request timeout again: an abandoned request may still be carried out
+    assert [c for c in graph.calls if c[1].endswith("/message_campaign")] == [("POST", "act_1/message_campaign")]
+    assert report.done == [("campaign.a", f"created (id {graph.ads[0]['id']}; found after the answer was lost)")]
+    state = store.read()
+    assert state.resources["campaign.a"].ids["id"] == graph.ads[0]["id"] and state.pending == ()
+    assert lines[0] == "waiting 2s before looking up 1 create(s) whose answer was lost (Meta may still carry them out)"
+
+
+def test_a_lost_create_that_never_happened_stays_pending(graph, tmp_path):
+    graph.answers[("POST", "act_1/message_campaign")] = (500, {"error": {"message": "x", "code": 1}})
+    graph.answers[("POST", "act_1/message_campaign")] = (200, {})  # no id: answer unreadable, outcome unknown
+    graph.lose_batches = 1
+    run, store, _ = executor(graph, tmp_path)
+    report = run.run(plan(create("a")))
+    assert report.failed == [
+        (
+            "campaign.a",
+            "the create got no answer and the object is not in the account; it stays pending and the "
+            "next apply creates it",
+        )
+    ]
+    assert [(p.address, p.operation, p.name) for p in store.read().pending] == [("campaign.a", "create", "Campaign a")]
+
+
+def test_a_refused_create_fails_with_what_meta_said_and_leaves_nothing_pending(graph, tmp_path):
+    graph.answers[("POST", "act_1/message_campaign")] = (
+        400,
+        {"error": {"message": "Invalid parameter", "type": "OAuthException", "code": 100, "fbtrace_id": "Tr1"}},
+    )
+    run, store, _ = executor(graph, tmp_path)
+    report = run.run(plan(create("a")))
+    [(address, why)] = report.failed
+    assert address == "campaign.a" and why.startswith("create failed: POST act_1/message_campaign: Invalid parameter")
+    assert "fbtrace_id Tr1" in why
+    assert store.read().pending == () and "campaign.a" not in store.read().resources
+
+
+def test_a_failed_lookup_of_a_lost_create_says_so_and_keeps_it_pending(graph, tmp_path):
+    graph.lose_batches = 1
+    graph.answers[("GET", "act_1/ads")] = (400, {"error": {"message": "Unsupported get request", "code": 100}})
+    run, store, _ = executor(graph, tmp_path)
+    [(address, why)] = run.run(plan(create("a"))).failed
+    assert why.startswith("the create may or may not have happened, and looking it up failed (")
+    assert why.endswith("); it stays pending and the next plan resolves it")
+    assert [p.operation for p in store.read().pending] == ["create"]
+
+
+def test_a_paused_campaign_whose_ids_cannot_be_read_is_left_active_with_its_pause_pending(graph, tmp_path):
+    original = graph.operation
+
+    def refuse_ids(method, path, params):
+        if method == "GET" and path.isdigit():
+            return 400, {"error": {"message": "Object does not exist", "code": 100, "error_subcode": 33}}
+        return original(method, path, params)
+
+    graph.operation = refuse_ids  # type: ignore[method-assign]
+    run, store, _ = executor(graph, tmp_path)
+    [(address, why)] = run.run(plan(create("a", status="PAUSED"))).failed
+    assert why.startswith("created, but could not read its campaign id to pause it: ")
+    assert why.endswith("; it is ACTIVE, and the next apply pauses it")
+    state = store.read()
+    assert state.resources["campaign.a"].applied["status"] == "ACTIVE"
+    assert [(p.address, p.operation) for p in state.pending] == [("campaign.a", "update")]
+
+
+def test_a_campaign_created_paused_is_paused_right_after(graph, tmp_path):
+    run, store, lines = executor(graph, tmp_path)
+    assert run.run(plan(create("a", status="PAUSED"))).ok
+    assert ("POST", graph.ads[0]["campaign"]["id"]) in graph.calls
+    assert store.read().resources["campaign.a"].applied["status"] == "PAUSED" and store.read().pending == ()
+    assert lines[-1] == "campaign.a: paused"
+
+
+def managed(object_id: str = "9") -> State:
+    resource = Resource(
+        Kind.CAMPAIGN,
+        MappingProxyType({"id": object_id, "campaign": "10", "adset": "11"}),
+        MappingProxyType({"name": "Campaign a", "daily_budget": 500}),
+    )
+    return State(serial=1, lineage="l", account="act_1", resources=MappingProxyType({"campaign.a": resource}))
+
+
+def test_a_failed_delete_keeps_the_resource_and_says_why(graph, tmp_path):
+    graph.answers[("DELETE", "9")] = (400, {"error": {"message": "Cannot delete", "code": 100}})
+    run, store, _ = executor(graph, tmp_path, managed())
+    delete = Action(
+        address="campaign.a", kind=Kind.CAMPAIGN, action=Op.DELETE, reason="removed", ids=MappingProxyType({"id": "9"})
+    )
+    [(address, why)] = run.run(plan(delete)).failed
+    assert why.startswith("delete failed: DELETE 9: Cannot delete")
+    assert "campaign.a" in store.read().resources and store.read().pending == ()
+
+
+def test_a_delete_of_an_object_already_gone_counts_as_done(graph, tmp_path):
+    graph.answers[("DELETE", "9")] = (
+        400,
+        {"error": {"message": "Object does not exist", "code": 100, "error_subcode": 33}},
+    )
+    run, store, _ = executor(graph, tmp_path, managed())
+    delete = Action(
+        address="campaign.a", kind=Kind.CAMPAIGN, action=Op.DELETE, reason="removed", ids=MappingProxyType({"id": "9"})
+    )
+    assert run.run(plan(delete)).done == [("campaign.a", "deleted")]
+    assert "campaign.a" not in store.read().resources
+
+
+def test_a_failed_update_keeps_the_last_applied_values(graph, tmp_path):
+    graph.answers[("POST", "11")] = (400, {"error": {"message": "Budget too low", "code": 100}})
+    run, store, _ = executor(graph, tmp_path, managed())
+    from reconciler.resources import Change
+
+    update = Action(
+        address="campaign.a",
+        kind=Kind.CAMPAIGN,
+        action=Op.UPDATE,
+        reason="the manifest changed",
+        changes=(Change("daily_budget", 500, 100),),
+        ids=MappingProxyType({"id": "9", "campaign": "10", "adset": "11"}),
+        after=MappingProxyType({"name": "Campaign a", "page_id": PAGE, "daily_budget": 100}),
+    )
+    [(address, why)] = run.run(plan(update)).failed
+    assert why.startswith("update failed: POST 11: Budget too low")
+    assert store.read().resources["campaign.a"].applied["daily_budget"] == 500 and store.read().pending == ()
+
+
+def test_an_unreadable_ids_answer_after_a_create_is_a_failure_not_a_crash(graph, tmp_path):
+    original = graph.operation
+
+    def no_adset(method, path, params):
+        if method == "GET" and path.isdigit():
+            return 200, {"id": path, "campaign": {"id": "1"}}
+        return original(method, path, params)
+
+    graph.operation = no_adset  # type: ignore[method-assign]
+    run, store, _ = executor(graph, tmp_path)
+    [(address, why)] = run.run(plan(create("a", status="PAUSED"))).failed
+    assert why.startswith("created, but could not read its campaign id to pause it: unexpected answer")
+    assert "missing field 'adset'" in why
+    assert [(p.address, p.operation) for p in store.read().pending] == [("campaign.a", "update")]
