@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from urllib.request import urlopen
 
-PAGE_SIZE = 500  # reconciler.live.PAGE_SIZE
+PAGE_SIZE = 500  # reconciler.graph.live.PAGE_SIZE
 BATCH = 50
 
 

@@ -30,7 +30,7 @@ DAY = campaign.DAY
 MAX_START_AHEAD = 30 * DAY  # graph-api.md §1: a start now or within 30 days
 START_GRACE = 60  # the API takes "now" as written a moment ago
 BUDGET_FIELDS = frozenset(campaign.BUDGET_FIELDS)
-SCHEDULE_FIELDS = ("start_time", "end_time")
+SCHEDULE_FIELDS = campaign.TIME_FIELDS
 LIVE_LABEL = " (live, not in the manifest)"
 
 
