@@ -13,13 +13,13 @@ then templates), then each kind in creation order is created, adopted and update
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from types import MappingProxyType
 
 from reconciler import kinds
+from reconciler.clock import Sleep, system_sleep
 from reconciler.core.plan import Action, Plan
 from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown, UnexpectedAnswer
 from reconciler.graph import account as graph_account
@@ -76,7 +76,7 @@ class Executor:
         progress: Progress = lambda line: None,
         *,
         members: Mapping[str, Prepared] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = system_sleep,
     ) -> None:
         self.client = client
         self.store = store

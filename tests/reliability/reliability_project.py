@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -18,3 +21,17 @@ def write_project(root: Path, campaigns: int, paused_every: int) -> None:
         )
     )
     (root / "audiences.yaml").write_text("audiences:\n  a:\n    name: Audience A\n    description: d\n")
+
+
+def mmctl_process(*args: str, cwd: Path, url: str, token: str, stdout: int | None = None) -> subprocess.Popen[str]:
+    """``mmctl ARGS`` as its own process against a served sandbox."""
+    # A killed create may still land for twice the request timeout; the next plan waits that long for it.
+    env = {**os.environ, "MMCTL_GRAPH_URL": url, "META_ACCESS_TOKEN": token, "MMCTL_REQUEST_TIMEOUT": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE if stdout is None else stdout,
+        stderr=subprocess.PIPE,
+    )

@@ -14,12 +14,11 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
 import pytest
-from reliability_project import write_project
+from reliability_project import mmctl_process, write_project
 
 from reconciler.state.local import LocalStateStore
 
@@ -30,21 +29,7 @@ CAMPAIGNS = 20
 
 
 def mmctl(root, url, *args) -> subprocess.Popen[str]:
-    # A killed create may still land for twice the request timeout; the next plan waits that long for it.
-    env = {
-        **os.environ,
-        "MMCTL_GRAPH_URL": url,
-        "META_ACCESS_TOKEN": "kill-test-token-000001",
-        "MMCTL_REQUEST_TIMEOUT": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=root,
-        env=env,
-        text=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    return mmctl_process(*args, cwd=root, url=url, token="kill-test-token-000001", stdout=subprocess.DEVNULL)
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from reliability_project import mmctl_process
 
 pytestmark = pytest.mark.slow
 
 
 def mmctl(*args: str, cwd: Path, url: str) -> subprocess.Popen[str]:
-    # A killed create may still land for twice the request timeout; the next plan waits that long for it.
-    env = {
-        **os.environ,
-        "MMCTL_GRAPH_URL": url,
-        "META_ACCESS_TOKEN": "process-test-token-000",
-        "MMCTL_REQUEST_TIMEOUT": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=cwd,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    return mmctl_process(*args, cwd=cwd, url=url, token="process-test-token-000")
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:
