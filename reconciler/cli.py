@@ -25,6 +25,7 @@ from reconciler.commands import apply as apply_command
 from reconciler.commands import imports
 from reconciler.commands import plan as plan_command
 from reconciler.commands import preview as preview_command
+from reconciler.commands import sandbox as sandbox_command
 from reconciler.commands import session as sessions
 from reconciler.commands import state as state_command
 from reconciler.core.plan import Plan
@@ -35,12 +36,9 @@ from reconciler.manifest.discovery import Filters
 from reconciler.render import plan as render_plan
 from reconciler.render import validation as render
 from reconciler.resources import MAKING, Kind
-from reconciler.sandbox import Sandbox, SandboxConfig, SandboxDataError
 from reconciler.sandbox.config import FAULT_KINDS
-from reconciler.sandbox.server import serve as serve_sandbox
 from reconciler.state.store import StateStore
 from reconciler.timeparse import TimeError, parse_duration
-from reconciler.urls import is_loopback
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -316,38 +314,35 @@ def serve(
     (default: the current folder). The API is under /v{version}/, controls and counters under
     /__sandbox/ (see the README).
     """
-    kinds = tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
-    if data is None and not ephemeral:
-        data = str(manifest.sandbox_data_path(paths or (".",)))
-    echo("data: in memory (--ephemeral)" if ephemeral else f"data: {data}", err=True)
-    if not is_loopback(host):
-        echo(f"Warning: listening on {host}; the sandbox accepts any token and has no TLS.", err=True)
-    try:
-        config = SandboxConfig(
-            latency_ms=latency_ms,
-            fault_rate=fault_rate,
-            fault_kinds=kinds,
-            fault_phase=fault_phase,
-            slow_ms=slow_ms,
-            seed=seed,
-            token=token or os.environ.get("MMCTL_SANDBOX_TOKEN") or None,
-            app_secret=os.environ.get("MMCTL_SANDBOX_APP_SECRET") or None,
-            quota=quota,
-            user_quota=user_quota,
-            quota_window_s=quota_window,
-            match_rate=match_rate,
-            default_currency=currency,
-            default_timezone=timezone_name,
-        )
-        app = Sandbox(config, None if ephemeral or data is None else Path(data))
-        if now is not None or freeze_clock:
-            app.set_clock(now, freeze=freeze_clock or None)
-        return serve_sandbox(app, host, port, access_log=access_log, announce=lambda line: echo(line))
-    except (ValueError, SandboxDataError) as exc:
-        echo_error(f"Error: {exc}")
-    except OSError as exc:
-        echo_error(f"Error: cannot listen on {host}:{port}: {exc.strerror or exc}")
-    return EXIT_ERROR
+    settings = {
+        "latency_ms": latency_ms,
+        "fault_rate": fault_rate,
+        "fault_kinds": tuple(k.strip() for k in fault_kinds.split(",") if k.strip()),
+        "fault_phase": fault_phase,
+        "slow_ms": slow_ms,
+        "seed": seed,
+        "token": token,
+        "quota": quota,
+        "user_quota": user_quota,
+        "quota_window_s": quota_window,
+        "match_rate": match_rate,
+        "default_currency": currency,
+        "default_timezone": timezone_name,
+    }
+    return sandbox_command.serve(
+        paths,
+        host,
+        port,
+        data=data,
+        ephemeral=ephemeral,
+        settings=settings,
+        now=now,
+        freeze_clock=freeze_clock,
+        access_log=access_log,
+        env=os.environ,
+        say=echo,
+        note=lambda line: echo(line, err=True),
+    )
 
 
 # --- plan and apply -----------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class Executor:
         """Upload the added people and remove the departed, in sessions of 10,000-row batches.
 
         Each confirmed batch is recorded in the pending entry, so a crash resumes after it instead of
-        sending it again; the record of the upload (beside the state) is replaced only at the end.
+        sending it again; the store's record of the upload is replaced only at the end.
         """
         planned = action.after.get("members")
         resource = self.state.resources.get(action.address)

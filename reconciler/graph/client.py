@@ -1,4 +1,4 @@
-"""The Graph API client: the only module of the engine that speaks HTTP.
+"""The Graph API client: the only module that speaks HTTP (the sandbox's in-process transport aside).
 
 It owns the wire format: bearer authentication and ``appsecret_proof``, form-encoded
 parameters, cursor paging, the batch API, the error envelope (mapped onto ``errors``), and
@@ -11,7 +11,8 @@ Retry rules, because a duplicated campaign costs money:
 - a create is retried only when it provably did not run (the connection was never made, or the
   API throttled it before looking at it); if it was sent and no clear answer came back (timeout,
   dropped connection, HTTP 5xx, codes 1/2, a ``null`` batch result) it raises ``OutcomeUnknown``
-  and the engine looks the object up instead.
+  and the executor looks the object up instead, once ``RetryPolicy.settle`` has passed (an
+  abandoned request may still be carried out).
 """
 
 from __future__ import annotations
