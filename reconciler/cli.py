@@ -16,28 +16,19 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler import __version__, planfile
-from reconciler.commands import apply as apply_command
-from reconciler.commands import imports
-from reconciler.commands import plan as plan_command
-from reconciler.commands import preview as preview_command
-from reconciler.commands import sandbox as sandbox_command
-from reconciler.commands import session as sessions
-from reconciler.commands import state as state_command
-from reconciler.core.plan import Plan
+if TYPE_CHECKING:  # the commands load on use: `mmctl --help` stays fast
+    from reconciler.commands.session import Session
+    from reconciler.core.plan import Plan
+    from reconciler.executor import Report
+    from reconciler.state.store import StateStore
+
+from reconciler import __version__
 from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
-from reconciler.executor import Report
-from reconciler.manifest import project as manifest
-from reconciler.manifest.discovery import Filters
-from reconciler.render import plan as render_plan
-from reconciler.render import validation as render
-from reconciler.resources import MAKING, Kind
 from reconciler.sandbox.config import FAULT_KINDS
-from reconciler.state.store import StateStore
 from reconciler.timeparse import TimeError, parse_duration
 
 EXIT_OK = 0
@@ -83,6 +74,8 @@ class MmctlGroup(click.Group):
     """Maps every failure to one line on stderr and a documented exit code."""
 
     def main(self, args: Sequence[str] | None = None, *a: Any, **kw: Any) -> Any:
+        from reconciler.render import validation as render
+
         argv = list(sys.argv[1:] if args is None else args)
         # --debug works anywhere on the line (before "--", which ends the options): taken out here.
         options_end = argv.index("--") if "--" in argv else len(argv)
@@ -169,6 +162,10 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, include: tuple[str,
     *.yml file under a folder is read. Makes no network calls. Exits 0 when valid, 1 when not.
     Warnings go to stderr and do not fail validation unless --strict is given.
     """
+    from reconciler.manifest import project as manifest
+    from reconciler.manifest.discovery import Filters
+    from reconciler.render import validation as render
+
     try:
         project = manifest.load_project(paths or (".",), strict=strict, filters=Filters(include, exclude))
     except ManifestErrors as exc:
@@ -314,6 +311,8 @@ def serve(
     (default: the current folder). The API is under /v{version}/, controls and counters under
     /__sandbox/ (see the README).
     """
+    from reconciler.commands import sandbox as sandbox_command
+
     settings = {
         "latency_ms": latency_ms,
         "fault_rate": fault_rate,
@@ -432,8 +431,11 @@ def _logging(verbose: bool) -> None:
         logging.getLogger("mmctl").setLevel(logging.INFO)
 
 
-def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4) -> sessions.Session:
+def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4) -> Session:
     """The session for a command given the options of ``session_options`` (as click passed them)."""
+    from reconciler.commands import session as sessions
+    from reconciler.manifest.discovery import Filters
+
     _logging(session["verbose"])
     options = sessions.Options(
         graph_url=session["graph_url"],
@@ -447,7 +449,7 @@ def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4)
     return sessions.open_session(paths, os.environ, options)
 
 
-def _counters(session: sessions.Session, verbose: bool) -> None:
+def _counters(session: Session, verbose: bool) -> None:
     if verbose:
         c = session.client.counters
         echo(
@@ -458,10 +460,14 @@ def _counters(session: sessions.Session, verbose: bool) -> None:
 
 
 def _plan_text(made: Plan) -> str:
+    from reconciler.render import plan as render_plan
+
     return render_plan.plan_text(made, style=None if _color() is False else click.style)
 
 
 def _show_plan(made: Plan, fmt: str) -> None:
+    from reconciler.render import plan as render_plan
+
     if fmt == "json":
         echo(render_plan.plan_json_text(made).rstrip("\n"))
     elif fmt == "markdown":
@@ -524,6 +530,9 @@ def plan(
 
     PATHS are manifest files or folders (default: the current folder).
     """
+    from reconciler.commands import apply as apply_command
+    from reconciler.commands import plan as plan_command
+
     session = _open(paths, options)
     try:
         made, _ = plan_command.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
@@ -553,6 +562,8 @@ def _confirm(made: Plan, auto_approve: bool) -> bool:
 
 
 def _report(report: Report, made: Plan) -> int:
+    from reconciler.resources import MAKING, Kind
+
     done = len({address for address, _ in report.done})
     if report.notices:
         echo("Meta said:")
@@ -608,6 +619,10 @@ def apply(
     plan, for the same Graph endpoint, ad account, currency and Page. With MMCTL_PLAN_KEY set,
     only a plan signed with that key is applied.
     """
+    from reconciler import planfile
+    from reconciler.commands import apply as apply_command
+    from reconciler.commands import plan as plan_command
+
     # A saved plan is recognised by its content, whatever it is called (plan.out, tfplan, reviewed.plan).
     plan_files = [p for p in paths if planfile.looks_like_plan(Path(p))]
     manifests = tuple(p for p in paths if p not in plan_files)
@@ -650,6 +665,8 @@ def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: 
 
     Example: mmctl import campaign.winter-sale 120210000000000004
     """
+    from reconciler.commands import imports
+
     session = _open(paths, options)
     try:
         with session.store.lock("mmctl import", lock_timeout):
@@ -671,6 +688,8 @@ def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, 
     Prints the preview URL, then the iframe HTML Meta returns. Example:
     mmctl preview winter-carousel examples/
     """
+    from reconciler.commands import preview as preview_command
+
     session = _open(paths, options)
     try:
         key, iframe = preview_command.preview(session, template, campaign)
@@ -695,6 +714,8 @@ def state() -> None:
 
 
 def _store(paths: tuple[str, ...]) -> StateStore:
+    from reconciler.commands import session as sessions
+
     return sessions.open_store(paths, os.environ)
 
 
@@ -702,6 +723,8 @@ def _store(paths: tuple[str, ...]) -> StateStore:
 @click.argument("paths", nargs=-1, type=click.Path())
 def state_list(paths: tuple[str, ...]) -> int:
     """List managed resources: address, kind, id, protect."""
+    from reconciler.commands import state as state_command
+
     current = _store(paths).read()
     rows = state_command.state_summary(current)
     if not rows:
@@ -735,6 +758,8 @@ def state_show(address: str, paths: tuple[str, ...]) -> int:
 @click.option("--lock-timeout", default=0.0, type=click.FloatRange(0), help="Seconds to wait for the state lock.")
 def state_rm(address: str, paths: tuple[str, ...], lock_timeout: float) -> int:
     """Stop managing ADDR: remove it from state and leave the live object as it is."""
+    from reconciler.commands import state as state_command
+
     store = _store(paths)
     with store.lock("mmctl state rm", lock_timeout):
         state_command.forget(store, address)

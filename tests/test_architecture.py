@@ -43,3 +43,14 @@ def test_the_tree_passes_ruff():
     assert checked.returncode == 0, checked.stdout[-4000:]
     formatted = subprocess.run([tool("ruff"), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert formatted.returncode == 0, formatted.stdout[-4000:]
+
+
+def test_the_cli_loads_the_commands_only_when_they_run():
+    # `mmctl --help` and shell completion start in about a tenth of a second (benchmarks: issue 21).
+    probe = (
+        "import sys, reconciler.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'yaml', 'jsonschema', 'deepdiff') "
+        "or m in ('reconciler.sandbox.app', 'reconciler.commands.plan', 'reconciler.graph.client')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

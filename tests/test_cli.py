@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from helpers import EXAMPLES
 
-from reconciler import cli as cli_module
 from reconciler.cli import cli
 
 VALID = "Valid: 4 files, 2 templates, 1 audience, 2 campaigns for act_100000000000001 (graph: sandbox).\n"
@@ -107,7 +106,7 @@ def test_a_bug_exits_3_without_a_traceback_unless_debug(monkeypatch, project):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli_module.manifest, "load_project", broken)
+    monkeypatch.setattr("reconciler.manifest.project.load_project", broken)
     result = run("validate")
     assert result.exit_code == 3
     assert "Traceback" not in result.stderr

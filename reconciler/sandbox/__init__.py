@@ -6,8 +6,21 @@ in-process through ``SandboxTransport``, exactly as it talks to graph.facebook.c
 
 from __future__ import annotations
 
-from .app import Sandbox
-from .config import SandboxConfig
-from .store import SandboxDataError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import Sandbox
+    from .config import SandboxConfig
+    from .store import SandboxDataError
 
 __all__ = ["Sandbox", "SandboxConfig", "SandboxDataError"]
+_HOMES = {"Sandbox": "app", "SandboxConfig": "config", "SandboxDataError": "store"}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: `mmctl --help` and the sandbox's option list need none of the emulator.
+    if name not in _HOMES:
+        raise AttributeError(name)
+    from importlib import import_module
+
+    return getattr(import_module(f".{_HOMES[name]}", __name__), name)
