@@ -1,0 +1,87 @@
+"""The state lock as a file beside the state: an exclusive ``flock`` (released by the kernel when
+its holder dies, so no lock outlives its process) plus a note of who holds it."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from reconciler.clock import utc_text
+from reconciler.state.model import StateError, StateLocked
+
+
+@contextmanager
+def hold(lock_path: Path, shown: str, command: str, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the state lock; fail fast (or after ``timeout`` seconds) naming who holds it."""
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise StateError(
+            f"{lock_path}: cannot create the state lock ({exc.strerror or exc}); mmctl needs to "
+            f"write in {lock_path.parent} (a read-only folder? a full disk?)"
+        ) from exc
+    acquired = False
+    try:
+        deadline = time.monotonic() + timeout
+        while not acquired:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                acquired = True
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise StateError(f"{lock_path}: cannot lock ({exc.strerror})") from exc
+                if time.monotonic() >= deadline:
+                    raise StateLocked(_holder_message(handle, lock_path, shown)) from exc
+                time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))
+        _write_holder(handle, command)
+        yield
+    finally:
+        if acquired:
+            handle.seek(0)
+            handle.truncate(0)  # the holder's note goes with the lock
+        handle.close()  # closing releases the flock
+
+
+def _holder_message(handle: IO[str], lock_path: Path, shown: str) -> str:
+    handle.seek(0)
+    try:
+        holder = json.loads(handle.read() or "{}")
+    except ValueError:
+        holder = {}
+    who = (
+        (
+            f"{holder.get('command', 'mmctl')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+            f"since {holder.get('since', '?')})"
+        )
+        if holder
+        else "another process"
+    )
+    return (
+        f"the state {shown} is locked by {who}; wait for it to finish, or retry with "
+        f"--lock-timeout SECONDS (lock file: {lock_path})"
+    )
+
+
+def _write_holder(handle: IO[str], command: str) -> None:
+    handle.seek(0)
+    handle.truncate(0)
+    handle.write(
+        json.dumps(
+            {
+                "command": command,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": utc_text(),
+            }
+        )
+    )
+    handle.flush()
