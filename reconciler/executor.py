@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from types import MappingProxyType
+from typing import Any
 
 from reconciler import kinds
 from reconciler.clock import Sleep, system_sleep
@@ -280,20 +281,19 @@ class Executor:
     # -- kinds kept in state only (templates)
 
     def _state_only(self, actions: Sequence[Action]) -> None:
-        state = self.state
+        made: dict[str, Resource | None] = {}
+        settled: list[str] = []
         for action in actions:
-            known = state.resources.get(action.address)
+            known = self.state.resources.get(action.address)
             if not action.mutates and not action.resolves and known is not None:
                 continue
             applied = kinds.spec(action.kind).applied(action.after)
-            state = state.with_resource(
-                action.address, Resource(action.kind, MappingProxyType({}), applied, action.protect)
-            )
-            state = state.without_pending(*action.resolves)
+            made[action.address] = Resource(action.kind, MappingProxyType({}), applied, action.protect)
+            settled += action.resolves
             if action.mutates:
                 self._note(action.address, f"{action.action}d (kept in state)")
-        if state is not self.state:
-            self._save(state)
+        if made:
+            self._save(self.state.with_resources(made).without_pending(*settled))
 
     # -- kinds that live in the account
 
@@ -319,15 +319,17 @@ class Executor:
 
     def _settle(self, actions: Sequence[Action]) -> State:
         """Up-to-date resources: clear their pending entries and refresh what state says was applied."""
-        state = self.state
+        refreshed: dict[str, Resource | None] = {}
+        settled: list[str] = []
         for action in actions:
-            known = state.resources.get(action.address)
+            known = self.state.resources.get(action.address)
             applied = kinds.spec(action.kind).applied(action.after)
             if known is not None and (known.applied != applied or known.protect != action.protect):
-                state = state.with_resource(action.address, replace(known, applied=applied, protect=action.protect))
-            if action.resolves:
-                state = state.without_pending(*action.resolves)
-        return state
+                refreshed[action.address] = replace(known, applied=applied, protect=action.protect)
+            settled += action.resolves
+        if not refreshed and not settled:
+            return self.state
+        return self.state.with_resources(refreshed).without_pending(*settled)
 
     def _meta_said(self, address: str, notices: Sequence[str]) -> None:
         for notice in notices:
@@ -400,29 +402,29 @@ class Executor:
         adopted: list[tuple[Action, str]] = []
         pauses: dict[str, Pending] = {}
         claimed = {r.ids.get("id") for r in self.state.resources.values()}
-        state = self.state
+        by_name: dict[Any, list[str]] = {}  # unclaimed live ids by name, in listing order
+        for obj in found:
+            if obj.id not in claimed:
+                by_name.setdefault(obj.values.get("name"), []).append(obj.id)
+        made: dict[str, Resource | None] = {}
+        settled: list[str] = []
         for action in actions:
-            match = next(
-                (o for o in found if o.values.get("name") == action.after.get("name") and o.id not in claimed), None
-            )
-            if match is None:
+            candidates = by_name.get(action.after.get("name"), [])
+            if not candidates:
                 self._fail(
                     action.address,
                     "the create got no answer and the object is not in the account; it stays "
                     "pending and the next apply creates it",
                 )
                 continue
-            claimed.add(match.id)
-            resource, pause = _as_created(action, match.id)
-            state = state.with_resource(action.address, resource).without_pending(
-                entries[action.address].id, *action.resolves
-            )
+            object_id = candidates.pop(0)
+            made[action.address], pause = _as_created(action, object_id)
+            settled += [entries[action.address].id, *action.resolves]
             if pause is not None:
                 pauses[action.address] = pause
-                state = state.with_pending(pause)
-            self._note(action.address, f"created (id {match.id}; found after the answer was lost)")
-            adopted.append((action, match.id))
-        self._save(state)
+            self._note(action.address, f"created (id {object_id}; found after the answer was lost)")
+            adopted.append((action, object_id))
+        self._save(self.state.with_resources(made).without_pending(*settled).with_pending(*pauses.values()))
         return adopted, pauses
 
     def _follow_up(
