@@ -1,6 +1,8 @@
 """JSON Schema validation with errors in people's words, at the YAML line of the node.
 
-The only module that uses jsonschema. Schemas are read once from the installed package
+The only module that uses jsonschema (and jsonschema-rs, a compiled validator that answers
+"valid?" about thirty times faster; only a document it does not accept is validated again by
+jsonschema for the messages). Schemas are read once from the installed package
 (``reconciler/schemas/`` in a wheel) or, in a source checkout, from the top-level
 ``schemas/`` folder. Two annotations in the schemas keep the wording next to the rule:
 
@@ -69,6 +71,40 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     return validator
 
 
+@cache
+def _fast(name: str) -> Any:
+    """The compiled validator (jsonschema-rs) of a schema: it only says whether a document is valid,
+    fast; the messages come from jsonschema. None where it cannot be built."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # a platform without its wheel: everything takes the detailed path
+        return None
+    resources = [(file, load_schema(file)) for file in SCHEMA_FILES]
+    registry = jsonschema_rs.Registry(resources)
+    return jsonschema_rs.validator_for(load_schema(name), registry=registry)
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value holds only what both validators read alike: text keys, and no float (the
+    strict validator refuses 5000.0 as an integer; JSON Schema itself counts it as one)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return not isinstance(value, float)
+
+
+def is_valid_fast(instance: Any, schema_name: str) -> bool:
+    """True only when the compiled validator accepts ``instance`` (a False is no verdict)."""
+    fast = _fast(schema_name)
+    if fast is None or not _plain(instance):
+        return False
+    try:
+        return bool(fast.is_valid(instance))
+    except (ValueError, TypeError, OverflowError):  # a value it cannot convert: ask jsonschema
+        return False
+
+
 def validate(
     instance: Any,
     schema_name: str,
@@ -82,6 +118,8 @@ def validate(
     ``base_path`` is prefixed to every reported path (for validating a sub-document);
     values at paths in ``hidden`` came from the environment and are never echoed.
     """
+    if is_valid_fast(instance, schema_name):
+        return []  # most documents are valid: only an invalid one pays for the detailed validator
     errors = []
     for error in _validator(schema_name).iter_errors(instance):
         errors.extend(_humanize(error, base_path, locate_value, locate_key, hidden))
