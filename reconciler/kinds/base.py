@@ -11,6 +11,7 @@ error instead of another kind's code. Everything here is pure: Graph calls are b
 
 from __future__ import annotations
 
+import abc
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ class FollowUp:
     meanwhile: str  # "it is ACTIVE": what holds until it is done
 
 
-class ResourceKind:
+class ResourceKind(abc.ABC):
     """The interface; the defaults suit a kind that lives in the account as one Graph object."""
 
     kind: ClassVar[Kind]
@@ -93,8 +94,10 @@ class ResourceKind:
         found: Mapping[str, Any] = getattr(project, self.section)
         return found
 
+    @abc.abstractmethod
     def desired(self, item: Any, context: DesiredContext, problems: list[ManifestError]) -> Desired:
-        raise NotImplementedError
+        """The desired values of one declared resource; a value that cannot be read is added to
+        ``problems`` (all of a project's problems are reported together)."""
 
     def applied(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
         """What state remembers as applied of ``values``."""
@@ -137,11 +140,12 @@ class ResourceKind:
         return applied, None
 
     def ids_read(self, object_id: str) -> Operation:
-        """After a create: the ids of every object behind the new one."""
-        raise NotImplementedError
+        """After a create: the ids of every object behind the new one (here: the object alone)."""
+        return Operation("GET", object_id, {"fields": "id"})
 
+    @reads("the id of a new object")
     def parse_ids(self, body: Mapping[str, Any]) -> dict[str, str]:
-        raise NotImplementedError
+        return {"id": str(body["id"])}
 
     # -- plan rules
 
@@ -152,7 +156,8 @@ class ResourceKind:
         return None
 
     def check_update(self, want: Desired, live: LiveObject, changes: Sequence[Change], now: int) -> None:
-        """Raise PlanError for an in-place change the API would refuse."""
+        """Raise PlanError for an in-place change the API would refuse (by default: none)."""
+        return None
 
     def create_notes(self, want: Desired, now: int) -> tuple[str, ...]:
         """What the server fills in for a new object, and what to expect after apply."""
