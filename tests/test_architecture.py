@@ -28,14 +28,20 @@ def test_the_import_contracts_hold():
     assert "0 broken" in done.stdout
 
 
+def loaded(imports: str, unwanted: str) -> str:
+    """The modules matching ``unwanted`` (a Python expression over ``m``) that ``imports`` loads, in a
+    fresh interpreter."""
+    probe = f"import sys, {imports}; print(sorted(m for m in sys.modules if {unwanted}))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_the_pure_core_loads_no_io_library_at_run_time():
-    probe = (
-        "import sys, reconciler.core.planner, reconciler.core.costs, reconciler.core.desired, reconciler.kinds; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'click', 'yaml', 'jsonschema') "
-        "or m.startswith('reconciler.sandbox') or m.startswith('reconciler.graph')))"
+    found = loaded(
+        "reconciler.core.planner, reconciler.core.costs, reconciler.core.desired, reconciler.kinds",
+        "m.split('.')[0] in ('httpx', 'click', 'yaml', 'jsonschema') or m.startswith('reconciler.sandbox') "
+        "or m.startswith('reconciler.graph')",
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert found == "[]"
 
 
 def test_the_tree_passes_ruff():
@@ -47,10 +53,9 @@ def test_the_tree_passes_ruff():
 
 def test_the_cli_loads_the_commands_only_when_they_run():
     # `mmctl --help` and shell completion start in about a tenth of a second (benchmarks: issue 21).
-    probe = (
-        "import sys, reconciler.cli; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'yaml', 'jsonschema', 'deepdiff') "
-        "or m in ('reconciler.sandbox.app', 'reconciler.commands.plan', 'reconciler.graph.client')))"
+    found = loaded(
+        "reconciler.cli",
+        "m.split('.')[0] in ('httpx', 'yaml', 'jsonschema', 'deepdiff') "
+        "or m in ('reconciler.sandbox.app', 'reconciler.commands.plan', 'reconciler.graph.client')",
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert found == "[]"

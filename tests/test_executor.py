@@ -128,7 +128,6 @@ def test_a_create_whose_answer_was_lost_is_looked_up_after_the_wait_and_adopted(
 
 
 def test_a_lost_create_that_never_happened_stays_pending(graph, tmp_path):
-    graph.answers[("POST", "act_1/message_campaign")] = (500, {"error": {"message": "x", "code": 1}})
     graph.answers[("POST", "act_1/message_campaign")] = (200, {})  # no id: answer unreadable, outcome unknown
     graph.lose_batches = 1
     run, store, _ = executor(graph, tmp_path)
