@@ -17,7 +17,9 @@ from reconciler.errors import ManifestError, SourceLocation
 
 DEFAULT_GRAPH = "https://graph.facebook.com"
 DEFAULT_API_VERSION = "v24.0"
-DEFAULT_STATE_PATH = ".mmctl/state.json"
+DEFAULT_STATE_PATH = ".mmctl/state.db"
+DEFAULT_STATE_SCHEMA = "mmctl"
+STATE_BACKENDS = ("sqlite", "postgres")
 SANDBOX_DATA = Path(".mmctl") / "sandbox.json"  # where `graph: sandbox` keeps its objects, beside the manifests
 
 Money = int | str  # minor units, or "50.00 USD" (converted once the account currency is known)
@@ -114,15 +116,36 @@ class Campaign(Addressed):
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    """Where state lives (the ``state:`` block): an SQLite file beside the manifests by default, or
+    a PostgreSQL database shared by a team and its CI."""
+
+    path: Path  # the SQLite database (absolute)
+    backend: str = "sqlite"  # sqlite | postgres
+    url: str | None = None  # PostgreSQL connection string: a secret, never printed (else MMCTL_STATE_URL, PG*)
+    schema: str = DEFAULT_STATE_SCHEMA  # the PostgreSQL schema that holds mmctl's tables
+    key: str = ""  # which state of the database: the ad account unless the manifest names one
+
+    def __repr__(self) -> str:  # the connection string may carry a password
+        return (
+            f"StateConfig(backend={self.backend!r}, path={str(self.path)!r}, schema={self.schema!r}, key={self.key!r})"
+        )
+
+
+@dataclass(frozen=True)
 class Project:
     """Everything the manifests under one root declare."""
 
     root: Path
     provider: Provider
-    state_path: Path
+    state: StateConfig
     files: tuple[str, ...]
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     audiences: Mapping[str, Audience] = field(default_factory=lambda: MappingProxyType({}))
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: MappingProxyType({}))
     # What Meta accepts but a reviewer should see (an http:// image): ManifestErrors used as warnings.
     warnings: tuple[ManifestError, ...] = ()
+
+    @property
+    def state_path(self) -> Path:
+        return self.state.path

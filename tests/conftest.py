@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import backend, postgres_schema  # noqa: F401 - fixtures for every test
 from helpers import EXAMPLES, PROVIDER
 from sandbox_helpers import Served
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
+from helpers import stored_state
 
 from reconciler.cli import cli
 from reconciler.errors import TransientError
@@ -81,7 +82,7 @@ def test_an_interrupted_upload_resumes_after_the_last_confirmed_batch(example, s
     monkeypatch.setattr(GraphClient, "call", flaky)
     first = run("apply", "--auto-approve")
     assert first.exit_code == 1 and "member add batch 2/3 failed" in first.stderr
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    state = stored_state(example)
     [pending] = [p for p in state["pending"] if p["operation"] == "members"]
     assert (pending["phase"], pending["done"]) == ("add", 1)
     monkeypatch.setattr(GraphClient, "call", original)
@@ -149,7 +150,10 @@ def test_no_raw_email_or_phone_leaves_the_member_file(example, serve):
     ]
     assert outputs[3].returncode == 0, outputs[3].stderr
     texts = [o.stdout + o.stderr for o in outputs]
-    texts += [p.read_text() for p in (example / ".mmctl").rglob("*") if p.is_file() and "sandbox" not in p.name]
+    # The state database (and its WAL) is binary: its bytes are searched as Latin-1 text.
+    stored = [p for p in (example / ".mmctl").rglob("*") if p.is_file() and "sandbox" not in p.name]
+    assert any(p.name == "state.db" for p in stored)
+    texts += [p.read_bytes().decode("latin-1") for p in stored]
     texts.append((example / "plan.json").read_text())
     log = json.dumps(sandbox.control("GET", "requests"))
     texts.append(log)

@@ -3,12 +3,11 @@ about budgets reaches the user."""
 
 from __future__ import annotations
 
-import json
 from types import MappingProxyType
 
 import httpx
 import pytest
-from helpers import PROVIDER
+from helpers import PROVIDER, stored_state
 from test_campaign_plans import project, run  # noqa: F401 - the campaigns project fixture, shared
 
 from reconciler.core import costs
@@ -188,6 +187,6 @@ def test_what_meta_says_on_create_is_shown_and_kept_in_state(project):
     assert applied.exit_code == 0, applied.output
     assert "Meta said:\n  campaign.capped: info: Meta set an estimated daily budget cap of" in applied.stdout
     assert "  campaign.low: warning: The budget you provided is lower than the budget reference" in applied.stdout
-    state = json.loads((project.root / ".mmctl" / "state.json").read_text())
+    state = stored_state(project.root)
     assert state["resources"]["campaign.capped"]["notices"][0].startswith("info: Meta set an estimated daily budget")
     assert state["resources"]["campaign.low"]["notices"][0].startswith("warning: The budget you provided is lower")

@@ -14,8 +14,8 @@ from reconciler.core.plan import Action, Plan
 from reconciler.executor import Executor
 from reconciler.graph.client import Credentials, GraphClient, RetryPolicy
 from reconciler.resources import Account, Kind, Op
-from reconciler.state.local import LocalStateStore
 from reconciler.state.model import Resource, State
+from reconciler.state.sqlite import SQLiteStateStore
 
 ACCOUNT = Account("act_1", "USD", "UTC", "Test")
 PAGE = "200000000000001"
@@ -95,7 +95,7 @@ def executor(graph: FakeGraph, tmp_path, state: State = State(), slept: list[flo
         retry=policy,
     )
     lines: list[str] = []
-    store = LocalStateStore(tmp_path / "state.json")
+    store = SQLiteStateStore(tmp_path / "state.db")
     made = Executor(
         client, store, state, ACCOUNT, lines.append, sleep=(slept.append if slept is not None else lambda seconds: None)
     )

@@ -16,7 +16,8 @@ def test_examples_load_into_the_model(monkeypatch):
     assert project.root == EXAMPLES
     assert project.provider.ad_account == "act_100000000000001"
     assert project.provider.graph == "sandbox"
-    assert project.state_path == EXAMPLES / ".mmctl" / "state.json"
+    assert project.state_path == EXAMPLES / ".mmctl" / "state.db"
+    assert project.state.backend == "sqlite" and project.state.key == "act_100000000000001"
     assert sorted(project.templates) == ["spring-preview", "winter-carousel"]
     assert project.audiences["vip"].members.file == EXAMPLES / "data" / "vip.csv"
     winter = project.campaigns["winter-sale"]

@@ -3,20 +3,20 @@ imports and member uploads are checked against what they claim (core/planner.py,
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from helpers import store_of, stored_state
 from test_plan_apply_cli import campaign_rows, edit, sandbox_of
 
 from reconciler import executor as apply_module
 from reconciler.cli import cli
 from reconciler.sandbox.transport import SandboxTransport
-from reconciler.state.local import LocalStateStore
 from reconciler.state.model import pending_entry
 
 
@@ -24,8 +24,8 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
-def store(root: Path) -> LocalStateStore:
-    return LocalStateStore(root / ".mmctl" / "state.json")
+def store(root: Path) -> Any:
+    return store_of(root)
 
 
 def graph(root: Path, method: str, path: str, body: dict | None = None) -> httpx.Response:
@@ -144,15 +144,14 @@ def test_import_checks_the_account_and_the_page(example):
 
 def test_a_lost_member_record_stops_the_plan_instead_of_never_removing_anyone(example):
     assert run("apply", "--auto-approve").exit_code == 0
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    state = stored_state(example)
     assert state["resources"]["audience.vip"]["members"]["count"] == 120
-    record = example / ".mmctl" / "state.json.members" / "audience.vip.tsv"
-    record.unlink()
+    store(example).drop_members("audience.vip")
     refused = run("plan")
     assert refused.exit_code == 1
     assert (
         "audience.vip: the state says 120 members were uploaded, but the record of that upload "
-        ".mmctl/state.json.members/audience.vip.tsv is missing"
+        ".mmctl/state.db state act_100000000000001, members of audience.vip is missing"
     ) in refused.stderr.replace("(", "").replace(")", "")
 
 

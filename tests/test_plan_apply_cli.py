@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import jsonschema
 from click.testing import CliRunner
-from helpers import REPO
+from helpers import REPO, stored_state
 
 from reconciler.cli import cli
 from reconciler.sandbox import Sandbox, SandboxConfig
@@ -56,7 +56,7 @@ def test_apply_then_plan_is_empty(example):
     assert again.exit_code == 0, again.output
     assert again.stdout.endswith("No changes. The account matches the manifests.\n")
     assert sorted(r["name"] for r in campaign_rows(example)) == ["Spring Launch Teaser", "Winter Sale 2027"]
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    state = stored_state(example)
     assert state["pending"] == [] and state["resources"]["campaign.winter-sale"]["protect"] is True
 
 
@@ -201,7 +201,7 @@ def test_refresh_only_records_drift_in_state_and_changes_nothing(example):
     assert "Refresh only: 1 resource(s) changed outside mmctl" in refresh.stdout
     applied = run("apply", "refresh.json")
     assert applied.exit_code == 0, applied.output
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    state = stored_state(example)
     assert state["resources"]["campaign.winter-sale"]["applied"]["daily_budget"] == 9900
     assert sandbox_of(example).store.world.objects[adset]["daily_budget"] == 9900  # untouched
     # No more drift; the manifest (5000) now differs from what was last seen, an intended change.
@@ -224,7 +224,7 @@ def test_one_failed_action_keeps_the_others(example):
         "not accessible by this ad account] (HTTP 400, code 100, fbtrace_id "
     ) in result.stderr
     assert "What succeeded is recorded in state" in result.stderr
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    state = stored_state(example)
     assert sorted(state["resources"]) == [
         "audience.vip",
         "campaign.winter-sale",
@@ -254,7 +254,7 @@ def test_a_first_plan_applied_on_a_fresh_machine_creates_nothing_twice(example):
     """A CI retry with no state: the adoption-by-name safety net holds on the saved-plan path too."""
     assert run("plan", "--out", "first.json").exit_code == 0
     assert run("apply", "first.json").exit_code == 0
-    (example / ".mmctl" / "state.json").unlink()  # the retry's machine has the sandbox (the account), no state
+    (example / ".mmctl" / "state.db").unlink()  # the retry's machine has the sandbox (the account), no state
     retry = run("apply", "first.json")
     assert retry.exit_code == 1
     assert (

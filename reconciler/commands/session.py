@@ -7,6 +7,7 @@ defaults come from the factories here, so no command builds its own.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +20,16 @@ from reconciler.manifest.discovery import Filters, display_path
 from reconciler.manifest.project import load_project
 from reconciler.members import memberfile
 from reconciler.model import Members, Project
-from reconciler.state.local import LocalStateStore
+from reconciler.state.legacy import import_json
 from reconciler.state.model import State
+from reconciler.state.sqlite import SQLiteStateStore
 from reconciler.state.store import StateStore
 
 Progress = Callable[[str], None]
+
+
+def print_notice(line: str) -> None:
+    sys.stderr.write(line + "\n")
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,23 @@ def client_factory(options: Options, env: Mapping[str, str]) -> ClientFactory:
     return make
 
 
-def default_store(project: Project) -> StateStore:
-    """State where the project says (``state.path``, default ``.mmctl/state.json``)."""
-    return LocalStateStore(project.state_path, display_path(project.state_path))
+def store_factory(env: Mapping[str, str], notice: Progress = print_notice) -> StoreFactory:
+    """The default store: where the project's ``state:`` block says (SQLite at
+    ``.mmctl/state.db`` unless it names PostgreSQL). A state file of an earlier mmctl beside the
+    database is imported on first use, with ``notice`` told so."""
+
+    def make(project: Project) -> StateStore:
+        config = project.state
+        if config.backend == "postgres":
+            from reconciler.state.postgres import PostgresStateStore
+
+            return PostgresStateStore(config.url or env.get("MMCTL_STATE_URL", ""), config.key, config.schema, env)
+        store = SQLiteStateStore(config.path, display_path(config.path), config.key)
+        legacy = config.path.with_suffix(".json")
+        import_json(store, legacy, display_path(legacy), notice)
+        return store
+
+    return make
 
 
 @dataclass
@@ -99,6 +119,7 @@ class Session:
 
     def close(self) -> None:
         self.client.close()
+        self.store.close()
         if self.workdir is not None:
             self.workdir.cleanup()
 
@@ -133,9 +154,9 @@ def open_session(
     project = load_project(paths or (".",), env=env, filters=options.filters)
     graph = options.graph_url or project.provider.graph
     made = (client or client_factory(options, env))(project, graph)
-    return Session(project, (store or default_store)(project), made, graph, clock, sleep)
+    return Session(project, (store or store_factory(env))(project), made, graph, clock, sleep)
 
 
 def open_store(paths: Sequence[str], env: Mapping[str, str], store: StoreFactory | None = None) -> StateStore:
     """Only the state store of the project under ``paths`` (state commands need no client)."""
-    return (store or default_store)(load_project(paths or (".",), env=env))
+    return (store or store_factory(env))(load_project(paths or (".",), env=env))

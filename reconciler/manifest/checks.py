@@ -88,6 +88,19 @@ def check_provider(provider: Declared) -> tuple[list[ManifestError], tzinfo | No
     return errors, zone
 
 
+def check_state(state: Declared) -> list[ManifestError]:
+    """A field that only one backend reads is an error with the other, never silently unused."""
+    backend = state.data.get("backend", "sqlite")
+    only = {"url": "postgres", "schema": "postgres", "path": "sqlite"}
+    return [
+        state.error(
+            name, f"{name} is read only with backend: {wanted}; this state block has backend: {backend}", key=True
+        )
+        for name, wanted in only.items()
+        if name in state.data and wanted != backend
+    ]
+
+
 def check_amounts(block: Declared, fields: tuple[str, ...]) -> list[ManifestError]:
     """Amounts written as text ("50.00 USD"): positive, a real currency, no more decimals than it has.
 

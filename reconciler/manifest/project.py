@@ -27,12 +27,14 @@ from reconciler.model import (
     DEFAULT_API_VERSION,
     DEFAULT_GRAPH,
     DEFAULT_STATE_PATH,
+    DEFAULT_STATE_SCHEMA,
     SANDBOX_DATA,
     Audience,
     Campaign,
     Members,
     Project,
     Provider,
+    StateConfig,
     Template,
     freeze,
 )
@@ -141,6 +143,8 @@ def load_project(
                 'provider: {ad_account: act_100000000000001, page_id: "200000000000001"}',
             )
         )
+    if merged["state"] is not None:
+        errors.extend(checks.check_state(merged["state"]))
     # Times without an offset are judged only when the time zone situation is known.
     zone_known = provider is not None and not any(e.node_path[:2] == ("provider", "timezone") for e in errors)
 
@@ -304,7 +308,12 @@ def _build(
     member_files: dict[str, Path],
 ) -> Project:
     p = provider.data
-    state_path = root / (state.data.get("path", DEFAULT_STATE_PATH) if state else DEFAULT_STATE_PATH)
+    s = state.data if state else {}
+    state_path = root / s.get("path", DEFAULT_STATE_PATH)
+    if state_path.suffix == ".json":
+        # A path written before SQLite was the default: its database sits beside it, and the
+        # JSON file is imported from there on first use.
+        state_path = state_path.with_suffix(".db")
 
     def where(block: Declared) -> SourceLocation:
         return block.locate_key(block.path)
@@ -357,7 +366,13 @@ def _build(
             max_lifetime_budget=p.get("max_lifetime_budget"),
             max_total_daily_budget=p.get("max_total_daily_budget"),
         ),
-        state_path=state_path,
+        state=StateConfig(
+            path=state_path,
+            backend=s.get("backend", "sqlite"),
+            url=s.get("url"),
+            schema=s.get("schema", DEFAULT_STATE_SCHEMA),
+            key=s.get("key", p["ad_account"]),
+        ),
         files=tuple(display_path(f) for f in files),
         templates=MappingProxyType(
             {

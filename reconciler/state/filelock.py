@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
-import os
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from reconciler.clock import utc_text
+from reconciler.state.holder import Holder, locked_message
 from reconciler.state.model import StateError, StateLocked
 
 
@@ -51,37 +48,34 @@ def hold(lock_path: Path, shown: str, command: str, timeout: float = 0.0) -> Ite
         handle.close()  # closing releases the flock
 
 
+def read_holder(lock_path: Path) -> Holder | None:
+    """The note of whoever holds (or last held) the lock file."""
+    try:
+        return Holder.from_json(lock_path.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+
+
+def is_held(lock_path: Path) -> bool:
+    """Whether a process holds the lock file now (taking it for an instant if nobody does)."""
+    try:
+        with open(lock_path, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            return False
+    except FileNotFoundError:
+        return False
+
+
 def _holder_message(handle: IO[str], lock_path: Path, shown: str) -> str:
     handle.seek(0)
-    try:
-        holder = json.loads(handle.read() or "{}")
-    except ValueError:
-        holder = {}
-    who = (
-        (
-            f"{holder.get('command', 'mmctl')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
-            f"since {holder.get('since', '?')})"
-        )
-        if holder
-        else "another process"
-    )
-    return (
-        f"the state {shown} is locked by {who}; wait for it to finish, or retry with "
-        f"--lock-timeout SECONDS (lock file: {lock_path})"
-    )
+    return locked_message(shown, Holder.from_json(handle.read()), f"lock file: {lock_path}")
 
 
 def _write_holder(handle: IO[str], command: str) -> None:
     handle.seek(0)
     handle.truncate(0)
-    handle.write(
-        json.dumps(
-            {
-                "command": command,
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": utc_text(),
-            }
-        )
-    )
+    handle.write(Holder.me(command).to_json())
     handle.flush()

@@ -198,3 +198,23 @@ class State:
 def pending_entry(address: str, operation: str, name: str | None = None) -> Pending:
     since = utc_text()
     return Pending(str(uuid.uuid4()), address, operation, since, name)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One entry of a state's history: a command that changed it (an apply, an import, a state
+    rm), who ran it where, and what it did. ``serial`` is the state it left."""
+
+    number: int
+    serial: int
+    at: str
+    command: str
+    user: str
+    host: str
+    git_commit: str | None = None
+    plan_digest: str | None = None
+    summary: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    ci_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "summary": dict(self.summary)}

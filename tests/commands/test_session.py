@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import store_of
 
 from reconciler.clock import utc_text
 from reconciler.commands import plan as plan_command
@@ -11,8 +12,8 @@ from reconciler.graph.client import Credentials, GraphClient, RetryPolicy, conne
 from reconciler.model import SANDBOX_DATA
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
-from reconciler.state.local import LocalStateStore
 from reconciler.state.model import Pending, State
+from reconciler.state.sqlite import SQLiteStateStore
 
 NOW = 1_800_000_000.0
 
@@ -20,8 +21,8 @@ NOW = 1_800_000_000.0
 def test_the_defaults_come_from_the_factories(example):
     session = open_session(["."], {}, Options(request_timeout=5.0))
     try:
-        assert isinstance(session.store, LocalStateStore)
-        assert session.store.location == ".mmctl/state.json"
+        assert isinstance(session.store, SQLiteStateStore)
+        assert session.store.location == ".mmctl/state.db (state act_100000000000001)"
         assert session.client.retry.timeout == 5.0
         assert session.client.retry.settle == 0.0  # in-process: nothing outlives its process
         assert session.graph == "sandbox"
@@ -36,13 +37,13 @@ def test_each_part_can_be_passed_in(example, tmp_path):
         made.append(graph)
         return connect(graph, project.provider.api_version, root=project.root, env={}, retry=RetryPolicy(timeout=1.0))
 
-    elsewhere = LocalStateStore(tmp_path / "other.json", "other.json")
+    elsewhere = SQLiteStateStore(tmp_path / "other.db", "other.db")
     session = open_session(["."], {}, client=client, store=lambda project: elsewhere, clock=lambda: NOW)
     try:
         assert made == ["sandbox"] and session.store is elsewhere and session.now() == int(NOW)
         planned, _ = plan_command.plan(session, estimate=False)
         assert planned.summary["create"] == 5
-        assert not (example / ".mmctl" / "state.json").exists()  # the store given was the one read
+        assert not (example / ".mmctl" / "state.db").exists()  # the store given was the one read
     finally:
         session.close()
 
@@ -65,7 +66,7 @@ def served_like(project, graph) -> GraphClient:
 )
 def test_a_plan_waits_for_an_interrupted_create_that_may_still_land(example, sent_ago, waits):
     sent = Pending("p1", "campaign.winter-sale", "create", utc_text(NOW - sent_ago), "Winter Sale")
-    LocalStateStore(example / ".mmctl" / "state.json").write(State(account="act_100000000000001", pending=(sent,)))
+    store_of(example).write(State(account="act_100000000000001", pending=(sent,)))
     slept: list[float] = []
     session = open_session(["."], {}, client=served_like, clock=lambda: NOW, sleep=slept.append)
     try:

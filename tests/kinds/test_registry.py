@@ -15,8 +15,8 @@ from reconciler.executor import Executor
 from reconciler.graph.client import Credentials, GraphClient
 from reconciler.kinds.base import NotInAccount, UnknownKind
 from reconciler.resources import Account, Desired, Kind, Op
-from reconciler.state.local import LocalStateStore
 from reconciler.state.model import Resource, State
+from reconciler.state.sqlite import SQLiteStateStore
 
 
 def test_every_kind_has_one_module_in_creation_order():
@@ -56,7 +56,7 @@ def test_the_executor_refuses_an_unknown_kind_before_any_call(tmp_path):
         return httpx.Response(500)
 
     client = GraphClient("http://127.0.0.1:9", "v24.0", Credentials("t"), transport=httpx.MockTransport(graph))
-    store = LocalStateStore(tmp_path / "state.json")
+    store = SQLiteStateStore(tmp_path / "state.db")
     plan = Plan(
         "act_1",
         "sandbox",
@@ -70,7 +70,7 @@ def test_the_executor_refuses_an_unknown_kind_before_any_call(tmp_path):
     with pytest.raises(UnknownKind):
         executor.run(plan)
     assert calls == []
-    assert not (tmp_path / "state.json").exists()
+    assert not (tmp_path / "state.db").exists()
 
 
 def test_state_of_an_unknown_kind_is_an_error_naming_the_field():

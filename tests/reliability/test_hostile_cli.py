@@ -3,9 +3,9 @@ and a sentinel token, app secret and customer email never appear in any output o
 
 from __future__ import annotations
 
-import errno
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.state.local import LocalStateStore
-from reconciler.state.model import State, StateError
+from reconciler.state.model import Resource, State, StateError
+from reconciler.state.sqlite import SQLiteStateStore
 
 pytestmark = pytest.mark.slow
 
@@ -172,39 +172,42 @@ def test_a_member_file_outside_the_root_needs_outside_root_and_an_explicit_path(
 def test_hand_edited_state_is_a_clear_error(tmp_path, edit, words):
     root = project(tmp_path, "campaigns:\n  c: {name: C, daily_budget: 500}\n")
     assert run(root, "apply", ".", "--auto-approve")[0] == 0
-    path = root / ".mmctl" / "state.json"
-    data = json.loads(path.read_text())
-    data["resources"]["campaign.c"].update(edit)
-    path.write_text(json.dumps(data))
+    ((column, value),) = edit.items()
+    with sqlite3.connect(root / ".mmctl" / "state.db") as connection:  # a hand edit with the sqlite3 shell
+        stored = json.dumps(value) if column == "ids" else value
+        connection.execute(f"UPDATE resources SET {column} = ? WHERE address = 'campaign.c'", (stored,))
     for command in (["plan", "."], ["state", "list"]):
         code, output, _ = run(root, *command)
-        assert code == 1 and words in output and ".mmctl/state.json" in output
+        assert code == 1 and words in output and ".mmctl/state.db" in output
 
 
 def test_a_state_folder_that_cannot_be_written_is_exit_1_naming_it(tmp_path):
     # Root ignores permission bits, so the folder is made unusable another way: a file stands in its place.
-    root = project(tmp_path, "state: {path: blocked/state.json}\ncampaigns:\n  c: {name: C, daily_budget: 500}\n")
+    root = project(tmp_path, "state: {path: blocked/state.db}\ncampaigns:\n  c: {name: C, daily_budget: 500}\n")
     (root / "blocked").write_text("a file, not a folder\n")
     code, output, _ = run(root, "apply", ".", "--auto-approve")
-    assert code == 1 and "blocked/state.json.lock: cannot create the state lock" in output
+    assert code == 1 and "blocked/state.db.act_100000000000001.lock: cannot create the state lock" in output
 
 
 def test_a_full_disk_while_writing_state_is_a_clear_error(tmp_path, monkeypatch):
-    store = LocalStateStore(tmp_path / "state.json", "state.json")
-    store.write(State.empty())
-    before = (tmp_path / "state.json").read_text()
+    store = SQLiteStateStore(tmp_path / "state.db", "state.db")
+    before = store.write(State.empty())
+    connect = store._connect
 
-    def full(fd: int) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full() -> sqlite3.Connection:
+        connection = connect()
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk full"
+        return connection
 
-    monkeypatch.setattr("reconciler.atomic.os.fsync", full)
+    monkeypatch.setattr(store, "_connect", full)
+    many = State.empty().with_resources({f"campaign.c{i}": Resource("campaign") for i in range(2000)})
     with pytest.raises(
         StateError,
-        match="state.json: cannot write the state file \\(No space left on device\\); the previous state is unchanged",
+        match="state.db: cannot write the state database \\(database or disk is full\\); the previous state is unchanged",
     ):
-        store.write(State.empty())
-    assert (tmp_path / "state.json").read_text() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary file left behind
+        store.write(many)
+    assert SQLiteStateStore(tmp_path / "state.db").read() == before
 
 
 def test_debug_works_anywhere_and_interrupts_exit_130(tmp_path):

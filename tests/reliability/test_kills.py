@@ -2,14 +2,13 @@
 
 The sandbox answers slowly (latency) so kills land in every phase: before the first write, between
 recording a pending create and Meta's answer, between the answer and the state write, during
-pausing. After each kill the state file must still be valid JSON that mmctl reads, and a second
+pausing. After each kill the state database must still read, and a second
 apply must converge to exactly one campaign per manifest entry with an empty plan.
 MMCTL_KILL_SEEDS sets the number of seeds (CI runs a few; the README reports a local run of 50).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -18,9 +17,8 @@ import time
 from collections import Counter
 
 import pytest
+from helpers import stored_state
 from reliability_project import mmctl_process, write_project
-
-from reconciler.state.local import LocalStateStore
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +41,7 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed):
     time.sleep(rng.uniform(0.35, 1.0))  # mmctl starts in about 0.4 s; its calls follow
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
-    state_file = root / ".mmctl" / "state.json"
-    pending_at_kill = 0
-    if state_file.exists():
-        pending_at_kill = len(json.loads(state_file.read_text())["pending"])  # never half written
-        LocalStateStore(state_file).read()
+    pending_at_kill = len(stored_state(root)["pending"])  # the database reads: never half written
     rerun = mmctl(root, sandbox.url, "apply", "--auto-approve", "--no-estimate")
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -56,7 +50,7 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed):
     assert live == Counter(f"Campaign {i}" for i in range(CAMPAIGNS)), f"seed {seed}: duplicates or gaps"
     audiences = [o for o in objects if o["type"] == "customaudience"]
     assert len(audiences) == 1
-    state = json.loads(state_file.read_text())
+    state = stored_state(root)
     assert state["pending"] == [] and len(state["resources"]) == CAMPAIGNS + 1
     final = mmctl(root, sandbox.url, "plan", "--detailed-exitcode", "--no-estimate")
     _, err = final.communicate(timeout=60)

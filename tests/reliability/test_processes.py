@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from helpers import stored_state
 from reliability_project import mmctl_process
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def test_a_killed_apply_is_adopted_not_duplicated(serve, example):
     wait_for(created_campaigns)  # the sandbox carried the creates out; their answers are 400 ms away
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    state = stored_state(example)
     assert {p["address"] for p in state["pending"]} == {"campaign.spring-launch", "campaign.winter-sale"}
     sandbox.faults(rate=0.0)
     rerun = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url)
@@ -44,7 +44,7 @@ def test_a_killed_apply_is_adopted_not_duplicated(serve, example):
     assert "(adopt: an interrupted apply created it; adopting it instead of creating another)" in out
     names = [o["name"] for o in sandbox.objects("campaign")]
     assert sorted(names) == ["Spring Launch Teaser", "Winter Sale 2027"]  # no duplicate
-    assert json.loads((example / ".mmctl" / "state.json").read_text())["pending"] == []
+    assert stored_state(example)["pending"] == []
 
 
 def test_two_applies_at_once(serve, example):
@@ -57,7 +57,7 @@ def test_two_applies_at_once(serve, example):
     assert "is locked by mmctl apply (pid" in err and "--lock-timeout" in err
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
-    state = json.loads((example / ".mmctl" / "state.json").read_text())
+    state = stored_state(example)
     assert len(state["resources"]) == 5 and state["pending"] == []
     campaigns = sandbox.objects("campaign")
     assert len(campaigns) == 2  # no double creation

@@ -3,8 +3,12 @@ engine plans and applies on each."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import stat
+import threading
+import time
 from types import MappingProxyType
 
 import pytest
@@ -12,19 +16,23 @@ import pytest
 from reconciler.commands import apply as apply_command
 from reconciler.commands import plan as plan_command
 from reconciler.commands.session import open_session
-from reconciler.state.local import LocalStateStore
 from reconciler.state.model import Pending, Resource, State, StateError, StateLocked
+from reconciler.state.sql import SCHEMA_VERSION
 from reconciler.state.sqlite import SQLiteStateStore
 
-BACKENDS = {
-    "json": lambda root: LocalStateStore(root / "state.json", "state.json"),
-    "sqlite": lambda root: SQLiteStateStore(root / "state.db", "state.db"),
-}
 
+@pytest.fixture
+def make(backend, tmp_path):
+    """A new store on the same state each call: nothing is shared in memory between them."""
+    made = []
 
-@pytest.fixture(params=sorted(BACKENDS))
-def make(request, tmp_path):
-    return lambda: BACKENDS[request.param](tmp_path)
+    def new(key: str = "act_1"):
+        made.append(backend.store(tmp_path, key))
+        return made[-1]
+
+    yield new
+    for store in made:
+        store.close()
 
 
 def campaign(name: str, budget: int = 500) -> Resource:
@@ -76,9 +84,86 @@ def test_the_lock_is_exclusive_and_names_its_holder(make):
         pass  # released
 
 
+def test_the_lock_waits_up_to_its_timeout_and_records_its_holder(make):
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with make().lock("mmctl apply"):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    try:
+        held, who = make().holder()
+        assert held and who is not None and who.command == "mmctl apply" and who.pid == os.getpid()
+        locked = rf"is locked by mmctl apply \(pid {os.getpid()} on {socket.gethostname()}, user .+, since .+\); wait"
+        with pytest.raises(StateLocked, match=locked), make().lock("mmctl plan"):
+            pass
+        threading.Timer(0.3, release.set).start()
+        started = time.monotonic()
+        with make().lock("mmctl plan", timeout=10):
+            waited = time.monotonic() - started
+    finally:
+        release.set()
+        holder.join(10)
+    assert 0.25 <= waited < 10
+    assert make().holder()[0] is False
+
+
+def test_states_of_one_database_never_block_or_see_each_other(make):
+    one, other = make("project-a"), make("project-b")
+    one.write(State(account="act_1", resources=MappingProxyType({"campaign.a": campaign("A")})))
+    other.write(State(account="act_2"))
+    other.save_members("audience.vip", iter([("k", "e", "")]))
+    assert one.read().account == "act_1" and list(one.read().resources) == ["campaign.a"]
+    assert other.read().account == "act_2" and other.read().resources == {}
+    assert not one.has_members("audience.vip")
+    with one.lock("mmctl apply"), other.lock("mmctl apply"):
+        pass  # one state's lock never blocks another's
+    assert "(state project-b)" in other.location
+
+
+def test_every_recorded_version_can_be_shown_as_it_was(make):
+    store = make()
+    state = store.write(State(account="act_1", resources=MappingProxyType({"campaign.a": campaign("A")})))
+    first = store.record_version("mmctl apply", {"create": 1}, plan_digest="sha256:ab", git_commit="c0ffee")
+    state = store.write(state.with_resources({"campaign.a": campaign("A", 900), "campaign.b": campaign("B")}))
+    state = store.write(state.with_resource("campaign.a", None))
+    second = store.record_version("mmctl apply", {"update": 1, "create": 1, "delete": 1})
+    assert [(v.number, v.serial) for v in make().versions()] == [(1, 1), (2, 3)]
+    assert first.plan_digest == "sha256:ab" and first.git_commit == "c0ffee" and first.user and first.host
+    shown = make().version(1)
+    assert shown is not None and shown[0] == first
+    assert dict(shown[1].resources) == {"campaign.a": campaign("A")}
+    now = make().version(2)
+    assert now is not None and now[0] == second and dict(now[1].resources) == {"campaign.b": campaign("B")}
+    assert make().version(3) is None
+
+
+def test_a_state_loaded_whole_keeps_its_serial_and_lineage(make):
+    loaded = State(7, "lineage-1", "act_1", MappingProxyType({"campaign.a": campaign("A")}))
+    make().load(loaded)
+    assert make().read() == loaded and not make().is_empty()
+    assert make("act_2").is_empty()
+
+
+def test_a_state_moves_between_backends_whole(make, tmp_path):
+    source = make()
+    state = source.write(State(account="act_1", resources=MappingProxyType({"campaign.a": campaign("A")})))
+    source.save_members("audience.vip", iter([("a", "e1", ""), ("b", "", "p2")]))
+    source.record_version("mmctl apply", {"create": 1})
+    target = SQLiteStateStore(tmp_path / "elsewhere.db", key="act_1")
+    assert source.copy_to(target) == state
+    assert target.read() == state and list(target.member_entries("audience.vip")) == [("a", "e1", ""), ("b", "", "p2")]
+    assert [v.summary for v in target.versions()] == [{"create": 1}]
+    assert target.version(1) is not None and dict(target.version(1)[1].resources) == dict(state.resources)
+
+
 def test_the_engine_applies_and_then_plans_nothing_on_each_backend(example, make):
     def session():
-        return open_session(["."], {}, store=lambda project: make())
+        return open_session(["."], {}, store=lambda project: make("act_100000000000001"))
 
     first = session()
     try:
@@ -107,7 +192,7 @@ def test_the_database_is_private_and_in_wal_mode(tmp_path):
     assert stat.S_IMODE((tmp_path / "state.db").stat().st_mode) == 0o600
     with sqlite3.connect(tmp_path / "state.db") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
 
 
 def test_a_write_changes_only_the_rows_that_changed(tmp_path, monkeypatch):
@@ -124,24 +209,12 @@ def test_a_write_changes_only_the_rows_that_changed(tmp_path, monkeypatch):
 
     monkeypatch.setattr(store, "_connect", traced)
     one = store.write(state.with_resource("campaign.c5", campaign("C5", 900)))
-    written = [s for s in statements if s.startswith(("INSERT OR REPLACE INTO resources", "DELETE FROM resources"))]
+    written = [s for s in statements if s.startswith(("INSERT INTO resources", "DELETE FROM resources"))]
     assert len(written) == 1 and "campaign.c5" in written[0]
+    history = [s for s in statements if s.startswith("INSERT INTO history")]
+    assert len(history) == 1 and "campaign.c5" in history[0]
     assert one.resources["campaign.c5"].applied["daily_budget"] == 900
     assert SQLiteStateStore(tmp_path / "state.db").read() == one
-
-
-def test_several_states_share_one_database_without_mixing(tmp_path):
-    one = SQLiteStateStore(tmp_path / "state.db", key="project-a")
-    other = SQLiteStateStore(tmp_path / "state.db", key="project-b")
-    one.write(State(account="act_1", resources=MappingProxyType({"campaign.a": campaign("A")})))
-    other.write(State(account="act_2"))
-    other.save_members("audience.vip", iter([("k", "e", "")]))
-    assert one.read().account == "act_1" and list(one.read().resources) == ["campaign.a"]
-    assert other.read().account == "act_2" and other.read().resources == {}
-    assert not one.has_members("audience.vip")
-    with one.lock("mmctl apply"), other.lock("mmctl apply"):
-        pass  # one state's lock never blocks another's
-    assert other.location == f"{tmp_path / 'state.db'} (state project-b)"
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
