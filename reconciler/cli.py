@@ -349,6 +349,17 @@ def serve(
 EXIT_CHANGES = 2
 
 
+def _lock_timeout(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--lock-timeout",
+        default=0.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        metavar="SECONDS",
+        help="Seconds to wait for the state lock before giving up.",
+    )(command)
+
+
 def session_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options every command that talks to the Graph API takes."""
     command = click.option(
@@ -588,13 +599,7 @@ def _report(report: Report, made: Plan) -> int:
 @click.option(
     "--parallelism", default=4, show_default=True, type=click.IntRange(1, 16), help="Batch requests in flight at once."
 )
-@click.option(
-    "--lock-timeout",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0),
-    help="Seconds to wait for the state lock before giving up.",
-)
+@_lock_timeout
 @click.option(
     "--no-estimate",
     is_flag=True,
@@ -630,7 +635,7 @@ def apply(
         raise UsageError("give at most one saved plan file")
     if plan_files and targets:
         raise UsageError("--target cannot be used with a saved plan: it applies exactly what it says")
-    saved = apply_command.read_saved_plan(plan_files[0], os.environ) if plan_files else None
+    saved, digest = apply_command.read_saved_plan(plan_files[0], os.environ) if plan_files else (None, None)
     session = _open(manifests, options, parallelism)
     try:
         with session.store.lock("mmctl apply", lock_timeout):
@@ -647,7 +652,7 @@ def apply(
                 if not _confirm(made, auto_approve):
                     echo("Apply cancelled; nothing was changed.")
                     return EXIT_ERROR
-            report = apply_command.apply(session, made, account, lambda line: echo(line, err=True))
+            report = apply_command.apply(session, made, account, lambda line: echo(line, err=True), plan_digest=digest)
         _counters(session, options["verbose"])
         return _report(report, made)
     finally:
@@ -658,7 +663,7 @@ def apply(
 @click.argument("address")
 @click.argument("object_id", metavar="ID")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--lock-timeout", default=0.0, type=click.FloatRange(0), help="Seconds to wait for the state lock.")
+@_lock_timeout
 @session_options
 def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: float, **options: Any) -> int:
     """Adopt an existing live object as ADDR (declared in the manifests) without changing it.
@@ -710,7 +715,10 @@ def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, 
 
 @cli.group()
 def state() -> None:
-    """Inspect or edit what mmctl manages (the state file), without touching the account."""
+    """Inspect, edit or move what mmctl manages (the state), without touching the account.
+
+    State lives where the manifests' state block says: an SQLite database at .mmctl/state.db by
+    default, or PostgreSQL (state: {backend: postgres}) shared by a team and its CI."""
 
 
 def _store(paths: tuple[str, ...]) -> StateStore:
@@ -719,13 +727,26 @@ def _store(paths: tuple[str, ...]) -> StateStore:
     return sessions.open_store(paths, os.environ)
 
 
+def _address_and_paths(address: str | None, paths: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """ADDR is optional before PATHS: a first argument that is no KIND.NAME address is a path."""
+    from reconciler.state.model import KINDS
+
+    if address is not None and address.partition(".")[0] not in KINDS:
+        return None, (address, *paths)
+    return address, paths
+
+
 @state.command(name="list")
 @click.argument("paths", nargs=-1, type=click.Path())
 def state_list(paths: tuple[str, ...]) -> int:
     """List managed resources: address, kind, id, protect."""
     from reconciler.commands import state as state_command
 
-    current = _store(paths).read()
+    store = _store(paths)
+    try:
+        current = store.read()
+    finally:
+        store.close()
     rows = state_command.state_summary(current)
     if not rows:
         echo("No resources in state.")
@@ -741,29 +762,135 @@ def state_list(paths: tuple[str, ...]) -> int:
 
 
 @state.command(name="show")
-@click.argument("address")
+@click.argument("address", required=False)
 @click.argument("paths", nargs=-1, type=click.Path())
-def state_show(address: str, paths: tuple[str, ...]) -> int:
-    """Print one resource's state (ids, last applied values, protect) as JSON."""
-    current = _store(paths).read()
-    if address not in current.resources:
-        raise UsageError(f"{address} is not in the state")
-    echo(json.dumps({"address": address, **current.resources[address].to_dict()}, indent=2, ensure_ascii=False))
+@click.option("--version", "number", type=click.IntRange(1), metavar="N", help="Show the state as version N left it.")
+def state_show(address: str | None, paths: tuple[str, ...], number: int | None) -> int:
+    """Print one resource's state (ids, last applied values, protect) as JSON.
+
+    With --version N, print version N of the history (who, when, commit, plan digest, summary)
+    with the resources as it left them, or only ADDR's."""
+    from reconciler.commands import state as state_command
+
+    address, paths = _address_and_paths(address, paths)
+    if address is None and number is None:
+        raise UsageError("give an ADDR (e.g. campaign.winter-sale), or --version N (see mmctl state history)")
+    store = _store(paths)
+    try:
+        if number is not None:
+            shown = state_command.shown_version(store, number, address)
+        else:
+            current = store.read()
+            if address not in current.resources:
+                raise UsageError(f"{address} is not in the state")
+            shown = {"address": address, **current.resources[str(address)].to_dict()}
+    finally:
+        store.close()
+    echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+@state.command(name="history")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+def state_history(paths: tuple[str, ...], output: str) -> int:
+    """List the state's versions: every apply, import, state rm and migrate, with who ran it,
+    where, from which git commit and plan, and what it did."""
+    from reconciler.commands import state as state_command
+
+    store = _store(paths)
+    try:
+        versions = store.versions()
+        where = store.location
+    finally:
+        store.close()
+    if output == "json":
+        echo(json.dumps(state_command.history_json(versions), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not versions:
+        echo(f"No versions yet in the state {where}.")
+    for version in versions:
+        echo(state_command.version_line(version))
     return EXIT_OK
 
 
 @state.command(name="rm")
 @click.argument("address")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--lock-timeout", default=0.0, type=click.FloatRange(0), help="Seconds to wait for the state lock.")
+@_lock_timeout
 def state_rm(address: str, paths: tuple[str, ...], lock_timeout: float) -> int:
     """Stop managing ADDR: remove it from state and leave the live object as it is."""
     from reconciler.commands import state as state_command
 
     store = _store(paths)
-    with store.lock("mmctl state rm", lock_timeout):
-        state_command.forget(store, address)
+    try:
+        with store.lock("mmctl state rm", lock_timeout):
+            state_command.forget(store, address)
+    finally:
+        store.close()
     echo(f"Removed {address} from state; the live object was not touched.")
+    return EXIT_OK
+
+
+@state.command(name="unlock")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--force",
+    is_flag=True,
+    help="End the holder's session (PostgreSQL); without it, only say who holds the lock.",
+)
+def state_unlock(paths: tuple[str, ...], force: bool) -> int:
+    """Free the state lock of a run that cannot release it (the rare manual case).
+
+    A lock is released by itself when its holder ends: SQLite's when the process exits,
+    PostgreSQL's when the server sees the connection close. Only a vanished machine whose
+    connection lingers needs this."""
+    from reconciler.commands import state as state_command
+
+    store = _store(paths)
+    try:
+        echo(state_command.unlock(store, force))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+@state.command(name="migrate")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--to", "backend", type=click.Choice(["postgres", "sqlite"]), required=True, help="The backend to move to."
+)
+@click.option("--schema", help="PostgreSQL schema to move to (default: the state block's, else mmctl).")
+@click.option("--path", "path", help="SQLite database to move to, relative to the manifests (default .mmctl/state.db).")
+@_lock_timeout
+def state_migrate(
+    paths: tuple[str, ...], backend: str, schema: str | None, path: str | None, lock_timeout: float
+) -> int:
+    """Copy the state whole (resources, pending operations, member records, history) to another
+    backend, then say what to write in the state block.
+
+    The PostgreSQL connection string comes from MMCTL_STATE_URL or libpq's PG* variables, never
+    from the command line. The old state is left as it was, as a backup."""
+    from reconciler.commands import session as sessions
+    from reconciler.commands import state as state_command
+    from reconciler.manifest.project import load_project
+
+    project = load_project(paths or (".",), env=os.environ)
+    config = state_command.target_config(project, backend, path, schema)
+    source = sessions.store_factory(os.environ)(project)
+    target = sessions.open_backend(config, os.environ)
+    try:
+        moved = state_command.migrate(source, target, lock_timeout)
+        echo(
+            f"Copied the state {source.location} ({len(moved.resources)} resources, serial {moved.serial}) to "
+            f"{target.location}."
+        )
+    finally:
+        source.close()
+        target.close()
+    echo(f"Now set the manifests' state block to: {state_command.migrate_hint(config, project.root)}")
     return EXIT_OK
 
 

@@ -77,7 +77,7 @@ def canonical(document: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _digest(document: Mapping[str, Any]) -> str:
+def digest(document: Mapping[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(document)).hexdigest()
 
 
@@ -99,7 +99,7 @@ def plan_key(env: Mapping[str, str]) -> str | None:
 def seal(document: Mapping[str, Any], key: str | None) -> dict[str, Any]:
     """The document with its integrity block: a digest, and a signature when a key is given."""
     sealed = {k: v for k, v in document.items() if k != "integrity"}
-    sealed["integrity"] = {"digest": _digest(sealed), "signature": _signature(sealed, key) if key else None}
+    sealed["integrity"] = {"digest": digest(sealed), "signature": _signature(sealed, key) if key else None}
     return sealed
 
 
@@ -110,7 +110,7 @@ def verify(document: Mapping[str, Any], key: str | None, shown: str) -> bool:
         raise PlanFileError(
             f"{shown}: the plan has no digest, so it cannot be checked; save it again with `mmctl plan --out FILE`"
         )
-    if not hmac.compare_digest(integrity["digest"], _digest(document)):
+    if not hmac.compare_digest(integrity["digest"], digest(document)):
         raise PlanFileError(
             f"{shown}: the plan file was changed after it was saved (its digest does not match); "
             "nothing was changed. Run `mmctl plan --out FILE` again and review that plan"

@@ -12,6 +12,7 @@ from pathlib import Path
 from reconciler import planfile
 from reconciler.atomic import replacing
 from reconciler.commands.plan import plan
+from reconciler.commands.provenance import apply_summary, git_commit
 from reconciler.commands.session import Progress, Session
 from reconciler.core.plan import Plan
 from reconciler.core.review import differences
@@ -27,8 +28,11 @@ class StalePlan(ReconcilerError):
     """A saved plan no longer matches the state or the live account."""
 
 
-def apply(session: Session, made: Plan, account: Account, progress: Progress) -> Report:
-    """Carry out a plan just made (the caller holds the lock since before planning)."""
+def apply(
+    session: Session, made: Plan, account: Account, progress: Progress, *, plan_digest: str | None = None
+) -> Report:
+    """Carry out a plan just made (the caller holds the lock since before planning), and add a
+    version to the state's history saying who did what, from which commit and plan."""
     executor = Executor(
         session.client,
         session.store,
@@ -38,7 +42,15 @@ def apply(session: Session, made: Plan, account: Account, progress: Progress) ->
         members=session.members,
         sleep=session.sleep,
     )
-    return executor.run(made)
+    report = executor.run(made)
+    if report.done or report.failed:
+        session.store.record_version(
+            "mmctl apply",
+            apply_summary(made, {address for address, _ in report.done}, len(report.failed)),
+            plan_digest=plan_digest or planfile.digest(plan_json(made)),
+            git_commit=git_commit(session.project.root),
+        )
+    return report
 
 
 def save_plan(made: Plan, path: Path, env: Mapping[str, str]) -> bool:
@@ -53,15 +65,15 @@ def save_plan(made: Plan, path: Path, env: Mapping[str, str]) -> bool:
     return key is not None
 
 
-def read_saved_plan(path: str, env: Mapping[str, str]) -> Plan:
-    """A saved plan whose digest (and, with ``MMCTL_PLAN_KEY``, signature) checks out."""
+def read_saved_plan(path: str, env: Mapping[str, str]) -> tuple[Plan, str]:
+    """A saved plan whose digest (and, with ``MMCTL_PLAN_KEY``, signature) checks out, and that digest."""
     shown = display_path(Path(path))
     document = planfile.read_document(Path(path), shown)
     problems = schema.document_problems(document, "plan.schema.json")
     if problems:
         raise planfile.PlanFileError(f"{shown}: not a valid mmctl plan: " + "; ".join(problems))
     planfile.verify(document, planfile.plan_key(env), shown)
-    return plan_from_json(document)
+    return plan_from_json(document), str(document["integrity"]["digest"])
 
 
 def replan(session: Session, saved: Plan) -> tuple[Plan, Account]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from reconciler import kinds
+from reconciler.commands.provenance import git_commit
 from reconciler.commands.session import Session
 from reconciler.errors import NotFound, UsageError
 from reconciler.graph import account as graph_account
@@ -58,6 +59,7 @@ def import_resource(session: Session, address: str, object_id: str) -> Resource:
     if state.account is None:
         state = State(state.serial, state.lineage, provider.ad_account, state.resources, state.pending)
     session.store.write(state.with_resource(address, resource))
+    session.store.record_version("mmctl import", {"import": 1}, git_commit=git_commit(session.project.root))
     return resource
 
 

@@ -54,7 +54,13 @@ def plan(
         targets=targets,
         refresh_only=refresh_only,
     )
-    made = replace(made, page_id=provider.page_id, targets=tuple(targets))
+    made = replace(
+        made,
+        page_id=provider.page_id,
+        targets=tuple(targets),
+        state_backend=session.store.backend,
+        state_key=session.store.key,
+    )
     touched = [a for a in made.actions if costs.budget_touched(a)]
     warnings = costs.check_rules(
         made.actions, _limits(session.project, account), found.min_daily, account.currency, now

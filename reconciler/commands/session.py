@@ -19,7 +19,7 @@ from reconciler.graph.client import GraphClient, RetryPolicy, connect
 from reconciler.manifest.discovery import Filters, display_path
 from reconciler.manifest.project import load_project
 from reconciler.members import memberfile
-from reconciler.model import Members, Project
+from reconciler.model import Members, Project, StateConfig
 from reconciler.state.legacy import import_json
 from reconciler.state.model import State
 from reconciler.state.sqlite import SQLiteStateStore
@@ -70,20 +70,24 @@ def client_factory(options: Options, env: Mapping[str, str]) -> ClientFactory:
     return make
 
 
+def open_backend(config: StateConfig, env: Mapping[str, str]) -> StateStore:
+    """The store a ``state:`` block names (SQLite at ``.mmctl/state.db`` unless it says PostgreSQL)."""
+    if config.backend == "postgres":
+        from reconciler.state.postgres import PostgresStateStore
+
+        return PostgresStateStore(config.url or env.get("MMCTL_STATE_URL", ""), config.key, config.schema, env)
+    return SQLiteStateStore(config.path, display_path(config.path), config.key)
+
+
 def store_factory(env: Mapping[str, str], notice: Progress = print_notice) -> StoreFactory:
-    """The default store: where the project's ``state:`` block says (SQLite at
-    ``.mmctl/state.db`` unless it names PostgreSQL). A state file of an earlier mmctl beside the
-    database is imported on first use, with ``notice`` told so."""
+    """The default store: where the project's ``state:`` block says. A state file of an earlier
+    mmctl beside an SQLite database is imported on first use, with ``notice`` told so."""
 
     def make(project: Project) -> StateStore:
-        config = project.state
-        if config.backend == "postgres":
-            from reconciler.state.postgres import PostgresStateStore
-
-            return PostgresStateStore(config.url or env.get("MMCTL_STATE_URL", ""), config.key, config.schema, env)
-        store = SQLiteStateStore(config.path, display_path(config.path), config.key)
-        legacy = config.path.with_suffix(".json")
-        import_json(store, legacy, display_path(legacy), notice)
+        store = open_backend(project.state, env)
+        if project.state.backend == "sqlite":
+            legacy = project.state.path.with_suffix(".json")
+            import_json(store, legacy, display_path(legacy), notice)
         return store
 
     return make

@@ -89,6 +89,13 @@ class Plan:
     warnings: tuple[str, ...] = ()
     page_id: str = ""
     targets: tuple[str, ...] = ()
+    state_backend: str = ""  # where the state the plan was made from lives (sqlite, postgres)
+    state_key: str = ""  # and which state of that database
+
+    @property
+    def state_text(self) -> str:
+        """``postgres state act_…, serial 12``: a reviewer sees that the plan read the shared state."""
+        return f"{self.state_backend or 'unknown backend'} state {self.state_key or '?'}, serial {self.state_serial}"
 
     @property
     def summary(self) -> dict[str, int]:

@@ -162,7 +162,7 @@ def plan_text(plan: Plan, style: Style = None) -> str:
         colour = COLOURS.get(action)
         return style(text, fg=colour) if style is not None and colour else text
 
-    out = [f"Account {plan.account} ({plan.currency}) via {plan.graph}"]
+    out = [f"Account {plan.account} ({plan.currency}) via {plan.graph}", f"State: {plan.state_text}"]
     if plan.drift:
         out += ["", "Changed outside mmctl (drift):"]
         for drift in plan.drift:
@@ -247,7 +247,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for e in plan.estimates
         ],
         "warnings": list(plan.warnings),
-        "state": {"serial": plan.state_serial, "lineage": plan.state_lineage},
+        "state": {
+            "serial": plan.state_serial,
+            "lineage": plan.state_lineage,
+            "backend": plan.state_backend,
+            "key": plan.state_key,
+        },
     }
 
 
@@ -320,6 +325,8 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         tuple(data.get("warnings", ())),
         str(data.get("page_id", "")),
         tuple(data.get("targets", ())),
+        str(data["state"].get("backend", "")),
+        str(data["state"].get("key", "")),
     )
 
 
@@ -329,7 +336,14 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
 def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """A pull-request comment: the summary first, each resource's details folded, under ``limit``."""
     counts = plan.summary
-    head = [f"### mmctl plan for `{plan.account}`", "", f"**{summary_line(plan)}**", ""]
+    head = [
+        f"### mmctl plan for `{plan.account}`",
+        "",
+        f"**{summary_line(plan)}**",
+        "",
+        f"<sub>via {plan.graph} · {plan.state_text}</sub>",
+        "",
+    ]
     changing = [a for a in plan.actions if a.mutates]
     if changing:
         head += ["| | resource | action | reason |", "|---|---|---|---|"]
@@ -391,5 +405,5 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         budget -= len(block) + 1
     text = "\n".join(head + kept + [note, ""] + tail)
     if len(text) > limit:  # even the table is too long: keep the summary only
-        text = "\n".join([*head[:4], note, "", *tail])
+        text = "\n".join([*head[:6], note, "", *tail])
     return text

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Protocol
 from reconciler.clock import utc_text
 from reconciler.state.holder import Holder
 from reconciler.state.model import Entry, Pending, Resource, State, StateError, Version
+from reconciler.state.store import StateStore
 
 TABLES = ("states", "resources", "pending", "member_sets", "members", "versions", "history", "journal", "locks")
 
@@ -418,9 +419,11 @@ class SQLStateStore(ABC):
             cursor.execute(self._q("SELECT 1 FROM {states} WHERE key = ?"), (self.key,))
             return cursor.fetchone() is None
 
-    def copy_to(self, target: SQLStateStore) -> State:
+    def copy_to(self, target: StateStore) -> State:
         """Copy this state whole into ``target`` (empty): resources, pending operations, member
         records, versions, history and send journal. Returns what was copied."""
+        if not isinstance(target, SQLStateStore):
+            raise StateError(f"{target.location}: not a SQL state store; the state can only move between databases")
         state = self.read()
         target.load(state)
         for address in self.member_addresses():
