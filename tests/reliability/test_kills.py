@@ -17,7 +17,6 @@ import time
 from collections import Counter
 
 import pytest
-from helpers import stored_state
 from reliability_project import mmctl_process, write_project
 
 pytestmark = pytest.mark.slow
@@ -26,17 +25,21 @@ SEEDS = int(os.environ.get("MMCTL_KILL_SEEDS", "6"))
 CAMPAIGNS = 20
 
 
-def mmctl(root, url, *args) -> subprocess.Popen[str]:
-    return mmctl_process(*args, cwd=root, url=url, token="kill-test-token-000001", stdout=subprocess.DEVNULL)
-
-
 @pytest.mark.parametrize("seed", range(SEEDS))
-def test_kill_anywhere_then_converge(serve, tmp_path, seed):
+def test_kill_anywhere_then_converge(serve, tmp_path, seed, backend):
+    def mmctl(root, url, *args) -> subprocess.Popen[str]:
+        return mmctl_process(
+            *args, cwd=root, url=url, token="kill-test-token-000001", stdout=subprocess.DEVNULL, env=backend.env
+        )
+
+    def stored_state(root):
+        return backend.store(root).read().to_dict()
+
     rng = random.Random(seed)
     sandbox = serve(latency_ms=80)
     root = tmp_path / "project"
     root.mkdir()
-    write_project(root, CAMPAIGNS, 4)
+    write_project(root, CAMPAIGNS, 4, backend.state_block())
     victim = mmctl(root, sandbox.url, "apply", "--auto-approve", "--no-estimate")
     time.sleep(rng.uniform(0.35, 1.0))  # mmctl starts in about 0.4 s; its calls follow
     victim.send_signal(signal.SIGKILL)
@@ -55,4 +58,4 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed):
     final = mmctl(root, sandbox.url, "plan", "--detailed-exitcode", "--no-estimate")
     _, err = final.communicate(timeout=60)
     assert final.returncode == 0, err
-    print(f"\nRELIABILITY kill seed={seed} pending_at_kill={pending_at_kill} duplicates=0")
+    print(f"\nRELIABILITY kill backend={backend.name} seed={seed} pending_at_kill={pending_at_kill} duplicates=0")
