@@ -117,7 +117,7 @@ class Session:
         if state.account is not None and state.account != ad_account:
             raise UsageError(
                 f"the state {self.store.location} belongs to {state.account}, but the manifests manage {ad_account}; "
-                "use a separate state path (state.path) for each ad account"
+                "give each ad account its own state (state.key, or another state.path)"
             )
         return state
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,8 @@ def hold(lock_path: Path, shown: str, command: str, timeout: float = 0.0) -> Ite
     """Hold the state lock; fail fast (or after ``timeout`` seconds) naming who holds it."""
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+        # 0600 like the state itself: the holder's record names a user and a host.
+        handle = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+", encoding="utf-8")
     except OSError as exc:
         raise StateError(
             f"{lock_path}: cannot create the state lock ({exc.strerror or exc}); mmctl needs to "

@@ -122,6 +122,11 @@ class State:
     account: str | None = None
     resources: Mapping[str, Resource] = field(default_factory=lambda: MappingProxyType({}))
     pending: tuple[Pending, ...] = ()
+    # Bookkeeping for a store, not part of the value: the stored state this one was derived from
+    # (a token the store gave it) and the addresses ``with_resources`` set or removed since, so
+    # that writing a batch looks at its own resources only, not at every resource of the state.
+    origin: object | None = field(default=None, compare=False, repr=False)
+    touched: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @classmethod
     def empty(cls) -> State:
@@ -141,7 +146,7 @@ class State:
                 resources.pop(address, None)
             else:
                 resources[address] = resource
-        return replace(self, resources=MappingProxyType(resources))
+        return replace(self, resources=MappingProxyType(resources), touched=self.touched | changes.keys())
 
     def with_pending(self, *entries: Pending) -> State:
         return replace(self, pending=self.pending + entries)

@@ -187,8 +187,14 @@ class SQLStateStore(ABC):
     def read(self) -> State:
         with self._snapshot() as cursor:
             state = self._read(cursor)
-        self._written = state
-        return state
+        return self._remember(state)
+
+    def _remember(self, state: State) -> State:
+        """``state`` as the base of the next write, marked so that what is derived from it by
+        ``with_resources`` can be written by its touched addresses alone."""
+        marked = replace(state, origin=object(), touched=frozenset())
+        self._written = marked
+        return marked
 
     def _read(self, cursor: Cursor) -> State:
         cursor.execute(self._q("SELECT serial, lineage, account FROM {states} WHERE key = ?"), (self.key,))
@@ -223,16 +229,14 @@ class SQLStateStore(ABC):
             if base is None or (stored[0] if stored else 0) != base.serial:
                 base = self._read(cursor)  # another store wrote since: compare with the database
             self._write_rows(cursor, base, written)
-        self._written = written
-        return written
+        return self._remember(written)
 
     def load(self, state: State) -> State:
         """Make the stored state exactly ``state``, serial and lineage included (an import or a
         migration: a plan saved before it still matches after)."""
         with self._transaction() as cursor:
             self._write_rows(cursor, self._read(cursor), state)
-        self._written = state
-        return state
+        return self._remember(state)
 
     def _write_rows(self, cursor: Cursor, base: State, written: State) -> None:
         cursor.execute(
@@ -242,8 +246,15 @@ class SQLStateStore(ABC):
             ),
             (self.key, written.serial, written.lineage, written.account),
         )
-        gone = [a for a in base.resources if a not in written.resources]
-        changed = [(a, r) for a, r in written.resources.items() if base.resources.get(a) != r]
+        before, after = base.resources, written.resources
+        if base.origin is not None and written.origin is base.origin:
+            # Derived from the state this store last wrote: only the touched addresses can differ.
+            candidates: Iterable[str] = sorted(written.touched)
+            gone = [a for a in candidates if a in before and a not in after]
+        else:
+            candidates = after
+            gone = sorted(before.keys() - after.keys())
+        changed = [(a, after[a]) for a in candidates if a in after and before.get(a) != after[a]]
         if gone:
             cursor.executemany(
                 self._q("DELETE FROM {resources} WHERE state_key = ? AND address = ?"), [(self.key, a) for a in gone]
