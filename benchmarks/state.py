@@ -76,7 +76,7 @@ def measure(backend: str, size: int, batches: int, folder: Path, schema: str) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,10000")
-    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--backends", default="json,sqlite,postgres")
     parser.add_argument("--json", dest="json_out", help="also write the figures to this file")
     args = parser.parse_args()
@@ -95,10 +95,12 @@ def main() -> int:
             with psycopg.connect(URL, autocommit=True) as connection:
                 for size in sizes:
                     connection.execute(f'DROP SCHEMA IF EXISTS "{schema}_{size}" CASCADE')
-    print("| backend | resources | resources changed by the batch | write of one batch, median ms | vs smallest |")
+    print(
+        "| backend | resources | resources changed by the batch | write of one batch, median ms | vs the same batch at the smallest state |"
+    )
     print("|---|---:|---:|---:|---:|")
     for row in rows:
-        smallest = next(r for r in rows if r["backend"] == row["backend"])
+        smallest = next(r for r in rows if r["backend"] == row["backend"] and r["batch"] == row["batch"])
         ratio = row["median_ms"] / smallest["median_ms"]
         print(f"| {row['backend']} | {row['resources']:,} | {row['batch']} | {row['median_ms']:.1f} | {ratio:.1f}x |")
     if args.json_out:

@@ -104,9 +104,7 @@ class Executor:
             self._refresh(plan)
             return self.report
         if self.state.account is None:
-            self._save(
-                State(self.state.serial, self.state.lineage, plan.account, self.state.resources, self.state.pending)
-            )
+            self._save(replace(self.state, account=plan.account))
         self._delete([a for a in actions if a.action in REMOVING or a.action == Op.REPLACE])
         for spec in kinds.ordered():
             building = [a for a in actions if a.kind == spec.kind and a.action not in REMOVING]
