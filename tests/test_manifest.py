@@ -401,3 +401,27 @@ def test_money_written_as_text_names_a_real_currency_with_its_decimals(with_prov
         "c.yaml:2:30: campaigns.a.daily_budget: XYZ is not an ISO 4217 currency code",
         'c.yaml:3:33: campaigns.b.lifetime_budget: "30000.5 JPY" has more decimals than JPY budgets allow (0)',
     ]
+
+
+def test_the_state_block_chooses_a_backend_and_never_ignores_a_field(with_provider):
+    assert with_provider.load().state.path == with_provider.root / ".mmctl" / "state.db"
+    with_provider.write("state.yaml", "state:\n  backend: postgres\n  url: ${env:DB}\n  key: team-a\n")
+    config = with_provider.load(env={"DB": "postgresql://u:pw@db/mm"}).state
+    assert (config.backend, config.url, config.schema, config.key) == (
+        "postgres",
+        "postgresql://u:pw@db/mm",
+        "mmctl",
+        "team-a",
+    )
+    assert "pw" not in repr(config)
+    with_provider.write("state.yaml", "state:\n  path: old/state.json\n")
+    assert with_provider.load().state.path == with_provider.root / "old" / "state.db"  # its JSON is imported
+    with_provider.write("state.yaml", "state:\n  url: postgresql://db/mm\n  schema: other\n")
+    assert with_provider.errors() == [
+        "state.yaml:2:3: state.url: url is read only with backend: postgres; this state block has backend: sqlite",
+        "state.yaml:3:3: state.schema: schema is read only with backend: postgres; this state block has backend: sqlite",
+    ]
+    with_provider.write("state.yaml", "state:\n  backend: postgres\n  path: x.db\n  schema: Bad-Name\n")
+    errors = with_provider.errors()
+    assert errors[0].startswith("state.yaml:3:3: state.path: path is read only with backend: sqlite")
+    assert "state.yaml:4:11: state.schema: expected a lower-case SQL name" in errors[1]
