@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import resource
 import sys
 import tempfile
@@ -24,12 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from reconciler.members import memberfile
-from reconciler.state.local import LocalStateStore
-from reconciler.state.postgres import PostgresStateStore
-from reconciler.state.sqlite import SQLiteStateStore
+from stores import drop_schemas, make_store
 
-URL = os.environ.get("MMCTL_STATE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from reconciler.members import memberfile
 
 
 def peak_mb() -> float:
@@ -43,14 +39,6 @@ def write_people(path: Path, rows: int, changed: int = 0) -> None:
         for n in range(rows):
             who = n + 10_000_000 if n < changed else n
             out.write(f"person{who}@example.com,+1 555 {who % 10_000_000:07d},US\n")
-
-
-def make_store(backend: str, work: Path, schema: str) -> Any:
-    if backend == "json":
-        return LocalStateStore(work / "state.json")
-    if backend == "sqlite":
-        return SQLiteStateStore(work / "state.db", key="bench")
-    return PostgresStateStore(URL, "bench", schema)
 
 
 def on_backend(backend: str, work: Path, prepared: Any, again: Any, schema: str, out: Any) -> None:
@@ -117,10 +105,7 @@ def main() -> int:
                 child.join()
         finally:
             if "postgres" in args.backends:
-                import psycopg
-
-                with psycopg.connect(URL, autocommit=True) as connection:
-                    connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                drop_schemas([schema])
 
     print(
         f"{figures['rows']:,} rows ({figures['file_mb']} MB): prepare {figures['prepare_s']} s "

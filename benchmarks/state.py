@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -24,12 +23,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.state.local import LocalStateStore
-from reconciler.state.model import Pending, Resource, State
-from reconciler.state.postgres import PostgresStateStore
-from reconciler.state.sqlite import SQLiteStateStore
+from stores import drop_schemas, make_store
 
-URL = os.environ.get("MMCTL_STATE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from reconciler.state.model import Pending, Resource, State
+
 BATCH = 50
 
 
@@ -39,14 +36,6 @@ def campaign(i: int, budget: int) -> Resource:
         MappingProxyType({"id": str(10**14 + i), "campaign": str(2 * 10**14 + i), "adset": str(3 * 10**14 + i)}),
         MappingProxyType({"name": f"Campaign {i}", "daily_budget": budget, "status": "ACTIVE"}),
     )
-
-
-def make_store(backend: str, folder: Path, schema: str) -> Any:
-    if backend == "json":
-        return LocalStateStore(folder / "state.json")
-    if backend == "sqlite":
-        return SQLiteStateStore(folder / "state.db", key="bench")
-    return PostgresStateStore(URL, "bench", schema)
 
 
 def measure(backend: str, size: int, batches: int, folder: Path, schema: str) -> dict[str, Any]:
@@ -90,11 +79,7 @@ def main() -> int:
                     rows.append(measure(backend, size, args.batches, Path(folder), f"{schema}_{size}"))
     finally:
         if "postgres" in args.backends:
-            import psycopg
-
-            with psycopg.connect(URL, autocommit=True) as connection:
-                for size in sizes:
-                    connection.execute(f'DROP SCHEMA IF EXISTS "{schema}_{size}" CASCADE')
+            drop_schemas(f"{schema}_{size}" for size in sizes)
     print(
         "| backend | resources | resources changed by the batch | write of one batch, median ms | vs the same batch at the smallest state |"
     )

@@ -87,6 +87,14 @@ class Backend:
 
         return PostgresStateStore(POSTGRES_URL, key, schema or self.schema)
 
+    def state(self, root: Path) -> dict[str, Any]:
+        """The examples' state on this backend, in its JSON form (``State.to_dict``)."""
+        store = self.store(root)
+        try:
+            return dict(store.read().to_dict())
+        finally:
+            store.close()
+
     def use_in(self, manifest: Path) -> None:
         """Point a manifest file's state block (the examples' one, or none) at this backend."""
         text = manifest.read_text()

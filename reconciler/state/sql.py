@@ -113,6 +113,7 @@ class SQLStateStore(ABC):
 
     backend: ClassVar[str]
     placeholder: ClassVar[str] = "?"
+    _norowid: ClassVar[str] = ""  # SQLite's " WITHOUT ROWID" for tables keyed by text
     prefix: str = ""  # the schema tables live in, with its dot
 
     def __init__(self, key: str, display: str) -> None:
@@ -131,8 +132,6 @@ class SQLStateStore(ABC):
             text = sql.format(**{t: self.prefix + t for t in TABLES}, norowid=self._norowid)
             self._queries[sql] = text.replace("?", self.placeholder)
         return self._queries[sql]
-
-    _norowid: ClassVar[str] = ""
 
     # -- what a backend provides
 

@@ -32,9 +32,6 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed, backend):
             *args, cwd=root, url=url, token="kill-test-token-000001", stdout=subprocess.DEVNULL, env=backend.env
         )
 
-    def stored_state(root):
-        return backend.store(root).read().to_dict()
-
     rng = random.Random(seed)
     sandbox = serve(latency_ms=80)
     root = tmp_path / "project"
@@ -44,7 +41,7 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed, backend):
     time.sleep(rng.uniform(0.35, 1.0))  # mmctl starts in about 0.4 s; its calls follow
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
-    pending_at_kill = len(stored_state(root)["pending"])  # the database reads: never half written
+    pending_at_kill = len(backend.state(root)["pending"])  # the database reads: never half written
     rerun = mmctl(root, sandbox.url, "apply", "--auto-approve", "--no-estimate")
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
@@ -53,7 +50,7 @@ def test_kill_anywhere_then_converge(serve, tmp_path, seed, backend):
     assert live == Counter(f"Campaign {i}" for i in range(CAMPAIGNS)), f"seed {seed}: duplicates or gaps"
     audiences = [o for o in objects if o["type"] == "customaudience"]
     assert len(audiences) == 1
-    state = stored_state(root)
+    state = backend.state(root)
     assert state["pending"] == [] and len(state["resources"]) == CAMPAIGNS + 1
     final = mmctl(root, sandbox.url, "plan", "--detailed-exitcode", "--no-estimate")
     _, err = final.communicate(timeout=60)

@@ -30,9 +30,6 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
 def test_a_killed_apply_is_adopted_not_duplicated(serve, example, backend):
     backend.use_in(example / "mmctl.yaml")
 
-    def stored_state(root):
-        return backend.store(root).read().to_dict()
-
     sandbox = serve(fault_rate=1.0, fault_kinds=("slow",), fault_phase="after", slow_ms=400)
     proc = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url, env=backend.env)
 
@@ -42,7 +39,7 @@ def test_a_killed_apply_is_adopted_not_duplicated(serve, example, backend):
     wait_for(created_campaigns)  # the sandbox carried the creates out; their answers are 400 ms away
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    state = stored_state(example)
+    state = backend.state(example)
     assert {p["address"] for p in state["pending"]} == {"campaign.spring-launch", "campaign.winter-sale"}
     sandbox.faults(rate=0.0)
     rerun = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url, env=backend.env)
@@ -51,14 +48,11 @@ def test_a_killed_apply_is_adopted_not_duplicated(serve, example, backend):
     assert "(adopt: an interrupted apply created it; adopting it instead of creating another)" in out
     names = [o["name"] for o in sandbox.objects("campaign")]
     assert sorted(names) == ["Spring Launch Teaser", "Winter Sale 2027"]  # no duplicate
-    assert stored_state(example)["pending"] == []
+    assert backend.state(example)["pending"] == []
 
 
 def test_two_applies_at_once(serve, example, backend):
     backend.use_in(example / "mmctl.yaml")
-
-    def stored_state(root):
-        return backend.store(root).read().to_dict()
 
     sandbox = serve(latency_ms=300)
     first = mmctl("apply", "--auto-approve", cwd=example, url=sandbox.url, env=backend.env)
@@ -69,7 +63,7 @@ def test_two_applies_at_once(serve, example, backend):
     assert "is locked by mmctl apply (pid" in err and "--lock-timeout" in err
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
-    state = stored_state(example)
+    state = backend.state(example)
     assert len(state["resources"]) == 5 and state["pending"] == []
     campaigns = sandbox.objects("campaign")
     assert len(campaigns) == 2  # no double creation
