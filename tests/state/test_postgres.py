@@ -96,3 +96,14 @@ def test_a_killed_holder_frees_the_lock_and_unlock_ends_a_live_one(postgres_sche
         store.close()
         child.kill()
         child.join(10)
+
+
+def test_without_a_url_libpq_variables_are_used(postgres_schema, monkeypatch):
+    for name, value in {"PGHOST": "127.0.0.1", "PGPORT": "5432", "PGUSER": "postgres", "PGDATABASE": "test"}.items():
+        monkeypatch.setenv(name, value)
+    store = PostgresStateStore("", "act_1", postgres_schema, dict(os.environ))
+    try:
+        assert store.write(State(account="act_1")).serial == 1
+        assert store.location == f"postgres 127.0.0.1:5432/test, schema {postgres_schema} (state act_1)"
+    finally:
+        store.close()
