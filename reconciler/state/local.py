@@ -1,6 +1,10 @@
-"""State in a JSON file beside the manifests (``.mmctl/state.json``): atomic writes (temporary
-file, fsync, rename) and a lock file that names its holder. An audience's last confirmed member
-upload is a sorted TSV file per audience in ``state.json.members/``."""
+"""The state file of mmctl before SQLite became the default (``.mmctl/state.json``): atomic
+writes (temporary file, fsync, rename) and a lock file that names its holder; an audience's last
+confirmed member upload is a sorted TSV file per audience in ``state.json.members/``.
+
+mmctl no longer keeps state here: ``legacy.py`` reads such a file once and imports it into the
+database. The writer stays the reference of the format, for the tests that make such files and
+for the benchmark that compares a whole-file rewrite with the database's row writes."""
 
 from __future__ import annotations
 
