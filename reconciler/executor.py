@@ -155,6 +155,8 @@ class Executor:
         stale = [p.id for p in self.state.pending if p.address == action.address and p.operation == "members"]
         if isinstance(planned, Mapping) and not (planned["add"] or planned["remove"]) and stale:
             self._save(self.state.without_pending(*stale))  # the file went back to what was uploaded
+        if isinstance(planned, Mapping) and not (planned["add"] or planned["remove"]) and resource is not None:
+            self._remember_source(action.address, planned)
         if not isinstance(planned, Mapping) or not (planned["add"] or planned["remove"]) or resource is None:
             return
         prepared = self.members.get(action.address)
@@ -202,10 +204,20 @@ class Executor:
         settled = [p.id for p in self.state.pending if p.address == action.address and p.operation == "members"]
         uploaded = replace(
             self.state.resources[action.address],
-            members=freeze({"count": planned["count"], "digest": planned["digest"]}),
+            members=freeze(_upload_record(planned)),
         )
         self._save(self.state.with_resource(action.address, uploaded).without_pending(*settled))
         self._note(action.address, f"members +{planned['add']} / -{planned['remove']} (now {planned['count']})")
+
+    def _remember_source(self, address: str, planned: Mapping[str, Any]) -> None:
+        """An upload recorded before mmctl kept the file's fingerprint, whose file is unchanged:
+        keep the fingerprint now, so that the next plan need not read the file again."""
+        resource = self.state.resources[address]
+        recorded = resource.members
+        if recorded is None or recorded.get("digest") != planned["digest"] or not planned.get("source"):
+            return
+        if recorded.get("source") != planned["source"] and recorded.get("count") == planned["count"]:
+            self._save(self.state.with_resource(address, replace(resource, members=freeze(_upload_record(planned)))))
 
     def _upload(
         self,
@@ -522,3 +534,12 @@ class Executor:
                 self._note(action.address, f"updated ({fields})")
             self._meta_said(action.address, notices)
         self._save(self.state.with_resources(resources).without_pending(*settled))
+
+
+def _upload_record(planned: Mapping[str, Any]) -> dict[str, Any]:
+    """What state keeps of a confirmed upload: its count, the digest of its members, and the
+    fingerprint of the file it came from (when the plan had one)."""
+    record = {"count": planned["count"], "digest": planned["digest"]}
+    if planned.get("source"):
+        record["source"] = planned["source"]
+    return record

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
+from types import MappingProxyType
 
 from click.testing import CliRunner
 from helpers import stored_state
@@ -182,3 +184,51 @@ def test_audience_fields_update_in_place_and_hashed_files(example):
     assert "members: +130 / -120 members (120 → 130)" in out
     assert run("apply", "--auto-approve").exit_code == 0
     assert run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_an_unchanged_member_file_is_not_read_again_and_any_change_is(example, monkeypatch):
+    from reconciler.members import memberfile
+
+    assert run("apply", "--auto-approve").exit_code == 0
+    prepared: list[str] = []
+    original = memberfile.prepare
+
+    def counted(path, **options):
+        prepared.append(path.name)
+        return original(path, **options)
+
+    monkeypatch.setattr(memberfile, "prepare", counted)
+    same = run("plan", "--detailed-exitcode")
+    assert same.exit_code == 0 and prepared == []
+    assert (
+        "Notes:\n  audience.vip: data/vip.csv is byte for byte the file of the last upload (120 members): not read again\n"
+        in same.stdout
+    )
+    assert "Meta reports about 63 matched people" in same.stdout  # the live audience's warnings still show
+    csv = example / "data" / "vip.csv"
+    csv.write_text(csv.read_text() + "new.person@example.com,,New,Person,US\n")
+    grown = run("plan", "--detailed-exitcode")
+    assert grown.exit_code == 2 and prepared == ["vip.csv"] and "+1 / -0 members (120 → 121)" in grown.stdout
+    assert "not read again" not in grown.stdout
+    text = (example / "audiences.yaml").read_text()
+    (example / "audiences.yaml").write_text(text.replace("default_country: US", "default_country: CA"))
+    csv.write_text(csv.read_text().replace("new.person@example.com,,New,Person,US\n", ""))
+    reread = run("plan")
+    assert prepared == ["vip.csv", "vip.csv"] and "not read again" not in reread.stdout  # how it is read changed
+
+
+def test_an_upload_recorded_without_the_file_fingerprint_keeps_it_at_the_next_apply(example):
+    from helpers import store_of
+
+    assert run("apply", "--auto-approve").exit_code == 0
+    store = store_of(example)
+    state = store.read()
+    vip = state.resources["audience.vip"]
+    older = {k: v for k, v in vip.members.items() if k != "source"}  # as mmctl recorded it until now
+    store.write(state.with_resource("audience.vip", replace(vip, members=MappingProxyType(older))))
+    assert "not read again" not in run("plan").stdout
+    campaigns = example / "campaigns.yaml"
+    campaigns.write_text(campaigns.read_text().replace('daily_budget: "50.00 USD"', "daily_budget: 6000"))
+    assert run("apply", "--auto-approve").exit_code == 0  # another change: the fingerprint is kept then
+    assert "not read again" in run("plan").stdout
+    assert store_of(example).read().resources["audience.vip"].members["source"].startswith("sha256:")

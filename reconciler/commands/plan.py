@@ -18,12 +18,12 @@ from reconciler.core import costs
 from reconciler.core.desired import desired_state
 from reconciler.core.plan import Action, Estimate, MemberChange, Plan, with_members
 from reconciler.core.planner import make_plan
-from reconciler.errors import ManifestError, ManifestErrors, PlanError, SourceLocation, UnexpectedAnswer
+from reconciler.errors import ManifestError, ManifestErrors, PlanError, SourceLocation, UnexpectedAnswer, UsageError
 from reconciler.graph import live
 from reconciler.kinds import campaign
 from reconciler.manifest.discovery import display_path
 from reconciler.members import memberfile
-from reconciler.model import Project
+from reconciler.model import Members, Project
 from reconciler.money import MoneyError, to_minor
 from reconciler.resources import MAKING, REMOVING, Account, Kind, LiveObject, Op
 from reconciler.state.model import State
@@ -107,6 +107,7 @@ def _with_members(session: Session, made: Plan, state: State, live_by_id: Mappin
     """Hash each audience's member file and diff it with the last upload: ``members: +N / -M``."""
     changes: dict[str, MemberChange] = {}
     warnings: list[str] = []
+    notes: list[str] = []
     for action in made.actions:
         if action.kind != Kind.AUDIENCE or action.action in REMOVING:
             continue
@@ -114,16 +115,51 @@ def _with_members(session: Session, made: Plan, state: State, live_by_id: Mappin
         audience = session.project.audiences.get(key)
         if audience is None or audience.members is None:
             continue
-        prepared = session.prepared(action.address, audience.members)
         fresh = action.action in MAKING  # a new audience starts empty
         _check_member_record(state, action, session.store, fresh)
+        live_object = live_by_id.get(action.ids.get("id", ""))
+        source = _fingerprint(action.address, audience.members)
+        unchanged = _unchanged_upload(state, action, source)
+        if unchanged is not None:
+            changes[action.address] = unchanged
+            found = memberfile.MemberDiff(add=0, remove=0, before=unchanged.count, after=unchanged.count)
+            warnings += _member_warnings(action, None, audience.members.file, found, live_object)
+            notes.append(
+                f"{action.address}: {display_path(audience.members.file)} is byte for byte the file of the last "
+                f"upload ({unchanged.count:,} members): not read again"
+            )
+            continue
+        prepared = session.prepared(action.address, audience.members)
         last = memberfile.NOBODY if fresh else lambda: session.store.member_entries(action.address)
         found = memberfile.diff(prepared, last)
-        changes[action.address] = MemberChange(found.before, found.after, found.add, found.remove, prepared.digest)
-        warnings += _member_warnings(
-            action, prepared, audience.members.file, found, live_by_id.get(action.ids.get("id", ""))
+        changes[action.address] = MemberChange(
+            found.before, found.after, found.add, found.remove, prepared.digest, source
         )
-    return with_members(made, changes, warnings)
+        warnings += _member_warnings(action, prepared, audience.members.file, found, live_object)
+    return with_members(made, changes, warnings, notes)
+
+
+def _fingerprint(address: str, members: Members) -> str:
+    try:
+        return memberfile.fingerprint(members.file, hashed=members.hashed, default_country=members.default_country)
+    except OSError as exc:
+        raise UsageError(f"{address}: member file {display_path(members.file)}: {exc.strerror or exc}") from exc
+
+
+def _unchanged_upload(state: State, action: Action, source: str) -> MemberChange | None:
+    """The member change of a file identical to the one last uploaded, or None when it must be
+    read: a new or adopted audience, an upload left unfinished, a record without the file's
+    fingerprint (written before mmctl kept one), or another file."""
+    resource = state.resources.get(action.address)
+    uploaded = resource.members if resource is not None else None
+    if action.action not in (Op.NOOP, Op.UPDATE) or not uploaded or uploaded.get("source") != source:
+        return None
+    if any(p.address == action.address and p.operation == "members" for p in state.pending):
+        return None
+    count, digest = uploaded.get("count"), uploaded.get("digest")
+    if not isinstance(count, int) or not isinstance(digest, str):
+        return None
+    return MemberChange(count, count, 0, 0, digest, source)
 
 
 def _check_member_record(state: State, action: Action, store: StateStore, fresh: bool) -> None:
@@ -143,7 +179,7 @@ def _check_member_record(state: State, action: Action, store: StateStore, fresh:
 
 def _member_warnings(
     action: Action,
-    prepared: memberfile.Prepared,
+    prepared: memberfile.Prepared | None,  # None: the file was not read again (unchanged)
     file: Path,
     found: memberfile.MemberDiff,
     live_object: LiveObject | None,
@@ -151,14 +187,14 @@ def _member_warnings(
     out: list[str] = []
     shown = display_path(file)
     parts = []
-    if prepared.bad_cells:
+    if prepared is not None and prepared.bad_cells:
         parts.append(
             f"{prepared.bad_cells} bad cell(s) in {prepared.partial_rows} row(s) are dropped (those people "
             "are uploaded with the identifiers that remain)"
         )
-    if prepared.bad_rows:
+    if prepared is not None and prepared.bad_rows:
         parts.append(f"{prepared.bad_rows} row(s) are skipped (no usable email or phone left)")
-    if parts:
+    if parts and prepared is not None:
         details = "; ".join(str(p) for p in prepared.problems[:5])
         more = f"; and {len(prepared.problems) - 5} more" if len(prepared.problems) > 5 else ""
         out.append(f"{action.address}: {shown}: {' and '.join(parts)}: {details}{more}")
@@ -175,7 +211,7 @@ def _member_warnings(
                 f"{action.address}: Meta reports about {matched:,} matched people; Meta returns no subscription "
                 f"tokens for an audience with fewer than {MIN_MATCHED} matched people"
             )
-    else:
+    elif prepared is not None:
         low, high = (int(prepared.count * rate) for rate in MATCH_RATE)
         if low < MIN_MATCHED:
             out.append(

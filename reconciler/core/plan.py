@@ -91,6 +91,7 @@ class Plan:
     targets: tuple[str, ...] = ()
     state_backend: str = ""  # where the state the plan was made from lives (sqlite, postgres)
     state_key: str = ""  # and which state of that database
+    notes: tuple[str, ...] = ()  # how the plan was made, where it took a shortcut (an unchanged member file)
 
     @property
     def state_text(self) -> str:
@@ -124,9 +125,12 @@ class MemberChange:
     add: int
     remove: int
     digest: str
+    source: str = ""  # the member file's fingerprint (memberfile.fingerprint)
 
 
-def with_members(plan: Plan, members: Mapping[str, MemberChange], warnings: Sequence[str] = ()) -> Plan:
+def with_members(
+    plan: Plan, members: Mapping[str, MemberChange], warnings: Sequence[str] = (), notes: Sequence[str] = ()
+) -> Plan:
     """Fold member changes into the audiences' actions: ``members: +N / -M``."""
     actions = []
     for action in plan.actions:
@@ -137,7 +141,13 @@ def with_members(plan: Plan, members: Mapping[str, MemberChange], warnings: Sequ
         after = MappingProxyType(
             {
                 **action.after,
-                "members": {"count": change.count, "add": change.add, "remove": change.remove, "digest": change.digest},
+                "members": {
+                    "count": change.count,
+                    "add": change.add,
+                    "remove": change.remove,
+                    "digest": change.digest,
+                    "source": change.source,
+                },
             }
         )
         if change.add or change.remove:
@@ -152,4 +162,6 @@ def with_members(plan: Plan, members: Mapping[str, MemberChange], warnings: Sequ
             )
         else:
             actions.append(replace(action, after=after))
-    return replace(plan, actions=tuple(actions), warnings=plan.warnings + tuple(warnings))
+    return replace(
+        plan, actions=tuple(actions), warnings=plan.warnings + tuple(warnings), notes=plan.notes + tuple(notes)
+    )

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.members.normalize import COLUMNS, META_KEYS, CellError, check_hashed, hashed_row, normalise_row
+from reconciler.members.normalize import (
+    COLUMNS,
+    META_KEYS,
+    RULES_VERSION,
+    CellError,
+    check_hashed,
+    hashed_row,
+    normalise_row,
+)
 
 CHUNK = 100_000
 MAX_PROBLEMS = 20
@@ -112,6 +120,17 @@ def _rows(reader: Any, problems: list[Problem]) -> Iterator[list[str] | None]:
                     )
                 )
             yield None
+
+
+def fingerprint(path: Path, *, hashed: bool, default_country: str | None) -> str:
+    """The SHA-256 of the file's bytes and of how they are read (hashed or not, the default
+    country, the normalisation rules): equal fingerprints prepare to equal members, so a file
+    whose fingerprint matches the last upload's need not be read row by row again."""
+    digest = hashlib.sha256(f"mmctl-members {RULES_VERSION} {hashed} {default_country or ''}\n".encode())
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
 
 
 def row_key(email_hash: str, phone_hash: str) -> str:

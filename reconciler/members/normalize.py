@@ -15,6 +15,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+# The version of the rules below: a file's fingerprint includes it, so a change of rules that would
+# hash a row differently makes every member file be read again instead of trusted as unchanged.
+RULES_VERSION = 1
 COLUMNS = ("email", "phone", "fn", "ln", "ct", "st", "zip", "country", "doby", "dobm", "dobd", "gen", "extern_id")
 META_KEYS = {c: c.upper() for c in COLUMNS}  # the upload schema's key for each column
 UNHASHED = frozenset({"extern_id"})  # Meta: EXTERN_ID is sent as it is

@@ -179,6 +179,8 @@ def plan_text(plan: Plan, style: Style = None) -> str:
         out += ["", *money]
     if plan.warnings:
         out += ["", "Warnings:", *(f"  ! {w}" for w in plan.warnings)]
+    if plan.notes:
+        out += ["", "Notes:", *(f"  {n}" for n in plan.notes)]
     out += ["", summary_line(plan)]
     return "\n".join(out)
 
@@ -247,6 +249,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for e in plan.estimates
         ],
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
         "state": {
             "serial": plan.state_serial,
             "lineage": plan.state_lineage,
@@ -327,6 +330,7 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         tuple(data.get("targets", ())),
         str(data["state"].get("backend", "")),
         str(data["state"].get("key", "")),
+        tuple(data.get("notes", ())),
     )
 
 
@@ -355,6 +359,7 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     if money:
         head += ["```", *money, "```", ""]
     head += [f"> ⚠️ {w}" for w in plan.warnings] + ([""] if plan.warnings else [])
+    head += [f"> ℹ️ {n}" for n in plan.notes] + ([""] if plan.notes else [])
     tail = [f"<sub>{', '.join(f'{counts[k]} {k}' for k in ACTIONS if counts[k])} · currency {plan.currency}</sub>"]
     blocks: list[str] = []
     for action in changing:
