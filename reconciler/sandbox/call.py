@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .config import SandboxConfig
 from .errors import invalid_parameter
 from .fields import Field, NodeType, parse_fields, select
-from .paging import DEFAULT_LIMIT, MAX_LIMIT, link_builder, page, read_limit
+from .paging import DEFAULT_LIMIT, MAX_LIMIT, link_builder, page, page_from, read_limit
 from .params import Params
 from .store import World
 
@@ -37,6 +37,27 @@ class Call:
         extra = sorted(self.params.endpoint_keys() - allowed)
         if extra:
             raise invalid_parameter(f"Param {extra[0]} is not a valid parameter for this endpoint")
+
+    def listing_from(
+        self,
+        stream: Callable[[int | None], Iterable[dict[str, Any]]],
+        node_type: NodeType,
+        *,
+        key: Callable[[dict[str, Any]], int] = lambda obj: int(obj["id"]),
+    ) -> dict[str, Any]:
+        """A page of ``stream(after_id)`` (the matching objects after an id, ascending), read only
+        as far as the page needs; a ``before`` cursor reads the whole listing."""
+        if self.params.text("before"):
+            return self.listing(list(stream(None)), node_type, key=key)
+        fields = self.fields()
+        return page_from(
+            stream,
+            key,
+            lambda obj: select(node_type, obj, fields),
+            limit=read_limit(self.params.integer("limit"), default=DEFAULT_LIMIT, maximum=MAX_LIMIT),
+            after=self.params.text("after"),
+            link=link_builder(self.base_url, self.query),
+        )
 
     def listing(
         self,

@@ -10,6 +10,7 @@ with ``DELETE /<MESSAGE_CAMPAIGN_ID>``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from . import accounts
@@ -165,20 +166,22 @@ def list_ads(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     wanted_status = call.params.structured("effective_status")
     if wanted_status is not None and not isinstance(wanted_status, list):
         raise invalid_parameter("Param effective_status must be an array")
-    items = []
-    for ad in world.listing(acct["id"], "ad"):
-        status = _status_of(world, ad)
-        if status == "DELETED" or (status == "ARCHIVED" and "ARCHIVED" not in (wanted_status or [])):
-            continue
-        if wanted_status is not None and status not in wanted_status:
-            continue
 
-        def read(path: str, ad: dict[str, Any] = ad) -> Any:
-            return resolve_path(ad_type, ad, path)
+    def matching(after: int | None) -> Iterator[dict[str, Any]]:
+        for ad in world.listing_after(acct["id"], "ad", after):
+            status = _status_of(world, ad)
+            if status == "DELETED" or (status == "ARCHIVED" and "ARCHIVED" not in (wanted_status or [])):
+                continue
+            if wanted_status is not None and status not in wanted_status:
+                continue
 
-        if all(test(read) for test in predicates):
-            items.append(ad)
-    return call.listing(items, ad_type)
+            def read(path: str, ad: dict[str, Any] = ad) -> Any:
+                return resolve_path(ad_type, ad, path)
+
+            if all(test(read) for test in predicates):
+                yield ad
+
+    return call.listing_from(matching, ad_type)
 
 
 # --- creating ------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -83,6 +84,32 @@ def page(
     if start > 0:
         paging["previous"] = link({"limit": str(limit), "before": first})
     if stop < len(items):
+        paging["next"] = link({"limit": str(limit), "after": last})
+    return {"data": [render(item) for item in chosen], "paging": paging}
+
+
+def page_from(
+    stream: Callable[[int | None], Iterable[T]],
+    key: Callable[[T], int],
+    render: Callable[[T], dict[str, Any]],
+    *,
+    limit: int,
+    after: str | None,
+    link: Callable[[dict[str, str]], str],
+) -> dict[str, Any]:
+    """One page taken from ``stream(after_key)``, which yields the matching items after a key in
+    key order: only one item past the page is looked at (to know whether there is a next page)."""
+    start = decode_cursor(after, "after") if after else None
+    chosen = list(islice(stream(start), limit + 1))
+    more = len(chosen) > limit
+    chosen = chosen[:limit]
+    if not chosen:
+        return {"data": []}
+    first, last = encode_cursor(key(chosen[0])), encode_cursor(key(chosen[-1]))
+    paging: dict[str, Any] = {"cursors": {"before": first, "after": last}}
+    if start is not None:
+        paging["previous"] = link({"limit": str(limit), "before": first})
+    if more:
         paging["next"] = link({"limit": str(limit), "after": last})
     return {"data": [render(item) for item in chosen], "paging": paging}
 

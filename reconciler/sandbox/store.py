@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,16 @@ class World:
         """The objects of one type in an account, by ascending id (deleted ones included)."""
         objects = self.objects
         return [objects[str(i)] for i in self.index.get((account, type_), []) if str(i) in objects]
+
+    def listing_after(self, account: str, type_: str, after: int | None) -> Iterator[dict[str, Any]]:
+        """Those of ``listing`` with an id above ``after``, found by bisection: a page deep in a
+        long listing costs its own objects, not every object before it."""
+        objects = self.objects
+        ids = self.index.get((account, type_), [])
+        for i in ids[bisect_right(ids, after) if after is not None else 0 :]:
+            found = objects.get(str(i))
+            if found is not None:
+                yield found
 
     def remove(self, object_id: str) -> None:
         obj = self.objects.pop(object_id)

@@ -265,6 +265,15 @@ def test_paging_through_2500_campaigns(sandbox):
         assert all(re.fullmatch(r"\d+", row["id"]) for row in body["data"])
         url = body["paging"].get("next")
     assert pages == 25 and seen == created
+    # A filtered listing pages over the matching ads alone, in order, each once.
+    wanted = [i for n, i in enumerate(created) if "7" in str(n)]
+    query = 'filtering=[{"field":"campaign.name","operator":"CONTAIN","value":"7"}]&limit=60'
+    seen, url = [], f"{sandbox.url}/v24.0/{ACCOUNT}/ads?fields=id&{query}"
+    while url:
+        body = sandbox.http.get(url).json()
+        seen += [row["id"] for row in body["data"]]
+        url = body.get("paging", {}).get("next")
+    assert seen == wanted
     # Cursors follow objects, not offsets: deleting on an earlier page does not skip anything.
     first = sandbox.get(f"{ACCOUNT}/ads", limit=10).json()
     sandbox.delete(first["data"][0]["id"])
