@@ -278,20 +278,37 @@ class SQLStateStore(ABC):
                 + [(self.key, a, written.serial, json.dumps(r.to_dict(), sort_keys=True)) for a, r in changed],
             )
         if base.pending != written.pending:
-            kept = {p.id for p in written.pending}
-            dropped = [(self.key, p.id) for p in base.pending if p.id not in kept]
-            if dropped:
-                cursor.executemany(self._q("DELETE FROM {pending} WHERE state_key = ? AND id = ?"), dropped)
-            known = {p.id: (seq, p) for seq, p in enumerate(base.pending)}
-            added = [(s, p) for s, p in enumerate(written.pending) if known.get(p.id) != (s, p)]
-            if added:
-                cursor.executemany(
-                    self._q(
-                        "INSERT INTO {pending} (state_key, id, seq, entry) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (state_key, id) DO UPDATE SET seq = excluded.seq, entry = excluded.entry"
-                    ),
-                    [(self.key, p.id, seq, json.dumps(p.to_dict())) for seq, p in added],
-                )
+            self._write_pending(cursor, base.pending, written.pending)
+
+    def _write_pending(self, cursor: Cursor, before: tuple[Pending, ...], after: tuple[Pending, ...]) -> None:
+        """Pending entries keep their place (``seq``) while they stay: a batch that settles 50 of
+        10,000 entries deletes 50 rows instead of renumbering the rest. New or changed entries go
+        after the last; anything else (a reordering) renumbers them all."""
+        old = {p.id: p for p in before}
+        kept = {p.id for p in after}
+        dropped = [(self.key, p.id) for p in before if p.id not in kept]
+        if dropped:
+            cursor.executemany(self._q("DELETE FROM {pending} WHERE state_key = ? AND id = ?"), dropped)
+        staying = [p.id for p in after if old.get(p.id) == p]
+        fresh = [p for p in after if old.get(p.id) != p]
+        still = set(staying)
+        in_order = staying == [p.id for p in before if p.id in still] and (
+            not fresh or not staying or after.index(fresh[0]) >= len(staying)
+        )
+        if in_order:
+            cursor.execute(self._q("SELECT MAX(seq) FROM {pending} WHERE state_key = ?"), (self.key,))
+            last = cursor.fetchone()[0]
+            start, rows = (-1 if last is None else int(last)) + 1, fresh
+        else:
+            start, rows = 0, list(after)
+        if rows:
+            cursor.executemany(
+                self._q(
+                    "INSERT INTO {pending} (state_key, id, seq, entry) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (state_key, id) DO UPDATE SET seq = excluded.seq, entry = excluded.entry"
+                ),
+                [(self.key, p.id, start + n, json.dumps(p.to_dict())) for n, p in enumerate(rows)],
+            )
 
     # -- history
 

@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import threading
 import time
+from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
@@ -242,6 +243,14 @@ def test_any_sequence_of_writes_reads_back_as_written(make):
         names = [f"campaign.c{rng.randrange(12)}" for _ in range(rng.randrange(1, 5))]
         changes = {n: (None if rng.random() < 0.3 else campaign(n, rng.randrange(500, 900))) for n in names}
         derived = state.with_resources(changes)
+        settled = [p.id for p in derived.pending if rng.random() < 0.3]
+        moved = [p for p in derived.pending if rng.random() < 0.1]  # an entry replaced: it goes last
+        derived = derived.without_pending(*settled, *(p.id for p in moved)).with_pending(
+            *(replace(p, done=(p.done or 0) + 1) for p in moved),
+            *(Pending(f"p{step}.{n}", names[0], "create", "2027-01-01T00:00:00Z") for n in range(rng.randrange(3))),
+        )
+        if step % 5 == 0 and len(derived.pending) > 1:  # a reordering: the store renumbers them all
+            derived = replace(derived, pending=tuple(reversed(derived.pending)))
         if step % 3 == 0:  # rebuilt from scratch, as a command may do: nothing to go by but the values
             derived = State(derived.serial, derived.lineage, derived.account, derived.resources, derived.pending)
         if step % 7 == 0:
