@@ -191,6 +191,22 @@ def test_a_campaign_created_paused_is_paused_right_after(graph, tmp_path):
     assert lines[-1] == "campaign.a: paused"
 
 
+def test_of_many_paused_campaigns_a_refused_pause_stays_pending_and_the_others_are_recorded(graph, tmp_path):
+    graph.answers[("POST", "507")] = (
+        400,
+        {"error": {"message": "Invalid status", "type": "OAuthException", "code": 100}},
+    )
+    run, store, lines = executor(graph, tmp_path)
+    report = run.run(plan(create("a", status="PAUSED"), create("b", status="PAUSED")))
+    [(address, why)] = report.failed
+    assert address == "campaign.b" and why.startswith("created, but pausing it failed: ")
+    state = store.read()
+    assert state.resources["campaign.a"].applied["status"] == "PAUSED"
+    assert state.resources["campaign.b"].applied["status"] == "ACTIVE"  # as it is: the next apply pauses it
+    assert [(p.address, p.operation) for p in state.pending] == [("campaign.b", "update")]
+    assert "campaign.a: paused" in lines and "campaign.b: paused" not in lines
+
+
 def managed(object_id: str = "9") -> State:
     resource = Resource(
         Kind.CAMPAIGN,
