@@ -79,13 +79,14 @@ class PostgresStateStore(SQLStateStore):
         try:
             return psycopg.connect(self._conninfo, autocommit=autocommit, application_name="mmctl", connect_timeout=10)
         except psycopg.Error as exc:
-            raise self._error("cannot connect to the state database", exc) from exc
+            hint = "" if self._conninfo else "; no connection string was given: set MMCTL_STATE_URL (or state.url)"
+            raise self._error("cannot connect to the state database", exc, hint) from exc
 
-    def _error(self, what: str, exc: BaseException) -> StateError:
+    def _error(self, what: str, exc: BaseException, hint: str = "") -> StateError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return StateError(f"{self.location}: {what} ({text})")
+        return StateError(f"{self.location}: {what} ({text}){hint}")
 
     def _conn(self) -> psycopg.Connection[Any]:
         import psycopg

@@ -107,3 +107,12 @@ def test_without_a_url_libpq_variables_are_used(postgres_schema, monkeypatch):
         assert store.location == f"postgres 127.0.0.1:5432/test, schema {postgres_schema} (state act_1)"
     finally:
         store.close()
+
+
+def test_no_connection_string_at_all_says_where_to_give_one(monkeypatch):
+    for name in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PGHOST", "127.0.0.1")
+    monkeypatch.setenv("PGPORT", "9")
+    with pytest.raises(StateError, match=r"no connection string was given: set MMCTL_STATE_URL \(or state.url\)$"):
+        PostgresStateStore("", "act_1").read()
