@@ -66,7 +66,6 @@ class PostgresStateStore(SQLStateStore):
         self._conninfo = conninfo
         self._secrets = _secrets_of(conninfo)
         self._connection: psycopg.Connection[Any] | None = None
-        self._locked = False
 
     def __repr__(self) -> str:
         return f"PostgresStateStore({self.location!r})"
