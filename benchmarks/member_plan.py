@@ -24,6 +24,17 @@ from scale import measure, serve
 TARGET_UNCHANGED_S = 3.0
 
 
+def write_member_project(root: Path, rows: int) -> None:
+    """A project of one audience whose member file (``people.csv``) has ``rows`` fictional people."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "mmctl.yaml").write_text(
+        'provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n  page_id: "200000000000001"\n'
+        "audiences:\n  big:\n    name: Big list\n    description: d\n"
+        "    members: {file: people.csv, default_country: US}\n"
+    )
+    write_people(root / "people.csv", rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -33,12 +44,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
-            (root / "mmctl.yaml").write_text(
-                'provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n  page_id: "200000000000001"\n'
-                "audiences:\n  big:\n    name: Big list\n    description: d\n"
-                "    members: {file: people.csv, default_country: US}\n"
-            )
-            write_people(root / "people.csv", args.rows)
+            write_member_project(root, args.rows)
             env = {**os.environ, "MMCTL_GRAPH_URL": url, "META_ACCESS_TOKEN": "benchmark-token-0000"}
             steps = {"apply_first_upload": measure(["apply", ".", "--auto-approve"], root, env, url)}
             steps["plan_unchanged"] = measure(["plan", ".", "--detailed-exitcode"], root, env, url)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from members import write_people
+from member_plan import write_member_project
 from pending import measure as plan_pending
 from scale import measure, serve, write_project
 
@@ -73,13 +73,7 @@ def paused_row(n: int, work: Path) -> Row:
 
 def member_rows(rows: int, work: Path) -> list[Row]:
     root = work / "members"
-    root.mkdir()
-    (root / "mmctl.yaml").write_text(
-        'provider:\n  graph: sandbox\n  ad_account: act_100000000000001\n  page_id: "200000000000001"\n'
-        "audiences:\n  big:\n    name: Big list\n    description: d\n"
-        "    members: {file: people.csv, default_country: US}\n"
-    )
-    write_people(root / "people.csv", rows)
+    write_member_project(root, rows)
 
     def steps(url: str) -> dict[str, dict[str, float]]:
         env = env_for(url)

@@ -241,7 +241,9 @@ class PostgresStateStore(SQLStateStore):
         ).fetchone()
         return int(row[0]) if row else None
 
-    def holder(self) -> tuple[bool, Holder | None]:
+    def _holding_session(self) -> tuple[int | None, Holder | None]:
+        """The backend pid holding the lock now (None: nobody) and the holder's record (when nobody
+        holds it, the last holder's, if one is left)."""
         import psycopg
 
         connection = self._conn()
@@ -255,6 +257,10 @@ class PostgresStateStore(SQLStateStore):
         who = Holder.from_json(row[0]) if row else None
         if pid is not None and (row is None or int(row[1]) != pid):
             who = None  # the record is of an earlier holder: the one now is not known by name
+        return pid, who
+
+    def holder(self) -> tuple[bool, Holder | None]:
+        pid, who = self._holding_session()
         return pid is not None, who
 
     def break_lock(self) -> Holder | None:
@@ -262,16 +268,15 @@ class PostgresStateStore(SQLStateStore):
         import psycopg
 
         connection = self._conn()
-        held, who = self.holder()
+        pid, who = self._holding_session()
         try:
-            pid = self._holder_pid(connection)
             if pid is not None and pid != connection.info.backend_pid:
                 connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
             with connection.transaction():
                 connection.execute(f"DELETE FROM {self._locks} WHERE state_key = %s", (self.key,))
         except psycopg.Error as exc:
             raise self._error("cannot end the lock holder's session (it needs the right to signal it)", exc) from exc
-        return who if held else None
+        return who if pid is not None else None
 
 
 def _secrets_of(conninfo: str) -> list[str]:
