@@ -271,6 +271,14 @@ def sandbox() -> None:
     type=click.FloatRange(0, 1),
     help="Share of uploaded people who match a Messenger user and get a subscription token.",
 )
+@click.option(
+    "--match-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    metavar="SECONDS",
+    help="How long matching an upload takes: its subscription tokens are listed only after this (Meta: up to 24 hours).",
+)
 @click.option("--currency", default="USD", show_default=True, help="Currency of ad accounts created on first use.")
 @click.option(
     "--timezone",
@@ -299,6 +307,7 @@ def serve(
     user_quota: int,
     quota_window: float,
     match_rate: float,
+    match_delay: float,
     currency: str,
     timezone_name: str,
     access_log: bool,
@@ -325,6 +334,7 @@ def serve(
         "user_quota": user_quota,
         "quota_window_s": quota_window,
         "match_rate": match_rate,
+        "match_delay_s": match_delay,
         "default_currency": currency,
         "default_timezone": timezone_name,
     }
@@ -347,6 +357,31 @@ def serve(
 # --- plan and apply -----------------------------------------------------------------------------
 
 EXIT_CHANGES = 2
+
+
+def _duration_or_none(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    return None if value is None else _duration(ctx, param, value)
+
+
+@sandbox.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--advance",
+    metavar="DURATION",
+    callback=_duration_or_none,
+    help="Move the sandbox clock forward (e.g. 1h, 90m, 13h): a new campaign's warm-up or the 12-hour cooldown passes.",
+)
+@click.option("--set", "at", metavar="TIME", help="Set the sandbox clock (ISO 8601 or Unix seconds).")
+@click.option("--data", metavar="FILE", help="The sandbox data file (default: the project's .mmctl/sandbox.json).")
+def clock(paths: tuple[str, ...], advance: float | None, at: str | None, data: str | None) -> int:
+    """Show, set or advance the clock of the project's sandbox (`graph: sandbox`).
+
+    Times Meta enforces (the warm-up after a campaign is created, one message per subscriber every
+    12 hours, schedules) follow this clock, so a send can be tried without waiting an hour."""
+    from reconciler.commands import sandbox as sandbox_command
+
+    echo(sandbox_command.clock(paths, data=data, advance=advance or 0.0, at=at))
+    return EXIT_OK
 
 
 def _lock_timeout(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -710,6 +745,36 @@ def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, 
         _counters(session, options["verbose"])
     finally:
         session.close()
+    return EXIT_OK
+
+
+@cli.group(name="send")
+def send_group() -> None:
+    """Follow sends: who was sent each send, who was skipped and why (read from the state's journal)."""
+
+
+@send_group.command(name="status")
+@click.argument("name", required=False)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+def send_status(name: str | None, paths: tuple[str, ...], output: str) -> int:
+    """Show each send's progress and outcomes by reason (or only NAME's): sent, skipped (with the
+    reason), failed (with the code), unknown, in flight and not sent yet. Reads the state only."""
+    from reconciler.commands import send_status as status_command
+
+    if name is not None and ("/" in name or Path(name).is_dir()):
+        paths, name = (name, *paths), None  # a first argument that is a folder is a path
+    store = _store(paths)
+    try:
+        entries = status_command.send_status(store, store.read(), name)
+    finally:
+        store.close()
+    if output == "json":
+        echo(json.dumps({"format_version": "1", "sends": entries}, indent=2, ensure_ascii=False))
+    else:
+        echo(status_command.status_text(entries))
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from reconciler import kinds
-from reconciler.clock import Sleep, system_sleep
+from reconciler.clock import Sleep, system_sleep, utc_text
 from reconciler.core.plan import Action, Plan
 from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown, UnexpectedAnswer
 from reconciler.graph import account as graph_account
@@ -32,7 +32,8 @@ from reconciler.members import memberfile
 from reconciler.members.memberfile import Prepared
 from reconciler.model import freeze
 from reconciler.operation import Operation, Result
-from reconciler.resources import MAKING, REMOVING, Account, Op
+from reconciler.resources import MAKING, REMOVING, Account, Kind, Op
+from reconciler.sending import SendRunner
 from reconciler.state.model import Entry, Pending, Resource, State, pending_entry
 from reconciler.state.store import StateStore
 
@@ -77,6 +78,7 @@ class Executor:
         progress: Progress = lambda line: None,
         *,
         members: Mapping[str, Prepared] | None = None,
+        recipients: Mapping[str, Sequence[str]] | None = None,
         sleep: Sleep = system_sleep,
     ) -> None:
         self.client = client
@@ -85,6 +87,7 @@ class Executor:
         self.progress = progress
         self.report = Report(state)
         self.members = members or {}
+        self.recipients = recipients or {}  # send address -> the tokens its plan counted
         self.sleep = sleep
 
     @property
@@ -108,6 +111,9 @@ class Executor:
         self._delete([a for a in actions if a.action in REMOVING or a.action == Op.REPLACE])
         for spec in kinds.ordered():
             building = [a for a in actions if a.kind == spec.kind and a.action not in REMOVING]
+            if spec.kind == Kind.SEND:
+                self._send(building)
+                continue
             if not spec.in_account:
                 self._state_only(building)
                 continue
@@ -304,6 +310,54 @@ class Executor:
                 self._note(action.address, f"{action.action}d (kept in state)")
         if made:
             self._save(self.state.with_resources(made).without_pending(*settled))
+
+    # -- sends
+
+    def _send(self, actions: Sequence[Action]) -> None:
+        """Each send to be carried out now, after everything else (its campaign exists by then)."""
+        runner = SendRunner(
+            self.client,
+            self.store,
+            self.account.id,
+            self.progress,
+            self.sleep,
+            max_wait=max(60.0, self.client.retry.max_wait),
+        )
+        for action in actions:
+            if action.action != Op.SEND:
+                continue
+            address = action.address
+            campaign = self.state.resources.get(str(action.after.get("campaign")))
+            message_id = campaign.ids.get("id") if campaign is not None else None
+            if not message_id:
+                self._fail(
+                    address, f"{action.after.get('campaign')} has no id in state (was it created?); nothing sent"
+                )
+                continue
+            if address not in self.state.resources:
+                tokens = self.recipients.get(address)
+                if tokens is None:
+                    self._fail(address, "its recipients were not read by this plan; nothing sent (run plan again)")
+                    continue
+                self.report.state = runner.start(self.state, action, message_id, tokens)
+                self.progress(f"{address}: started: {len(tokens):,} recipients frozen in the journal")
+            counts, stop, unknown = runner.run(action, message_id)
+            done = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()) if n) or "nothing to send now"
+            if stop is not None:
+                when = f" after {utc_text(stop.resume_at)}" if stop.resume_at else " once that is done"
+                self._fail(
+                    address,
+                    f"stopped: {stop.why}. This run: {done}. The recipients left stay pending: the next apply"
+                    f"{when} sends to them, nobody twice",
+                )
+            elif unknown:
+                self._fail(
+                    address,
+                    f"{done}; {unknown:,} recipient(s) have an unknown outcome and are not sent again "
+                    f"(mmctl send status {address.partition('.')[2]})",
+                )
+            else:
+                self._note(address, f"sent: {done}")
 
     # -- kinds that live in the account
 

@@ -67,6 +67,7 @@ class Provider:
     max_daily_budget: Money | None = None
     max_lifetime_budget: Money | None = None
     max_total_daily_budget: Money | None = None
+    max_send_recipients: int | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,24 @@ class Campaign(Addressed):
 
 
 @dataclass(frozen=True)
+class Send(Addressed):
+    """A template delivered through a campaign to the subscribers of audiences, each at most once.
+
+    ``template`` and ``audiences`` are resolved here: written on the send, or the campaign's
+    defaults (``Campaign.template`` / ``Campaign.audience``)."""
+
+    KIND: ClassVar[str] = "send"
+    key: str
+    campaign: str
+    template: str
+    audiences: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    not_before: Time | None = None
+    min_conversation_gap_seconds: int | None = None
+    location: SourceLocation | None = None
+
+
+@dataclass(frozen=True)
 class StateConfig:
     """Where state lives (the ``state:`` block): an SQLite file beside the manifests by default, or
     a PostgreSQL database shared by a team and its CI."""
@@ -143,6 +162,7 @@ class Project:
     templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
     audiences: Mapping[str, Audience] = field(default_factory=lambda: MappingProxyType({}))
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: MappingProxyType({}))
+    sends: Mapping[str, Send] = field(default_factory=lambda: MappingProxyType({}))
     # What Meta accepts but a reviewer should see (an http:// image): ManifestErrors used as warnings.
     warnings: tuple[ManifestError, ...] = ()
 

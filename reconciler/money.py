@@ -89,3 +89,8 @@ def format_money(minor: int, currency: str) -> str:
     sign = "-" if minor < 0 else ""
     whole, fraction = divmod(abs(minor), 10**places)
     return f"{sign}{whole:,}.{fraction:0{places}d} {currency}"
+
+
+def format_range(low: int, high: int, currency: str) -> str:
+    """``294, 441, "USD"`` -> ``2.94-4.41 USD``."""
+    return f"{format_money(low, currency).rsplit(' ', 1)[0]}-{format_money(high, currency)}"

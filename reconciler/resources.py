@@ -24,6 +24,7 @@ class Kind(StrEnum):
     TEMPLATE = "template"
     AUDIENCE = "audience"
     CAMPAIGN = "campaign"
+    SEND = "send"
 
 
 class Op(StrEnum):
@@ -35,11 +36,14 @@ class Op(StrEnum):
     DELETE = "delete"
     ADOPT = "adopt"
     FORGET = "forget"
+    SEND = "send"  # deliver a template to recipients (or resume delivering it)
+    WAIT = "wait"  # a send that cannot start yet: nothing apply could do now
     NOOP = "no-op"
 
 
 REMOVING = frozenset({Op.DELETE, Op.FORGET})  # the resource leaves state
 MAKING = frozenset({Op.CREATE, Op.REPLACE})  # a new object is made in the account
+IDLE = frozenset({Op.NOOP, Op.WAIT})  # apply does nothing to the resource now
 
 
 def kind_of(address: str) -> str:

@@ -34,8 +34,8 @@ def users_calls(log: list[dict]) -> list[dict]:
 def test_examples_upload_members_and_converge(example):
     applied = run("apply", "--auto-approve")
     assert applied.exit_code == 0, applied.output
-    assert "members: +120 / -0 members (0 → 120)" in applied.stdout
-    assert "audience.vip: members +120 / -0 (now 120)" in applied.stderr
+    assert "members: +260 / -0 members (0 → 260)" in applied.stdout
+    assert "audience.vip: members +260 / -0 (now 260)" in applied.stderr
     assert run("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -50,7 +50,7 @@ def test_adding_10_and_removing_3_sends_exactly_those(example, serve):
     added = [f"new{n}@example.com,,New,Person,US" for n in range(10)]
     csv.write_text("\n".join([lines[0], *lines[4:], *added]) + "\n")
     planned = runner.invoke(cli, ["plan"])
-    assert "members: +10 / -3 members (120 → 127)" in planned.stdout
+    assert "members: +10 / -3 members (260 → 267)" in planned.stdout
     sandbox.control("DELETE", "requests")
     assert runner.invoke(cli, ["apply", "--auto-approve"]).exit_code == 0
     calls = users_calls(sandbox.control("GET", "requests")["data"])
@@ -181,7 +181,7 @@ def test_audience_fields_update_in_place_and_hashed_files(example):
         text.replace("file: data/vip.csv", "file: data/hashed.csv\n      hashed: true")
     )
     out = run("plan").stdout
-    assert "members: +130 / -120 members (120 → 130)" in out
+    assert "members: +130 / -260 members (260 → 130)" in out
     assert run("apply", "--auto-approve").exit_code == 0
     assert run("plan", "--detailed-exitcode").exit_code == 0
 
@@ -189,6 +189,8 @@ def test_audience_fields_update_in_place_and_hashed_files(example):
 def test_an_unchanged_member_file_is_not_read_again_and_any_change_is(example, monkeypatch):
     from reconciler.members import memberfile
 
+    csv = example / "data" / "vip.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:121]))  # 120 people: too few matched
     assert run("apply", "--auto-approve").exit_code == 0
     prepared: list[str] = []
     original = memberfile.prepare
@@ -205,7 +207,6 @@ def test_an_unchanged_member_file_is_not_read_again_and_any_change_is(example, m
         in same.stdout
     )
     assert "Meta reports about 63 matched people" in same.stdout  # the live audience's warnings still show
-    csv = example / "data" / "vip.csv"
     csv.write_text(csv.read_text() + "new.person@example.com,,New,Person,US\n")
     grown = run("plan", "--detailed-exitcode")
     assert grown.exit_code == 2 and prepared == ["vip.csv"] and "+1 / -0 members (120 → 121)" in grown.stdout

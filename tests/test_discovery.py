@@ -66,9 +66,9 @@ def test_a_file_that_is_not_a_mapping_is_described_not_quoted(with_provider):
     errors = with_provider.errors()
     assert errors == [
         "note.yml:1:1: file holds text, not a mapping; a manifest is a mapping of provider, state, templates, "
-        "audiences and campaigns (its content is not shown)",
+        "audiences, campaigns and sends (its content is not shown)",
         "people.yaml:1:1: file holds a list, not a mapping; a manifest is a mapping of provider, state, templates, "
-        "audiences and campaigns (its content is not shown)",
+        "audiences, campaigns and sends (its content is not shown)",
     ]
 
 

@@ -30,13 +30,18 @@ def test_examples_load_into_the_model(monkeypatch):
         "examples/audiences.yaml",
         "examples/campaigns.yaml",
         "examples/mmctl.yaml",
+        "examples/sends.yaml",
         "examples/templates.yaml",
     )
+    first = project.sends["winter-first-wave"]
+    assert (first.campaign, first.template, first.audiences) == ("winter-sale", "winter-carousel", ("vip",))
+    assert first.min_conversation_gap_seconds == 3600 and first.address == "send.winter-first-wave"
 
 
 def test_files_merge_and_env_interpolates(with_provider):
     with_provider.write("t.yaml", "templates:\n  hi:\n    message: {text: 'Hi $${literal}'}\n")
     with_provider.write("c/c.yaml", "campaigns:\n  a:\n    name: ${env:PREFIX} sale\n    template: hi\n")
+    with_provider.write("s.yaml", "audiences:\n  vip: {name: V}\nsends:\n  s1: {campaign: a, audience: vip}\n")
     project = with_provider.load(env={"PREFIX": "Winter"})
     assert project.campaigns["a"] == Campaign(
         key="a",
@@ -68,7 +73,7 @@ def test_unknown_top_level_keys_are_errors(with_provider):
     with_provider.write("c.yaml", "campaign:\n  a: {name: A}\n")
     assert with_provider.errors() == [
         'c.yaml:1:1: campaign: unknown field "campaign" (did you mean "campaigns"?); '
-        "expected one of: audiences, campaigns, provider, state, templates"
+        "expected one of: audiences, campaigns, provider, sends, state, templates"
     ]
 
 
@@ -242,7 +247,7 @@ def test_values_from_the_environment_are_never_echoed(with_provider):
 def test_empty_files_are_errors(with_provider):
     with_provider.write("empty.yaml", "# nothing yet\n")
     assert with_provider.errors() == [
-        "empty.yaml:1:1: file is empty; a manifest holds at least one of provider, state, templates, audiences, campaigns"
+        "empty.yaml:1:1: file is empty; a manifest holds at least one of provider, state, templates, audiences, campaigns, sends"
     ]
 
 

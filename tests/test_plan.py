@@ -77,7 +77,17 @@ def test_nothing_to_do_when_live_matches_what_is_written():
     # end_time and status were filled in by the server; they are not written, so never compared.
     made = plan([campaign()], managed(), [live()])
     assert only(made).action == "no-op" and not made.changes_pending
-    assert made.summary == {"create": 0, "update": 0, "replace": 0, "delete": 0, "adopt": 0, "forget": 0, "no-op": 1}
+    assert made.summary == {
+        "create": 0,
+        "update": 0,
+        "replace": 0,
+        "delete": 0,
+        "adopt": 0,
+        "forget": 0,
+        "send": 0,
+        "wait": 0,
+        "no-op": 1,
+    }
 
 
 def test_an_intended_change_is_an_update_with_before_and_after():

@@ -49,7 +49,7 @@ def campaign_rows(root: Path) -> list[dict]:
 def test_apply_then_plan_is_empty(example):
     first = run("apply", "--auto-approve")
     assert first.exit_code == 0, first.output
-    assert "Plan: 5 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt." in first.stdout
+    assert "Plan: 5 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt, 2 waiting." in first.stdout
     assert "Apply complete: 5 resource(s) changed." in first.stdout
     assert "campaign.spring-launch: paused" in first.stderr
     again = run("plan", "--detailed-exitcode")
@@ -76,9 +76,12 @@ def test_removing_campaigns_deletes_them_unless_protected(example):
     run("apply", "--auto-approve")
     text = (example / "campaigns.yaml").read_text()
     (example / "campaigns.yaml").write_text(text[: text.index("  spring-launch:")])
+    sends = (example / "sends.yaml").read_text()
+    (example / "sends.yaml").write_text(sends[: sends.index("  spring-teaser:")])
     removed = run("plan")
     assert "  - campaign.spring-launch  (delete: removed from the manifests)" in removed.stdout
     (example / "campaigns.yaml").write_text("campaigns: {}\n")
+    (example / "sends.yaml").unlink()
     refused = run("plan")
     assert refused.exit_code == 1
     assert "campaign.winter-sale is protected (protect: true, kept in state)" in refused.stderr
@@ -169,6 +172,7 @@ def test_markdown_stays_under_the_comment_limit(example):
         f"  c{n}:\n    name: Campaign {n} with a long enough name\n    daily_budget: {500 + n}\n" for n in range(3000)
     )
     (example / "campaigns.yaml").write_text(text)
+    (example / "sends.yaml").unlink()
     markdown = run("plan", "--format", "markdown")
     assert markdown.exit_code == 0, markdown.output
     assert len(markdown.stdout) < 65_000

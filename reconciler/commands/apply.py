@@ -40,6 +40,7 @@ def apply(
         account,
         progress,
         members=session.members,
+        recipients=session.recipients,
         sleep=session.sleep,
     )
     report = executor.run(made)

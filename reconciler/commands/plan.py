@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.clock import from_utc_text, utc_text
+from reconciler.commands.sends import with_sends
 from reconciler.commands.session import Session
 from reconciler.core import costs
 from reconciler.core.desired import desired_state
@@ -73,7 +74,9 @@ def plan(
         warnings=tuple(str(w) for w in session.project.warnings) + made.warnings + warnings,
     )
     if not refresh_only:
-        made = _with_members(session, made, state, {o.id: o for o in objects})
+        live_by_id = {o.id: o for o in objects}
+        made = _with_members(session, made, state, live_by_id)
+        made = with_sends(session, made, state, live_by_id)
     return made, account
 
 

@@ -50,3 +50,18 @@ def serve(
         raise UsageError(str(exc)) from exc
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def clock(paths: Sequence[str], *, data: str | None, advance: float, at: str | None) -> str:
+    """Set or advance the clock kept in the sandbox's data file; the line to print."""
+    from reconciler.clock import utc_text
+
+    location = Path(data) if data is not None else sandbox_data_path(paths or (".",))
+    if not location.exists():
+        raise UsageError(f"no sandbox data at {location}: run mmctl plan or apply on a `graph: sandbox` project first")
+    try:
+        app = Sandbox(SandboxConfig(), location)
+        now = app.set_clock(at, advance=advance) if at is not None or advance else app.set_clock(None)
+    except (ValueError, SandboxDataError) as exc:
+        raise UsageError(str(exc)) from exc
+    return f"sandbox clock: {utc_text(now)}"

@@ -105,6 +105,8 @@ class Session:
     sleep: Sleep = system_sleep
     # Member files hashed for this run (temporary files, removed on close).
     members: dict[str, memberfile.Prepared] = field(default_factory=dict)
+    # The recipients each send's plan counted: what apply freezes in the journal.
+    recipients: dict[str, tuple[str, ...]] = field(default_factory=dict)
     workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def now(self) -> int:

@@ -25,6 +25,7 @@ def desired_state(project: Project, account: Account) -> dict[str, Desired]:
         zone=load_zone(project.provider.timezone or account.timezone_name),
         currency=account.currency,
         where=SourceLocation(project.root.name),
+        messages={key: template.message for key, template in project.templates.items()},
     )
     out: dict[str, Desired] = {}
     for spec in kinds.ordered():

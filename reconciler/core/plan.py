@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.resources import REMOVING, Change, Kind, Op
+from reconciler.resources import IDLE, REMOVING, Change, Kind, Op
 
 ACTIONS = tuple(op.value for op in Op)
 
@@ -32,7 +32,7 @@ class Action:
 
     @property
     def mutates(self) -> bool:
-        return self.action != Op.NOOP
+        return self.action not in IDLE
 
 
 @dataclass(frozen=True)

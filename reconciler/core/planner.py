@@ -26,7 +26,6 @@ from reconciler import kinds
 from reconciler.core.plan import Action, Drift, Plan
 from reconciler.errors import PlanError
 from reconciler.kinds.base import ResourceKind
-from reconciler.kinds.template import TemplateKind
 from reconciler.resources import REMOVING, Change, Desired, LiveObject, Op, kind_of
 from reconciler.state.model import Pending, Resource, State
 
@@ -157,7 +156,6 @@ def _plan_declared(want: Desired, inputs: _Inputs) -> tuple[Action, Drift | None
 
 
 def _plan_state_only(spec: ResourceKind, want: Desired, recorded: Resource | None, resolves: tuple[str, ...]) -> Action:
-    assert isinstance(spec, TemplateKind)  # the one kind kept in state only
     op, reason, changes, notes = spec.state_plan(want, recorded.applied if recorded is not None else None)
     return Action(
         address=want.address,

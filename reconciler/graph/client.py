@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
@@ -543,6 +544,7 @@ class GraphClient:
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._connected = False  # until a first answer, a refused connection fails fast
+        self.server_offset = 0.0  # the server's clock minus ours (its Date header)
         self.last_trace: str | None = None  # x-fb-trace-id of the latest answer, for errors found reading it
         # Proxy variables in the environment are ignored (trust_env=False): a CI machine's HTTP(S)_PROXY
         # must not see Graph traffic unless asked for with --proxy / MMCTL_PROXY.
@@ -864,6 +866,7 @@ class GraphClient:
         headers = {k.lower(): v for k, v in response.headers.items()}
         with self._lock:
             self.last_trace = headers.get("x-fb-trace-id") or None
+            self._note_server_time(headers.get("date"))
         # Graph echoes an access_token given in a query into paging links; never hand one onwards.
         text = self.credentials.redact(content.decode(response.encoding or "utf-8", errors="replace"))
         body = _decode(text)
@@ -883,6 +886,20 @@ class GraphClient:
             answer = Answer(response.status_code, None if body is _NOT_JSON else body, headers, text)
             error = _hinted(error_from(answer, method, path, self.credentials), answer.headers)
         raise _unclear(error, kind)
+
+    def _note_server_time(self, date: str | None) -> None:
+        """Keep how far the server's clock is from ours: a send's warm-up and cooldowns are Meta's
+        times, and a CI runner's clock may be off."""
+        if not date:
+            return
+        try:
+            self.server_offset = parsedate_to_datetime(date).timestamp() - self._wall()
+        except (TypeError, ValueError, OverflowError):
+            return
+
+    def server_now(self) -> float:
+        """The server's time, as its last answer told it (our clock until one has)."""
+        return self._wall() + self.server_offset
 
     def _read_answer(self, response: httpx.Response, ends: float, method: str, path: str) -> bytes:
         parts: list[bytes] = []

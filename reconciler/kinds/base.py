@@ -14,14 +14,15 @@ from __future__ import annotations
 import abc
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import tzinfo
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar
 
 from reconciler.errors import ManifestError, ReconcilerError, SourceLocation, UnexpectedAnswer
 from reconciler.model import Project, freeze
 from reconciler.operation import Operation
-from reconciler.resources import Change, Desired, Kind, LiveObject
+from reconciler.resources import Change, Desired, Kind, LiveObject, Op
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +62,9 @@ class DesiredContext:
     zone: tzinfo
     currency: str
     where: SourceLocation  # for a problem in a block that has no location of its own
+    messages: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({})
+    )  # template key -> message: what a send delivers
 
 
 @dataclass(frozen=True)
@@ -165,3 +169,10 @@ class ResourceKind(abc.ABC):
 
     def update_notes(self, changes: Sequence[Change]) -> tuple[str, ...]:
         return ()
+
+    def state_plan(
+        self, want: Desired, applied: Mapping[str, Any] | None
+    ) -> tuple[Op, str, tuple[Change, ...], tuple[str, ...]]:
+        """For a kind kept in state only: (action, reason, changes, notes) against what state last
+        kept (None: never applied)."""
+        raise NotInAccount(f"{self.kind}s live in the account")

@@ -77,7 +77,7 @@ class CampaignKind(ResourceKind):
     kind = Kind.CAMPAIGN
     section = "campaigns"
     applied_fields = frozenset(OWNER)
-    live_only = frozenset({"budget_remaining"})
+    live_only = frozenset({"budget_remaining", "created_time"})
 
     def desired(self, item: Campaign, context: DesiredContext, problems: list[ManifestError]) -> Desired:
         where = item.location or context.where
@@ -116,6 +116,7 @@ class CampaignKind(ResourceKind):
             "fields": fields(
                 "id",
                 "account_id",
+                "created_time",
                 campaign=("id", "name", "status", "is_message_campaign"),
                 adset=("id", *BUDGET_FIELDS, "budget_remaining", *TIME_FIELDS, "promoted_object"),
                 creative=("actor_id",),
@@ -140,6 +141,8 @@ class CampaignKind(ResourceKind):
             "pixel_id": str(promoted["pixel_id"]) if promoted.get("pixel_id") else None,
             "page_id": str(creative.get("actor_id") or promoted.get("page_id") or "") or None,
         }
+        if row.get("created_time"):
+            values["created_time"] = _instant(row["created_time"])  # a send waits an hour after it
         if adset.get("budget_remaining") not in (None, ""):
             values["budget_remaining"] = int(adset["budget_remaining"])
         ids = {"id": str(row["id"]), "campaign": str(campaign["id"]), "adset": str(adset["id"])}

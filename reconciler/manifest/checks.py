@@ -29,7 +29,7 @@ NodePath = tuple[Any, ...]
 class Declared:
     """One block as written: its data, where it is, and the file that holds it."""
 
-    kind: str  # "provider", "state", "template", "audience" or "campaign"
+    kind: str  # "provider", "state", "template", "audience", "campaign" or "send"
     key: str
     data: Mapping[str, Any]
     file: Path
@@ -188,23 +188,112 @@ def check_unique_names(blocks: Iterable[Declared], what: str) -> list[ManifestEr
     return errors
 
 
+def _reference(
+    block: Declared, field: str | tuple[Any, ...], ref: str, known: Mapping[str, Any], kind: str
+) -> ManifestError:
+    """``no template named "x" (did you mean "y"?)`` at ``field`` of ``block``."""
+    message = f"no {kind} named {json.dumps(ref)}"
+    close = difflib.get_close_matches(ref, list(known), n=1)
+    if close:
+        message += f" (did you mean {json.dumps(close[0])}?)"
+    elif known:
+        shown = sorted(known)
+        more = f" and {len(shown) - 10:,} more" if len(shown) > 10 else ""
+        message += f"; declared {kind}s: {', '.join(shown[:10])}{more}"
+    else:
+        message += f"; no {kind}s are declared"
+    return block.error(field, message)
+
+
 def check_references(
     campaign: Declared, templates: Mapping[str, Any], audiences: Mapping[str, Any]
 ) -> list[ManifestError]:
     errors = []
     for field, known, kind in (("template", templates, "template"), ("audience", audiences, "audience")):
         ref = campaign.data.get(field)
-        if not isinstance(ref, str) or ref in known:
+        if isinstance(ref, str) and ref not in known:
+            errors.append(_reference(campaign, field, ref, known, kind))
+    return errors
+
+
+def names(value: Any) -> tuple[str, ...]:
+    """A send's ``audience``/``exclude``: one name or a list of them."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def check_send(
+    send: Declared,
+    campaigns: Mapping[str, Declared],
+    templates: Mapping[str, Any],
+    audiences: Mapping[str, Any],
+    zone: tzinfo | None,
+    zone_known: bool,
+) -> list[ManifestError]:
+    """A send's references resolve (its own, or its campaign's defaults) and its time reads."""
+    data = send.data
+    errors: list[ManifestError] = []
+    key = data.get("campaign")
+    campaign = campaigns.get(key) if isinstance(key, str) else None
+    if isinstance(key, str) and campaign is None:
+        errors.append(_reference(send, "campaign", key, campaigns, "campaign"))
+    defaults = campaign.data if campaign is not None else {}
+    if "template" in data:
+        if data["template"] not in templates:
+            errors.append(_reference(send, "template", data["template"], templates, "template"))
+    elif campaign is not None and not defaults.get("template"):
+        errors.append(
+            send.error(
+                None,
+                f"no template: write template: on the send, or give campaign {json.dumps(key)} a default template",
+                key=True,
+            )
+        )
+    for field in ("audience", "exclude"):
+        if field not in data:
             continue
-        message = f"no {kind} named {json.dumps(ref)}"
-        close = difflib.get_close_matches(ref, list(known), n=1)
-        if close:
-            message += f" (did you mean {json.dumps(close[0])}?)"
-        elif known:
-            message += f"; declared {kind}s: {', '.join(sorted(known))}"
-        else:
-            message += f"; no {kind}s are declared"
-        errors.append(campaign.error(field, message))
+        for index, ref in enumerate(names(data[field])):
+            if ref not in audiences:
+                at: tuple[Any, ...] = (field, index) if isinstance(data[field], list) else (field,)
+                errors.append(_reference(send, at, ref, audiences, "audience"))
+    if "audience" not in data and campaign is not None and not defaults.get("audience"):
+        errors.append(
+            send.error(
+                None,
+                f"no audience: write audience: on the send, or give campaign {json.dumps(key)} a default audience",
+                key=True,
+            )
+        )
+    chosen = set(names(data["audience"])) if "audience" in data else set(names(defaults.get("audience")))
+    both = sorted(chosen & set(names(data.get("exclude"))))
+    if both:
+        errors.append(send.error("exclude", f"audience {json.dumps(both[0])} is both sent to and excluded"))
+    if data.get("not_before") is not None:
+        try:
+            parse_instant(data["not_before"], zone)
+        except TimeError as exc:
+            if zone_known or "provider.timezone" not in str(exc):
+                errors.append(send.error("not_before", str(exc)))
+    return errors
+
+
+def check_defaults_used(campaign: Declared, sends: Iterable[Declared]) -> list[ManifestError]:
+    """A campaign's template and audience are defaults for its sends; one that no send uses would
+    do nothing at all, which a reviewer would take for a message going out."""
+    mine = [s for s in sends if s.data.get("campaign") == campaign.key]
+    errors = []
+    for field in ("template", "audience"):
+        if field in campaign.data and not any(field not in s.data for s in mine):
+            used = "no send names this campaign" if not mine else f"every send of it sets its own {field}"
+            errors.append(
+                campaign.error(
+                    field,
+                    f"{field} is the default for this campaign's sends, and {used}, so it does nothing: a "
+                    f"campaign sends nothing by itself. Declare a send (sends: {{NAME: {{campaign: {campaign.key}}}}}) "
+                    f"or remove {field}",
+                )
+            )
     return errors
 
 

@@ -34,12 +34,13 @@ from reconciler.model import (
     Members,
     Project,
     Provider,
+    Send,
     StateConfig,
     Template,
     freeze,
 )
 
-SECTIONS = {"templates": "template", "audiences": "audience", "campaigns": "campaign"}
+SECTIONS = {"templates": "template", "audiences": "audience", "campaigns": "campaign", "sends": "send"}
 
 
 def discover(
@@ -149,6 +150,7 @@ def load_project(
     zone_known = provider is not None and not any(e.node_path[:2] == ("provider", "timezone") for e in errors)
 
     templates, audiences, campaigns = merged["template"], merged["audience"], merged["campaign"]
+    sends = merged["send"]
     errors.extend(checks.check_unique_names(campaigns.values(), "campaign"))
     errors.extend(checks.check_unique_names(audiences.values(), "audience"))
     member_files: dict[str, Path] = {}
@@ -160,7 +162,11 @@ def load_project(
     for campaign in campaigns.values():
         errors.extend(checks.check_campaign(campaign, zone, zone_known, moment))
         if not broken_files:  # a reference into a file that failed to parse is not dangling
-            errors.extend(checks.check_references(campaign, templates, audiences))
+            dangling = checks.check_references(campaign, templates, audiences)
+            errors.extend(dangling or checks.check_defaults_used(campaign, sends.values()))
+    if not broken_files:
+        for send in sends.values():
+            errors.extend(checks.check_send(send, campaigns, templates, audiences, zone, zone_known))
 
     warnings = []
     for template in templates.values():
@@ -173,7 +179,7 @@ def load_project(
     if errors:
         raise ManifestErrors(errors)
     assert provider is not None
-    built = _build(root, files, provider, merged["state"], templates, audiences, campaigns, member_files)
+    built = _build(root, files, provider, merged["state"], templates, audiences, campaigns, sends, member_files)
     return replace(built, warnings=tuple(sorted(warnings, key=ManifestError.sort_key)))
 
 
@@ -185,7 +191,7 @@ Document = tuple[Path, YamlDocument, Any, set[tuple[Any, ...]], frozenset[tuple[
 def _not_a_mapping(data: Any) -> str:
     """A file that is not a mapping, described without quoting it (it may be anything at all)."""
     if data is None:
-        return "file is empty; a manifest holds at least one of provider, state, templates, audiences, campaigns"
+        return "file is empty; a manifest holds at least one of provider, state, templates, audiences, campaigns, sends"
     what = (
         "a list"
         if isinstance(data, list)
@@ -197,7 +203,7 @@ def _not_a_mapping(data: Any) -> str:
     )
     return (
         f"file holds {what}, not a mapping; a manifest is a mapping of provider, state, templates, "
-        "audiences and campaigns (its content is not shown)"
+        "audiences, campaigns and sends (its content is not shown)"
     )
 
 
@@ -236,7 +242,7 @@ def _merge(documents: list[Document], errors: list[ManifestError]) -> dict[str, 
     Fields that already failed the schema are left out of the merged blocks, so that the
     semantic checks judge only well-formed values and do not pile on.
     """
-    merged: dict[str, Any] = {"provider": None, "state": None, "template": {}, "audience": {}, "campaign": {}}
+    merged: dict[str, Any] = {"provider": None, "state": None, **{kind: {} for kind in SECTIONS.values()}}
     for path, document, data, bad_fields, env_paths in documents:
         if not isinstance(data, dict):
             continue
@@ -305,6 +311,7 @@ def _build(
     templates: dict[str, Declared],
     audiences: dict[str, Declared],
     campaigns: dict[str, Declared],
+    sends: dict[str, Declared],
     member_files: dict[str, Path],
 ) -> Project:
     p = provider.data
@@ -365,6 +372,7 @@ def _build(
             max_daily_budget=p.get("max_daily_budget"),
             max_lifetime_budget=p.get("max_lifetime_budget"),
             max_total_daily_budget=p.get("max_total_daily_budget"),
+            max_send_recipients=p.get("max_send_recipients"),
         ),
         state=StateConfig(
             path=state_path,
@@ -387,4 +395,22 @@ def _build(
         ),
         audiences=MappingProxyType(built_audiences),
         campaigns=MappingProxyType(built_campaigns),
+        sends=MappingProxyType(
+            {key: _send(key, block, campaigns[block.data["campaign"]], where(block)) for key, block in sends.items()}
+        ),
+    )
+
+
+def _send(key: str, block: Declared, campaign: Declared, where: SourceLocation) -> Send:
+    """A send with its campaign's defaults filled in (the checks made sure there are some)."""
+    d = block.data
+    return Send(
+        key=key,
+        campaign=d["campaign"],
+        template=d.get("template") or campaign.data["template"],
+        audiences=checks.names(d["audience"] if "audience" in d else campaign.data["audience"]),
+        exclude=checks.names(d.get("exclude")),
+        not_before=d.get("not_before"),
+        min_conversation_gap_seconds=d.get("min_conversation_gap_seconds"),
+        location=where,
     )

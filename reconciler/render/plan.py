@@ -16,12 +16,22 @@ from reconciler.clock import utc_text
 from reconciler.core.plan import ACTIONS, Action, Drift, Estimate, Plan, Spend, SpendLine
 from reconciler.kinds import campaign
 from reconciler.model import freeze, thaw
-from reconciler.money import format_money
+from reconciler.money import format_money, format_range
 from reconciler.planfile import PLAN_KIND
 from reconciler.resources import Change, Kind, Op
 
 FORMAT_VERSION = "1"
-MARKERS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "forget": "x", "no-op": " "}
+MARKERS = {
+    "create": "+",
+    "update": "~",
+    "replace": "-/+",
+    "delete": "-",
+    "adopt": "<=",
+    "forget": "x",
+    "send": ">>",
+    "wait": "..",
+    "no-op": " ",
+}
 COLOURS = {
     "create": "green",
     "update": "yellow",
@@ -29,6 +39,8 @@ COLOURS = {
     "delete": "red",
     "adopt": "cyan",
     "forget": "red",
+    "send": "blue",
+    "wait": "bright_black",
 }
 MONEY = frozenset(campaign.BUDGET_FIELDS)
 TIMES = frozenset(campaign.TIME_FIELDS)
@@ -81,6 +93,10 @@ def summary_line(plan: Plan) -> str:
     ]
     if counts["forget"]:
         words.append(f"{counts['forget']} to forget")
+    if counts["send"]:
+        words.append(f"{counts['send']} to send")
+    if counts["wait"]:
+        words.append(f"{counts['wait']} waiting")
     return "Plan: " + ", ".join(words) + "."
 
 
@@ -88,7 +104,9 @@ def _action_lines(action: Action, currency: str) -> list[str]:
     head = f"{MARKERS[action.action]} {action.address}"
     lines = [f"{head}  ({action.action}: {action.reason})"]
     for change in action.changes:
-        lines.append(f"      {change_text(change, currency)}")
+        # A send's lines are counts, written out already (no before, nothing to quote).
+        shown = f"{change.path}: {change.after}" if action.kind == Kind.SEND else change_text(change, currency)
+        lines.append(f"      {shown}")
     for note in action.notes:
         lines.append(f"      # {note}")
     return lines
@@ -126,6 +144,7 @@ def money_lines(plan: Plan) -> list[str]:
                 f"  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times "
                 f"the daily budget in a calendar week (weekly cap {format_money(spend.weekly_cap, currency)})."
             )
+    out += _send_money_lines(plan)
     if plan.estimates:
         out.append("Estimates (Meta's message_delivery_estimate, for new or changed budgets):")
         for estimate in plan.estimates:
@@ -142,8 +161,40 @@ def _range(bounds: tuple[int, int]) -> str:
     return f"{bounds[0]:,}-{bounds[1]:,}"
 
 
+def _send_money_lines(plan: Plan) -> list[str]:
+    """What the sends of this plan deliver now, and Meta's price for it (charged per delivered message)."""
+    sends = [a for a in plan.actions if a.action == Op.SEND]
+    if not sends:
+        return []
+    out = ["Sends (Meta charges per delivered message; each recipient at most once):"]
+    total, low, high, priced = 0, 0, 0, True
+    for action in sends:
+        ready = int(action.after.get("ready") or 0)
+        estimate = action.after.get("estimate")
+        total += ready
+        cost = ""
+        if estimate:
+            low, high = low + estimate[0], high + estimate[1]
+            cost = f", estimated {_money_range((estimate[0], estimate[1]), plan.currency)}"
+        else:
+            priced = False
+        out.append(f"  {action.address}: {ready:,} message(s){cost}")
+    cost = f", estimated {_money_range((low, high), plan.currency)}" if priced else " (no estimate for some)"
+    out.append(f"  Total: {total:,} message(s){cost}")
+    return out
+
+
+def _waiting_lines(plan: Plan) -> list[str]:
+    """Sends apply can do nothing for yet, with their counts and when they can start."""
+    waiting = [a for a in plan.actions if a.action == Op.WAIT]
+    out = ["", "Waiting (apply can do nothing for these yet):"] if waiting else []
+    for action in waiting:
+        out += ["  " + line for line in _action_lines(action, plan.currency)]
+    return out
+
+
 def _money_range(bounds: tuple[int, int], currency: str) -> str:
-    return f"{format_money(bounds[0], currency).rsplit(' ', 1)[0]}-{format_money(bounds[1], currency)}"
+    return format_range(bounds[0], bounds[1], currency)
 
 
 def _drift_lines(drift: Drift, currency: str) -> list[str]:
@@ -174,6 +225,7 @@ def plan_text(plan: Plan, style: Style = None) -> str:
             lines = _action_lines(action, plan.currency)
             out.append(paint("  " + lines[0], action.action))
             out += ["  " + line for line in lines[1:]]
+    out += _waiting_lines(plan)
     money = money_lines(plan)
     if money:
         out += ["", *money]
@@ -353,6 +405,10 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         head += ["| | resource | action | reason |", "|---|---|---|---|"]
         head += [f"| `{MARKERS[a.action]}` | `{a.address}` | {a.action} | {a.reason} |" for a in changing]
         head.append("")
+    waiting = [a for a in plan.actions if a.action == Op.WAIT]
+    if waiting:
+        head += ["Waiting (apply can do nothing for these yet):", ""]
+        head += [f"- `{a.address}`: {a.reason}" for a in waiting] + [""]
     if plan.drift:
         head += [f"⚠️ {len(plan.drift)} resource(s) changed outside mmctl (drift); see below.", ""]
     money = money_lines(plan)

@@ -29,8 +29,9 @@ def warnings_text(project: Project) -> str:
 def validation_ok_text(project: Project) -> str:
     return (
         f"Valid: {_plural(len(project.files), 'file')}, {_plural(len(project.templates), 'template')}, "
-        f"{_plural(len(project.audiences), 'audience')}, {_plural(len(project.campaigns), 'campaign')} "
-        f"for {project.provider.ad_account} (graph: {project.provider.graph})."
+        f"{_plural(len(project.audiences), 'audience')}, {_plural(len(project.campaigns), 'campaign')}"
+        + (f", {_plural(len(project.sends), 'send')}" if project.sends else "")
+        + f" for {project.provider.ad_account} (graph: {project.provider.graph})."
     )
 
 

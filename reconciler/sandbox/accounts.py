@@ -57,6 +57,9 @@ def account(world: World, digits: str, config: SandboxConfig) -> dict[str, Any]:
             "tos_accepted": True,
             "payment_method": True,
             "region_supported": True,
+            "page_region_supported": True,
+            "pacing_ready": True,  # False: sends get 2300028 (pacing information not ready)
+            "spend_cap": 0,  # the account's spend cap in minor units; 0: none
             "default_budget_mode": True,
             "pixels": [],
         }
@@ -84,6 +87,9 @@ ACCOUNT_SETTINGS = {
     "tos_accepted": bool,
     "payment_method": bool,
     "region_supported": bool,
+    "page_region_supported": bool,
+    "pacing_ready": bool,
+    "spend_cap": int,
     "default_budget_mode": bool,
     "pixels": list,
 }

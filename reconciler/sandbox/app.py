@@ -8,9 +8,11 @@
 - ``GET  /__sandbox/requests``: the request log (parameters as sent, tokens removed); ``DELETE`` clears it;
 - ``GET|POST /__sandbox/clock``: ``{"now": ISO|Unix, "advance_seconds": N, "freeze": bool}``;
 - ``GET|POST /__sandbox/accounts/act_<id>``: currency, timezone_name, name, tos_accepted, payment_method,
-  region_supported, default_budget_mode, pixels;
+  region_supported, page_region_supported, pacing_ready, spend_cap, default_budget_mode, pixels;
 - ``POST /__sandbox/pages/<id>/subscribers``: ``{"count", "topic_title", "recipient_ids"}`` opt-in tokens;
-- ``POST /__sandbox/pages/<id>/activity``: ``{"subscription_token", "at"}`` organic thread activity;
+- ``POST /__sandbox/pages/<id>/activity``: ``{"subscription_token", "at", "threads", "region",
+  "unavailable"}``: organic threads started (the frequency caps' model), a recipient's region,
+  a recipient who is not available;
 - ``POST /__sandbox/faults``: ``{"rate", "kinds", "phase", "latency_ms", "slow_ms", "seed", "quota",
   "user_quota", "quota_window_s"}``;
 - ``POST /__sandbox/access_tokens``: ``{"token", "state"}`` marks a token expired, invalidated,
@@ -36,6 +38,7 @@ import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -176,6 +179,8 @@ class Sandbox:
         payload = outcome.body if isinstance(outcome.body, bytes) else json.dumps(outcome.body).encode()
         headers = {
             "Content-Type": "application/json; charset=UTF-8",
+            # The sandbox's own clock (it can be set and frozen): what mmctl compares Meta's times with.
+            "Date": formatdate(self.store.world.now(), usegmt=True),
             **outcome.headers,
             "Content-Length": str(len(payload)),
         }
@@ -651,7 +656,14 @@ class Sandbox:
                     if token is None:
                         raise invalid_parameter("Unknown subscription_token")
                     at = params.get("at")
-                    token["last_activity"] = parse_time(at, "at", "UTC") if at is not None else world.now()
+                    moment = parse_time(at, "at", "UTC") if at is not None else world.now()
+                    threads = int(_bounded(params.get("threads", 1), "threads", 0, 1000, whole=True))
+                    token["last_activity"] = moment if threads else token["last_activity"]
+                    token["organic"] = sorted([*token.get("organic", []), *[moment] * threads])[-1000:]
+                    if "region" in params:
+                        token["region"] = params.text("region")
+                    if "unavailable" in params:
+                        token["unavailable"] = params.boolean("unavailable")
                     world.touch()
                     return {"success": True}
             if route == "access_tokens" and method == "POST":

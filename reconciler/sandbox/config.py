@@ -26,6 +26,7 @@ class SandboxConfig:
     quota_window_s: float = 60.0
     token_query_quota: int = 1000  # subscription-token queries per Page per hour (changelog 2025-09-08)
     match_rate: float = 0.6  # the share of uploaded people who match a Messenger user
+    match_delay_s: float = 0.0  # how long matching takes: tokens of an upload are listed after this (Meta: up to 24 h)
     default_currency: str = "USD"
     default_timezone: str = "America/Los_Angeles"
     versions: tuple[str, ...] = field(default=SUPPORTED_VERSIONS)
@@ -46,5 +47,7 @@ class SandboxConfig:
             ZoneInfo(self.default_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {self.default_timezone!r}") from None
+        if self.match_delay_s < 0:
+            raise ValueError("match_delay_s cannot be negative")
         if self.quota_window_s <= 0:
             raise ValueError("quota_window_s must be positive")

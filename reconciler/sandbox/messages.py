@@ -15,8 +15,11 @@ from typing import Any
 from . import accounts, campaigns
 from .call import Call
 from .errors import (
+    ACCOUNT_SPEND_CAP_REACHED,
     AD_ACCOUNT_NOT_MATCH,
+    AD_ACCOUNT_REGION_NOT_SUPPORTED,
     DAILY_BUDGET_REACHED,
+    DAILY_MM_LOAD_CAP_REACHED,
     EMPTY_BUTTON_TITLE,
     EMPTY_BUTTON_URL,
     IMAGE_WITHOUT_URL,
@@ -28,18 +31,29 @@ from .errors import (
     INVALID_MESSAGE_ID,
     INVALID_MESSENGER_SUBSCRIPTION_TOKEN,
     LIFETIME_BUDGET_REACHED,
+    MIN_ORGANIC_THREAD_NOT_REACHED,
     MISSING_PAYMENT_METHOD,
+    PACING_INFO_UNAVAILABLE,
     PACING_LIMIT_REACHED,
     PAGE_ID_MISMATCH,
+    PAGE_REGION_NOT_SUPPORTED,
+    RECIPIENT_NOT_AVAILABLE,
     RECIPIENT_UNAVAILABLE,
+    SUBSCRIPTION_TOKEN_REGION_NOT_SUPPORTED,
+    TERM_OF_SERVICE_NOT_ACCEPTED,
     TOO_MANY_BUTTONS,
     VIDEO_WITHOUT_ID,
+    WEEKLY_MM_LOAD_CAP_REACHED,
     invalid_parameter,
     marketing_messages,
 )
 from .subscribers import COOLDOWN
 from .timefmt import format_date, zone
 
+DAY = 86_400
+# The send guide: messages reach subscribers in all regions except these.
+UNSUPPORTED_RECIPIENT_REGIONS = frozenset({"EU", "JP", "KR", "AU", "GB", "UK"})
+MIN_ORGANIC_THREADS = 1  # between consecutive marketing messages (the changelog gives no number)
 TEMPLATE_TYPES = ("generic", "button", "media", "coupon", "receipt", "product")
 BUTTON_TYPES = ("web_url", "postback", "app")
 
@@ -94,6 +108,29 @@ def check_payload(message: Any) -> None:
 def _week_start(day: str) -> str:
     moment = datetime.strptime(day, "%Y-%m-%d")
     return (moment - timedelta(days=(moment.weekday() + 1) % 7)).strftime("%Y-%m-%d")  # weeks start on Sunday
+
+
+def frequency_cap(token: dict[str, Any], now: float) -> tuple[int, str, str] | None:
+    """The changelog's three frequency-cap rules (2026-04-10) over the token's organic-activity model:
+    its organic thread starts and the marketing messages it received."""
+    sent = [t for t in token.get("mm", []) if now - t < 7 * DAY]
+    organic = [t for t in token.get("organic", []) if t <= now]
+    week = [t for t in organic if now - t < 7 * DAY]
+    day = [t for t in week if now - t < DAY]
+    sent_today = [t for t in sent if now - t < DAY]
+    if sent and (not week or len(sent) / len(week) > 0.2):
+        return WEEKLY_MM_LOAD_CAP_REACHED, "WEEKLY_MM_LOAD_CAP_REACHED", "the weekly cap was exceeded"
+    if sent_today and (not day or len(sent_today) / len(day) > 0.4):
+        return DAILY_MM_LOAD_CAP_REACHED, "DAILY_MM_LOAD_CAP_REACHED", "the daily cap was exceeded"
+    last_mm = max(token.get("mm", []), default=None)
+    recent_organic = bool(organic) and now - max(organic) <= 7 * DAY
+    if last_mm is not None and recent_organic and sum(1 for t in organic if t > last_mm) < MIN_ORGANIC_THREADS:
+        return (
+            MIN_ORGANIC_THREAD_NOT_REACHED,
+            "MIN_ORGANIC_THREAD_NOT_REACHED",
+            "the minimum organic threads requirement was not met",
+        )
+    return None
 
 
 def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +202,41 @@ def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
             "subscription token. Pages can only message their own subscribers.",
         )
     check_payload(message)
+    if not acct.get("tos_accepted", True):
+        raise marketing_messages(
+            TERM_OF_SERVICE_NOT_ACCEPTED,
+            "TERM_OF_SERVICE_NOT_ACCEPTED",
+            "The business has not accepted the terms of service for marketing messages.",
+        )
+    if not acct.get("region_supported", True):
+        raise marketing_messages(
+            AD_ACCOUNT_REGION_NOT_SUPPORTED,
+            "AD_ACCOUNT_REGION_NOT_SUPPORTED",
+            "The ad account is not in a supported region.",
+        )
+    if not acct.get("page_region_supported", True):
+        raise marketing_messages(
+            PAGE_REGION_NOT_SUPPORTED, "PAGE_REGION_NOT_SUPPORTED", "The page is not in a supported region."
+        )
+    if str(token.get("region") or "").upper() in UNSUPPORTED_RECIPIENT_REGIONS:
+        raise marketing_messages(
+            SUBSCRIPTION_TOKEN_REGION_NOT_SUPPORTED,
+            "SUBSCRIPTION_TOKEN_REGION_NOT_SUPPORTED",
+            "The subscription token is not in a supported region.",
+        )
+    if not acct.get("pacing_ready", True):
+        raise marketing_messages(
+            PACING_INFO_UNAVAILABLE,
+            "PACING_INFO_UNAVAILABLE",
+            "Campaign pacing information is not ready yet. Verify that the ad account and payment method are in "
+            "good status, and retry after 1 hour.",
+        )
+    if token.get("unavailable"):
+        raise marketing_messages(
+            RECIPIENT_NOT_AVAILABLE,
+            "RECIPIENT_NOT_AVAILABLE",
+            "The recipient is not available for receiving the message.",
+        )
     if not acct["payment_method"]:
         raise marketing_messages(
             MISSING_PAYMENT_METHOD,
@@ -185,7 +257,15 @@ def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
         raise marketing_messages(
             RECIPIENT_UNAVAILABLE, "RECIPIENT_UNAVAILABLE", "This person is not available right now."
         )
+    capped = frequency_cap(token, now)
+    if capped is not None:
+        code, name, meaning = capped
+        error = marketing_messages(code, name, f"{name}: message blocked by frequency capping ({meaning}).")
+        error.user_title = name
+        raise error
     price = accounts.currency_facts(acct["currency"])[2]
+    if acct.get("spend_cap") and acct.get("amount_spent", 0) + price > acct["spend_cap"]:
+        raise marketing_messages(ACCOUNT_SPEND_CAP_REACHED, "ACCOUNT_SPEND_CAP_REACHED", "Account spend cap reached.")
     today = format_date(now, acct["timezone_name"])
     spend = adset["spend"]
     if adset.get("lifetime_budget") and spend["total"] + price > adset["lifetime_budget"]:
@@ -210,6 +290,11 @@ def send(call: Call, acct: dict[str, Any]) -> dict[str, Any]:
     ad["sends"][today] = ad["sends"].get(today, 0) + 1
     acct["amount_spent"] = acct.get("amount_spent", 0) + price
     token["last_sent"] = now
+    token.setdefault("mm", []).append(now)
+    token["mm"] = [t for t in token["mm"] if now - t < 7 * DAY]
+    # Deliveries per token, so that tests can prove nobody got a message twice.
+    delivered = ad.setdefault("delivered", {})
+    delivered[token["id"]] = delivered.get(token["id"], 0) + 1
     world.touch()
     tracking = uuid.UUID(int=call.rng.getrandbits(128), version=4)
     return {"success": True, "marketing_message_tracking_id": str(tracking)}

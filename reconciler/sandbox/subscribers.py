@@ -123,8 +123,10 @@ def list_tokens(call: Call, page: dict[str, Any]) -> dict[str, Any]:
         if token["page"] != page_id or token["unsubscribed"]:
             continue
         shown = sorted(set(token["audiences"]) & visible)
-        if token["source"] == "custom_audience" and not shown:
-            continue
+        if token["source"] == "custom_audience" and (
+            not shown or token["created"] + call.config.match_delay_s > call.now
+        ):
+            continue  # not matched (yet): Meta matches an upload over up to 24 hours
         if wanted_ids is not None and not set(shown) & wanted_ids:
             continue
         rows.append({**token, "shown_audiences": shown})

@@ -223,3 +223,16 @@ class Version:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "summary": dict(self.summary)}
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One recipient of one send: ``status`` is pending, intent (its call was about to be made),
+    sent (with Meta's tracking id), skipped (``detail`` says why), failed (``detail``: the code) or
+    unknown (could not be resolved safely)."""
+
+    recipient: str
+    status: str
+    detail: str | None = None
+    tracking_id: str | None = None
+    at: str = ""

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 from reconciler.clock import utc_text
 from reconciler.state.holder import Holder
-from reconciler.state.model import Entry, Pending, Resource, State, StateError, Version
+from reconciler.state.model import Entry, JournalRow, Pending, Resource, State, StateError, Version
 from reconciler.state.store import StateStore
 
 TABLES = ("states", "resources", "pending", "member_sets", "members", "versions", "history", "journal", "locks")
@@ -440,6 +440,59 @@ class SQLStateStore(ABC):
             )
 
     # -- moving a state
+
+    # -- the send journal: one row per recipient per send
+
+    def journal_start(self, send: str, recipients: Iterable[str], at: str) -> None:
+        """Freeze a send's recipients as pending, in one transaction (a second call adds nobody
+        twice and changes no recorded outcome)."""
+        with self._transaction() as cursor:
+            cursor.executemany(
+                self._q(
+                    "INSERT INTO {journal} (state_key, send, recipient, status, at) VALUES (?, ?, ?, 'pending', ?) "
+                    "ON CONFLICT (state_key, send, recipient) DO NOTHING"
+                ),
+                [(self.key, send, recipient, at) for recipient in recipients],
+            )
+
+    def journal_mark(self, send: str, rows: Iterable[JournalRow]) -> None:
+        """Record what became of recipients, all in one transaction: the rows of one batch."""
+        with self._transaction() as cursor:
+            cursor.executemany(
+                self._q(
+                    "UPDATE {journal} SET status = ?, detail = ?, tracking_id = ?, at = ? "
+                    "WHERE state_key = ? AND send = ? AND recipient = ?"
+                ),
+                [(r.status, r.detail, r.tracking_id, r.at, self.key, send, r.recipient) for r in rows],
+            )
+
+    def journal(self, send: str) -> Iterator[JournalRow]:
+        """A send's recipients and what became of them, by recipient."""
+        sql = self._q(
+            "SELECT recipient, status, detail, tracking_id, at FROM {journal} WHERE state_key = ? AND send = ? "
+            "ORDER BY recipient"
+        )
+        yield from (JournalRow(*row) for row in self._stream(sql, (self.key, send)))
+
+    def journal_recent(self, since: str) -> dict[str, str]:
+        """Recipients mmctl sent any send to at or after ``since`` (UTC text), with the latest time."""
+        with self._snapshot() as cursor:
+            cursor.execute(
+                self._q(
+                    "SELECT recipient, MAX(at) FROM {journal} WHERE state_key = ? AND status = 'sent' AND at >= ? "
+                    "GROUP BY recipient"
+                ),
+                (self.key, since),
+            )
+            return {recipient: at for recipient, at in cursor.fetchall()}
+
+    def journal_sends(self) -> list[str]:
+        """Every send with a journal, including sends forgotten since (their journal is kept)."""
+        with self._snapshot() as cursor:
+            cursor.execute(
+                self._q("SELECT DISTINCT send FROM {journal} WHERE state_key = ? ORDER BY send"), (self.key,)
+            )
+            return [send for (send,) in cursor.fetchall()]
 
     def is_empty(self) -> bool:
         with self._snapshot() as cursor:

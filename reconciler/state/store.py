@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 from reconciler.state.holder import Holder
-from reconciler.state.model import Entry, State, Version
+from reconciler.state.model import Entry, JournalRow, State, Version
 
 
 class StateStore(Protocol):
@@ -64,6 +64,17 @@ class StateStore(Protocol):
     def save_members(self, address: str, entries: Iterable[Entry]) -> None: ...
 
     def drop_members(self, address: str) -> None: ...
+
+    # -- the send journal
+    def journal_start(self, send: str, recipients: Iterable[str], at: str) -> None: ...
+
+    def journal_mark(self, send: str, rows: Iterable[JournalRow]) -> None: ...
+
+    def journal(self, send: str) -> Iterator[JournalRow]: ...
+
+    def journal_recent(self, since: str) -> dict[str, str]: ...
+
+    def journal_sends(self) -> list[str]: ...
 
     def is_empty(self) -> bool: ...
 

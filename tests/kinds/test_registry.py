@@ -20,30 +20,31 @@ from reconciler.state.sqlite import SQLiteStateStore
 
 
 def test_every_kind_has_one_module_in_creation_order():
-    assert [spec.kind for spec in kinds.ordered()] == [Kind.TEMPLATE, Kind.AUDIENCE, Kind.CAMPAIGN]
-    assert [spec.section for spec in kinds.ordered()] == ["templates", "audiences", "campaigns"]
+    assert [spec.kind for spec in kinds.ordered()] == [Kind.TEMPLATE, Kind.AUDIENCE, Kind.CAMPAIGN, Kind.SEND]
+    assert [spec.section for spec in kinds.ordered()] == ["templates", "audiences", "campaigns", "sends"]
     assert [spec.kind for spec in kinds.in_account()] == [Kind.AUDIENCE, Kind.CAMPAIGN]
     assert {type(spec).__module__ for spec in kinds.ordered()} == {
         "reconciler.kinds.template",
         "reconciler.kinds.audience",
         "reconciler.kinds.campaign",
+        "reconciler.kinds.send",
     }
 
 
-@pytest.mark.parametrize("name", ["send", "Campaign", "", "campaign "])
+@pytest.mark.parametrize("name", ["webhook", "Campaign", "", "campaign "])
 def test_an_unknown_kind_is_refused_by_the_registry(name):
     with pytest.raises(UnknownKind, match="unknown resource kind"):
         kinds.spec(name)
 
 
 def test_the_planner_refuses_a_desired_resource_of_an_unknown_kind():
-    send = Desired("send.first-wave", "send", MappingProxyType({"name": "x"}), frozenset({"name"}))  # type: ignore[arg-type]
-    with pytest.raises(UnknownKind, match="'send'"):
-        make_plan({send.address: send}, State(), [], account="act_1", graph="sandbox", currency="USD", now=0)
+    hook = Desired("webhook.first", "webhook", MappingProxyType({"name": "x"}), frozenset({"name"}))  # type: ignore[arg-type]
+    with pytest.raises(UnknownKind, match="'webhook'"):
+        make_plan({hook.address: hook}, State(), [], account="act_1", graph="sandbox", currency="USD", now=0)
 
 
 def test_the_planner_refuses_state_of_an_unknown_kind_left_by_a_newer_mmctl():
-    state = State(resources=MappingProxyType({"send.x": Resource("send")}))
+    state = State(resources=MappingProxyType({"webhook.x": Resource("webhook")}))
     with pytest.raises(UnknownKind):
         make_plan({}, state, [], account="act_1", graph="sandbox", currency="USD", now=0)
 
@@ -63,7 +64,7 @@ def test_the_executor_refuses_an_unknown_kind_before_any_call(tmp_path):
         "USD",
         (
             Action(address="campaign.a", kind=Kind.CAMPAIGN, action=Op.CREATE, reason="new", after={"name": "a"}),
-            Action(address="send.b", kind="send", action=Op.CREATE, reason="new"),  # type: ignore[arg-type]
+            Action(address="webhook.b", kind="webhook", action=Op.CREATE, reason="new"),  # type: ignore[arg-type]
         ),
     )
     executor = Executor(client, store, State(), Account("act_1", "USD", "UTC", "x"))
@@ -74,8 +75,10 @@ def test_the_executor_refuses_an_unknown_kind_before_any_call(tmp_path):
 
 
 def test_state_of_an_unknown_kind_is_an_error_naming_the_field():
-    with pytest.raises(ValueError, match=r"resources.send.x.kind is \"send\"; expected one of template, audience"):
-        Resource.from_dict({"kind": "send"}, "send.x")
+    with pytest.raises(
+        ValueError, match=r"resources.webhook.x.kind is \"webhook\"; expected one of template, audience"
+    ):
+        Resource.from_dict({"kind": "webhook"}, "webhook.x")
 
 
 def test_a_kind_kept_in_state_only_has_no_graph_operations():

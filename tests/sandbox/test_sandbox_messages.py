@@ -62,6 +62,56 @@ def test_warm_up_then_send_then_cooldown(sandbox):
     row = sandbox.get(f"{PAGE}/notification_message_tokens").json()["data"][0]
     assert row["next_eligible_time"] == sandbox.control("GET", "clock")["unix"] + 12 * HOUR
     sandbox.advance(12 * HOUR)
+    # The frequency caps want organic threads between marketing messages (changelog 2026-04-10).
+    assert error(send(sandbox, ad, token))["code"] == 2300042
+    sandbox.control("POST", f"pages/{PAGE}/activity", {"subscription_token": token, "threads": 10})
+    assert send(sandbox, ad, token).status_code == 200
+
+
+def test_frequency_caps_follow_the_organic_activity_model(ready):
+    sandbox, ad, token = ready
+    assert send(sandbox, ad, token).status_code == 200
+    sandbox.advance(13 * HOUR)
+    weekly = error(send(sandbox, ad, token))
+    assert weekly["code"] == 2300042 and weekly["error_user_title"] == "WEEKLY_MM_LOAD_CAP_REACHED"
+    assert "WEEKLY_MM_LOAD_CAP_REACHED" in weekly["message"]
+    # Four organic threads since: 1 message in 7 days against 4 threads is 25%, above the weekly 20%.
+    sandbox.control("POST", f"pages/{PAGE}/activity", {"subscription_token": token, "threads": 4})
+    assert error(send(sandbox, ad, token))["code"] == 2300042
+    sandbox.control("POST", f"pages/{PAGE}/activity", {"subscription_token": token, "threads": 1})
+    assert send(sandbox, ad, token).status_code == 200  # 1/5 is not above 20%; 1/5 in a day is not above 40%
+    sandbox.advance(13 * HOUR)
+    sandbox.control(
+        "POST", f"pages/{PAGE}/activity", {"subscription_token": token, "threads": 20, "at": "2020-01-01T00:00:00Z"}
+    )
+    # Threads long ago do not count for the week; the two messages of this week against none: weekly cap.
+    assert error(send(sandbox, ad, token))["code"] == 2300042
+
+
+def test_send_time_business_and_recipient_refusals(ready):
+    sandbox, ad, token = ready
+    account = f"accounts/{ACCOUNT}"
+    for setting, code in (
+        ("tos_accepted", 2300013),
+        ("region_supported", 2300030),
+        ("page_region_supported", 2300031),
+        ("pacing_ready", 2300028),
+    ):
+        sandbox.control("POST", account, {setting: False})
+        assert error(send(sandbox, ad, token))["code"] == code
+        sandbox.control("POST", account, {setting: True})
+    sandbox.control("POST", f"pages/{PAGE}/activity", {"subscription_token": token, "threads": 0, "region": "EU"})
+    assert error(send(sandbox, ad, token))["code"] == 2300032
+    sandbox.control(
+        "POST",
+        f"pages/{PAGE}/activity",
+        {"subscription_token": token, "threads": 0, "region": "US", "unavailable": True},
+    )
+    assert error(send(sandbox, ad, token))["code"] == 1893047
+    sandbox.control("POST", f"pages/{PAGE}/activity", {"subscription_token": token, "threads": 0, "unavailable": False})
+    sandbox.control("POST", account, {"spend_cap": 1})
+    assert error(send(sandbox, ad, token))["code"] == 2300072
+    sandbox.control("POST", account, {"spend_cap": 0})
     assert send(sandbox, ad, token).status_code == 200
 
 

@@ -1,0 +1,152 @@
+"""Sends end to end on the examples, through the CLI, against the in-process sandbox: a send waits
+for its campaign, plans with its recipients and cost, is delivered once each, shows in
+``send status``, and the next apply sends nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from reconciler.cli import cli
+from reconciler.sandbox import Sandbox, SandboxConfig
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+def world(root: Path) -> Any:
+    return Sandbox(SandboxConfig(), root / ".mmctl" / "sandbox.json").store.world
+
+
+def winter_ad(root: Path) -> dict[str, Any]:
+    return next(o for o in world(root).objects.values() if o["type"] == "ad" and o["name"].startswith("Winter"))
+
+
+def audience_tokens(root: Path) -> set[str]:
+    return {t["id"] for t in world(root).tokens.values() if t["audiences"]}
+
+
+def test_a_send_waits_for_its_campaign_then_goes_to_each_subscriber_once(example):
+    first = run("apply", "--auto-approve")
+    assert first.exit_code == 0, first.output
+    assert "Plan: 5 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt, 2 waiting." in first.stdout
+    assert ".. send.winter-first-wave  (wait: audience.vip is created by this apply" in first.stdout
+    # Waiting is not a pending change: apply could do nothing now.
+    waiting = run("plan", "--detailed-exitcode")
+    assert waiting.exit_code == 0, waiting.output
+    assert "(wait: can start at " in waiting.stdout and "Meta's 1-hour warm-up" in waiting.stdout
+    assert "send.spring-teaser  (wait: cannot start: campaign.spring-launch is PAUSED" in waiting.stdout
+    assert waiting.stdout.endswith("No changes. The account matches the manifests.\n")
+
+    assert run("sandbox", "clock", "--advance", "61m").exit_code == 0
+    subscribers = audience_tokens(example)
+    n = len(subscribers)
+    assert n >= 100  # the example's 260 people at the sandbox's 60% match rate
+    planned = run("plan", "--detailed-exitcode")
+    assert planned.exit_code == 2, planned.output
+    assert f">> send.winter-first-wave  (send: a new send: {n} recipient(s) now)" in planned.stdout
+    assert f"        recipients: {n}\n        to send: {n}\n        estimated cost: " in planned.stdout
+    assert f"  send.winter-first-wave: {n} message(s), estimated " in planned.stdout
+    assert "1 to send, 1 waiting." in planned.stdout
+    as_json = json.loads(run("plan", "--format", "json").stdout)
+    (action,) = [a for a in as_json["actions"] if a["address"] == "send.winter-first-wave"]
+    assert action["action"] == "send" and action["kind"] == "send" and action["after"]["recipients"] == n
+    assert as_json["summary"]["send"] == 1 and as_json["summary"]["wait"] == 1
+    assert "| `>>` | `send.winter-first-wave` | send |" in run("plan", "--format", "markdown").stdout
+
+    sent = run("apply", "--auto-approve")
+    assert sent.exit_code == 0, sent.output
+    assert f"send.winter-first-wave: started: {n} recipients frozen in the journal" in sent.stderr
+    assert f"send.winter-first-wave: sent: {n} sent" in sent.stderr
+    assert winter_ad(example)["delivered"] == dict.fromkeys(subscribers, 1)
+
+    status = run("send", "status")
+    assert status.exit_code == 0
+    assert "send.winter-first-wave  (campaign.winter-sale, template.winter-carousel, started " in status.stdout
+    assert f"  recipients: {n}\n  sent: {n}\n  skipped: 0" in status.stdout
+    shown = json.loads(run("send", "status", "winter-first-wave", "--format", "json").stdout)["sends"]
+    assert [(s["address"], s["counts"]["sent"], s["recipients"]) for s in shown] == [("send.winter-first-wave", n, n)]
+
+    again = run("apply", "--auto-approve")
+    assert again.exit_code == 0 and "No changes" in again.stdout
+    assert winter_ad(example)["delivered"] == dict.fromkeys(subscribers, 1)
+    assert run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_started_send_cannot_change_and_a_removed_one_keeps_its_journal(example):
+    assert run("apply", "--auto-approve").exit_code == 0
+    run("sandbox", "clock", "--advance", "2h")
+    assert run("apply", "--auto-approve").exit_code == 0
+    edit(example / "templates.yaml", "our winter sale starts today!", "our winter sale ends soon!")
+    refused = run("plan")
+    assert refused.exit_code == 1
+    assert "send.winter-first-wave has started" in refused.stderr
+    assert (
+        "template (its message changed) differ from what it was started with. Declare a new send under another name"
+    ) in refused.stderr
+    edit(example / "templates.yaml", "our winter sale ends soon!", "our winter sale starts today!")
+    # Removed from the manifests (with the campaign's defaults, which nothing would use): forgotten, journal kept.
+    text = (example / "sends.yaml").read_text()
+    (example / "sends.yaml").write_text(
+        text[: text.index("  winter-first-wave:")] + text[text.index("  spring-teaser:") :]
+    )
+    unused = run("plan")
+    assert unused.exit_code == 1 and "campaigns.winter-sale.template: template is the default" in unused.stderr
+    edit(
+        example / "campaigns.yaml",
+        "    template: winter-carousel       # the defaults for this campaign's sends (sends.yaml)\n    audience: vip\n",
+        "",
+    )
+    forgotten = run("apply", "--auto-approve")
+    assert forgotten.exit_code == 0, forgotten.output
+    assert (
+        "x send.winter-first-wave  (forget: removed from the manifests; sends live only in state)" in forgotten.stdout
+    )
+    status = run("send", "status", "winter-first-wave")
+    assert "removed from the manifests; journal kept" in status.stdout and "sent: " in status.stdout
+
+
+def test_the_recipient_guardrail_fails_the_plan(example):
+    assert run("apply", "--auto-approve").exit_code == 0
+    run("sandbox", "clock", "--advance", "2h")
+    edit(
+        example / "mmctl.yaml",
+        "  timezone: America/New_York\n",
+        "  timezone: America/New_York\n  max_send_recipients: 10\n",
+    )
+    refused = run("plan")
+    assert refused.exit_code == 1
+    assert "send.spring-teaser would go to " in refused.stderr
+    assert "recipients, above provider.max_send_recipients (10)" in refused.stderr
+
+
+def test_a_second_send_waits_out_the_cooldown_then_meets_the_frequency_cap(example):
+    assert run("apply", "--auto-approve").exit_code == 0
+    run("sandbox", "clock", "--advance", "2h")
+    assert run("apply", "--auto-approve").exit_code == 0
+    n = len(audience_tokens(example))
+    with (example / "sends.yaml").open("a") as handle:
+        handle.write("  winter-second-wave:\n    campaign: winter-sale\n")
+    cooling = run("plan", "--detailed-exitcode")
+    assert cooling.exit_code == 0, cooling.output
+    assert "send.winter-second-wave  (wait: can start at " in cooling.stdout
+    assert "every recipient left is inside the 12-hour cooldown" in cooling.stdout
+    assert f"cooldown: {n} inside Meta's 12-hour cooldown" in cooling.stdout
+    run("sandbox", "clock", "--advance", "13h")
+    # Nobody had an organic thread with the Page since the first wave: Meta's weekly cap blocks them all.
+    capped = run("apply", "--auto-approve")
+    assert capped.exit_code == 0, capped.output
+    assert f"send.winter-second-wave: sent: {n} skipped" in capped.stderr
+    status = run("send", "status", "winter-second-wave").stdout
+    assert f"  skipped: {n}\n      {n}  WEEKLY_MM_LOAD_CAP_REACHED: weekly frequency cap reached" in status
+    assert max(winter_ad(example)["delivered"].values()) == 1
