@@ -100,7 +100,10 @@ BUSINESS = {
     2300018: "Meta refused the message: the ad account, Page or subscriber is not in a supported region, or an "
     "attachment failed to save",
 }
-RETRY_LATER = {2300028: 3600}  # pacing information not ready: "retry after 1 hour" (changelog 2026-05-05)
+RETRY_LATER = {2300028: 3600}
+# How far a delivery the cooldown dates may precede our record of the call (clocks to the second,
+# the call written just before it was sent): a delivery earlier than that was not ours.
+EVIDENCE_SLACK = 120.0  # pacing information not ready: "retry after 1 hour" (changelog 2026-05-05)
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,11 @@ def _remaining(error: GraphApiError) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def judge(result: Result, now: float, *, resolving: bool) -> Outcome | Stop:
-    """What one answer means for its recipient, or for the whole send. ``resolving``: the recipient
-    was left ``intent`` by an earlier run, so a cooldown refusal means that earlier call delivered."""
+def judge(result: Result, now: float, *, since: float | None = None) -> Outcome | Stop:
+    """What one answer means for its recipient, or for the whole send. ``since``: the recipient was
+    left ``intent`` by an earlier run whose first call for it was made then; a cooldown refusal whose
+    12 hours began after that proves that call (or a later try) delivered."""
+    resolving = since is not None
     if result.ok:
         try:
             return Outcome(
@@ -163,10 +168,12 @@ def judge(result: Result, now: float, *, resolving: bool) -> Outcome | Stop:
         return Outcome(SKIPPED, f"{code}: {SKIP[code]}")
     if _code(error, {PACING: 0}) is not None:
         wait = _remaining(error)
-        if resolving and wait is not None and wait <= COOLDOWN:
+        if since is not None and wait is not None and now + wait - COOLDOWN >= since - EVIDENCE_SLACK:
+            delivered = utc_text(now + wait - COOLDOWN)
             return Outcome(
                 SENT,
-                "inferred: Meta's 12-hour cooldown refused a second call, so the interrupted one delivered",
+                f"inferred: Meta's 12-hour cooldown refused a second call and dates a delivery at {delivered}, "
+                "after the interrupted call",
             )
         return Outcome(PENDING, f"held: Meta's pacing or 12-hour cooldown until {utc_text(now + (wait or 0))}")
     code = _code(error, BUDGET)
@@ -270,34 +277,47 @@ class SendRunner:
         while index < len(todo) and stop is None:
             batch = todo[index : index + BATCH]
             at = utc_text(self.now())
-            self.store.journal_mark(address, [JournalRow(r.recipient, INTENT, r.detail, None, at) for r in batch])
+            # An intent keeps the time of its first call: that is what a delivery is dated against.
+            self.store.journal_mark(
+                address,
+                [JournalRow(r.recipient, INTENT, r.detail, None, r.at if r.status == INTENT else at) for r in batch],
+            )
             operations = [send_kind.message_send(self.ad_account, message_id, r.recipient, message, gap) for r in batch]
             results = self.client.batch(operations)
             now = self.now()
-            if len(batch) > 1 and all(r.error is not None and _code(r.error, {PACING: 0}) for r in results):
-                # Every call was paced: the campaign's pacing, not one token's cooldown. Nothing was sent.
-                self.store.journal_mark(address, batch)
-                waits = [w for w in (_remaining(r.error) for r in results if r.error is not None) if w is not None]
-                wait = min(waits) if waits else None
-                if wait is not None and wait <= self.max_wait:
-                    self.progress(f"{address}: Meta's pacing: waiting {wait:.0f}s (error_data.remaining_seconds)")
-                    self.sleep(wait)
-                    continue  # the same batch again
-                stop = Stop(
-                    "Meta's pacing limit for the campaign was reached (code 2300071)", now + wait if wait else None
-                )
-                break
+            fresh = [result for row, result in zip(batch, results) if row.status != INTENT]
+            paced = len(fresh) > 1 and all(r.error is not None and _code(r.error, {PACING: 0}) for r in fresh)
             marks = []
             for row, result in zip(batch, results):
-                verdict = judge(result, now, resolving=row.status == INTENT)
+                since = _instant(row.at) if row.status == INTENT else None
+                verdict = judge(result, now, since=since)
+                if paced and (since is None or not (isinstance(verdict, Outcome) and verdict.status == SENT)):
+                    marks.append(row)  # the campaign's pacing refused it: as it was before this call
+                    continue
                 if isinstance(verdict, Stop):
                     stop = stop or verdict
                     marks.append(row)  # refused, so not carried out: as it was before this call
+                    continue
+                if verdict.status == PENDING and since is not None:
+                    marks.append(row)  # the earlier call is still unexplained: it stays in flight
                     continue
                 stamp = row.at if verdict.status == PENDING else utc_text(now)
                 marks.append(JournalRow(row.recipient, verdict.status, verdict.detail, verdict.tracking_id, stamp))
                 counts[verdict.status] = counts.get(verdict.status, 0) + 1
             self.store.journal_mark(address, marks)
+            if paced:
+                # Every new call was paced: the campaign's pacing, not one token's cooldown.
+                waits = [w for w in (_remaining(r.error) for r in fresh if r.error is not None) if w is not None]
+                wait = min(waits) if waits else None
+                if wait is not None and wait <= self.max_wait:
+                    self.progress(f"{address}: Meta's pacing: waiting {wait:.0f}s (error_data.remaining_seconds)")
+                    self.sleep(wait)
+                    todo[index : index + len(batch)] = [m for m in marks if m.status in OPEN]  # the same ones again
+                    continue
+                stop = Stop(
+                    "Meta's pacing limit for the campaign was reached (code 2300071)", now + wait if wait else None
+                )
+                break
             index += len(batch)
             if index >= len(todo) or (index // BATCH) % 20 == 0:
                 self.progress(f"{address}: {index:,}/{len(todo):,} recipients: {_counts_text(counts)}")
@@ -308,6 +328,14 @@ class SendRunner:
 
 def _remaining_of(result: Result) -> float | None:
     return _remaining(result.error) if result.error is not None else None
+
+
+def _instant(at: str) -> float:
+    """Unix seconds of a journal time; 0 (long ago) for an unreadable one, so it is never trusted."""
+    try:
+        return from_utc_text(at)
+    except ValueError:
+        return 0.0
 
 
 def _age(at: str | None, now: float) -> float:

@@ -58,8 +58,9 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     """``serve(**config)`` starts a sandbox (data in a temporary file) and returns a ``Served``."""
     running: list[tuple[Any, threading.Thread, Served]] = []
 
-    def start(data: Path | None = None, **config: Any) -> Served:
-        app = Sandbox(SandboxConfig(**config), data if data is not None else tmp_path / f"sandbox{len(running)}.json")
+    def start(data: Path | None = None, *, ephemeral: bool = False, **config: Any) -> Served:
+        where = None if ephemeral else data if data is not None else tmp_path / f"sandbox{len(running)}.json"
+        app = Sandbox(SandboxConfig(**config), where)
         server = make_server(app, "127.0.0.1", 0)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()

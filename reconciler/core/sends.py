@@ -115,6 +115,8 @@ def plan_send(
     open_ = [r for r in frozen if journal.get(r, PENDING) in OPEN]
     held = {}
     for token in open_:
+        if journal.get(token) == INTENT:
+            continue  # resolved first, by a call Meta's cooldown deduplicates: never held back
         eligible = max(recipients.eligible_at.get(token, 0), recently_sent.get(token, -COOLDOWN) + COOLDOWN)
         if eligible > now:
             held[token] = eligible

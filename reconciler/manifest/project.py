@@ -163,7 +163,9 @@ def load_project(
         errors.extend(checks.check_campaign(campaign, zone, zone_known, moment))
         if not broken_files:  # a reference into a file that failed to parse is not dangling
             dangling = checks.check_references(campaign, templates, audiences)
-            errors.extend(dangling or checks.check_defaults_used(campaign, sends.values()))
+            # A send naming a campaign that does not exist may have meant this one: say that alone.
+            lost = any(s.data.get("campaign") not in campaigns for s in sends.values())
+            errors.extend(dangling or ([] if lost else checks.check_defaults_used(campaign, sends.values())))
     if not broken_files:
         for send in sends.values():
             errors.extend(checks.check_send(send, campaigns, templates, audiences, zone, zone_known))
