@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 from reliability_project import mmctl_process
 
-
 pytestmark = pytest.mark.slow
 
 KILLS = int(os.environ.get("MMCTL_SEND_KILLS", "30"))
