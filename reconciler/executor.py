@@ -26,15 +26,16 @@ from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown, Unexpecte
 from reconciler.graph import account as graph_account
 from reconciler.graph import live
 from reconciler.graph.client import GraphClient
-from reconciler.kinds import audience
+from reconciler.kinds import audience, unsubscribe
 from reconciler.kinds.base import FollowUp, ResourceKind
-from reconciler.members import memberfile
+from reconciler.members import memberfile, optouts
 from reconciler.members.memberfile import Prepared
+from reconciler.members.optouts import OptOut
 from reconciler.model import freeze
 from reconciler.operation import Operation, Result
 from reconciler.resources import MAKING, REMOVING, Account, Kind, Op
 from reconciler.sending import SendRunner
-from reconciler.state.model import Entry, Pending, Resource, State, pending_entry
+from reconciler.state.model import Entry, JournalRow, Pending, Resource, State, pending_entry
 from reconciler.state.store import StateStore
 
 Progress = Callable[[str], None]
@@ -79,6 +80,8 @@ class Executor:
         *,
         members: Mapping[str, Prepared] | None = None,
         recipients: Mapping[str, Sequence[str]] | None = None,
+        optouts: Sequence[OptOut] = (),
+        unsubscribed: frozenset[str] = frozenset(),
         sleep: Sleep = system_sleep,
     ) -> None:
         self.client = client
@@ -88,6 +91,8 @@ class Executor:
         self.report = Report(state)
         self.members = members or {}
         self.recipients = recipients or {}  # send address -> the tokens its plan counted
+        self.optouts = list(optouts)  # the unsubscribe file's people not unsubscribed yet
+        self.unsubscribed = unsubscribed  # tokens never to send to
         self.sleep = sleep
 
     @property
@@ -113,6 +118,9 @@ class Executor:
             building = [a for a in actions if a.kind == spec.kind and a.action not in REMOVING]
             if spec.kind == Kind.SEND:
                 self._send(building)
+                continue
+            if spec.kind == Kind.UNSUBSCRIBE:
+                self._unsubscribe(building)
                 continue
             if not spec.in_account:
                 self._state_only(building)
@@ -311,6 +319,36 @@ class Executor:
         if made:
             self._save(self.state.with_resources(made).without_pending(*settled))
 
+    # -- unsubscribes
+
+    def _unsubscribe(self, actions: Sequence[Action]) -> None:
+        """The new people of the unsubscribe file, 1,000 to a request, each journaled once. A request
+        that fails leaves its people in flight: the next apply sends them again, which is harmless."""
+        for action in actions:
+            if action.action not in (Op.CREATE, Op.UPDATE):
+                continue
+            address, page_id = action.address, str(action.after["page_id"])
+            self.store.journal_start(address, [e.key for e in self.optouts], utc_text())
+            done = invalid = 0
+            for batch in optouts.batches(self.optouts, unsubscribe.BATCH_ROWS):
+                self.store.journal_mark(address, [JournalRow(e.key, "intent", None, None, utc_text()) for e in batch])
+                try:
+                    call = unsubscribe.unsubscribe(page_id, [e.row for e in batch])
+                    body = self.client.call(call.method, call.path, call.params, kind=call.kind)
+                    invalid += unsubscribe.parse_invalid(body)
+                except (GraphApiError, UnexpectedAnswer) as exc:
+                    self._fail(address, f"unsubscribing stopped after {done:,} people: {exc}; the next apply goes on")
+                    break
+                detail = f"Meta counted {invalid:,} invalid row(s) in this request" if invalid else None
+                self.store.journal_mark(address, [JournalRow(e.key, "sent", detail, None, utc_text()) for e in batch])
+                done += len(batch)
+            else:
+                applied = kinds.spec(action.kind).applied(action.after)
+                resource = Resource(action.kind, MappingProxyType({}), freeze(dict(applied)))
+                self._save(self.state.with_resource(address, resource))
+                shown = f" (Meta counted {invalid:,} invalid)" if invalid else ""
+                self._note(address, f"{done:,} people unsubscribed at the Page level{shown}")
+
     # -- sends
 
     def _send(self, actions: Sequence[Action]) -> None:
@@ -341,7 +379,7 @@ class Executor:
                     continue
                 self.report.state = runner.start(self.state, action, message_id, tokens)
                 self.progress(f"{address}: started: {len(tokens):,} recipients frozen in the journal")
-            counts, stop, unknown = runner.run(action, message_id)
+            counts, stop, unknown = runner.run(action, message_id, self.unsubscribed)
             done = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()) if n) or "nothing to send now"
             if stop is not None:
                 when = f" after {utc_text(stop.resume_at)}" if stop.resume_at else " once that is done"

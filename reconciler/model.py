@@ -135,6 +135,22 @@ class Send(Addressed):
 
 
 @dataclass(frozen=True)
+class Unsubscribes:
+    """People kept unsubscribed from the Page's marketing messages (the ``unsubscribes`` block)."""
+
+    KIND: ClassVar[str] = "unsubscribe"
+    file: Path
+    hashed: bool = False
+    default_country: str | None = None
+    location: SourceLocation | None = None
+    key: str = "page"  # one list, for the provider's Page
+
+    @property
+    def address(self) -> str:
+        return f"{self.KIND}.{self.key}"
+
+
+@dataclass(frozen=True)
 class StateConfig:
     """Where state lives (the ``state:`` block): an SQLite file beside the manifests by default, or
     a PostgreSQL database shared by a team and its CI."""
@@ -163,6 +179,7 @@ class Project:
     audiences: Mapping[str, Audience] = field(default_factory=lambda: MappingProxyType({}))
     campaigns: Mapping[str, Campaign] = field(default_factory=lambda: MappingProxyType({}))
     sends: Mapping[str, Send] = field(default_factory=lambda: MappingProxyType({}))
+    unsubscribes: Unsubscribes | None = None
     # What Meta accepts but a reviewer should see (an http:// image): ManifestErrors used as warnings.
     warnings: tuple[ManifestError, ...] = ()
 

@@ -24,6 +24,7 @@ class Kind(StrEnum):
     TEMPLATE = "template"
     AUDIENCE = "audience"
     CAMPAIGN = "campaign"
+    UNSUBSCRIBE = "unsubscribe"
     SEND = "send"
 
 

@@ -237,12 +237,22 @@ class SendRunner:
         resource = Resource(Kind.SEND, MappingProxyType({"message_id": message_id}), freeze(dict(applied)))
         return self.store.write(state.with_resource(action.address, resource))
 
-    def run(self, action: Action, message_id: str) -> tuple[dict[str, int], Stop | None, int]:
-        """Send to every open recipient of the journal. Returns (outcome counts of this run, why it
-        stopped if it did, recipients left unknown)."""
+    def run(
+        self, action: Action, message_id: str, unsubscribed: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, int], Stop | None, int]:
+        """Send to every open recipient of the journal (never to one mmctl has unsubscribed). Returns
+        (outcome counts of this run, why it stopped if it did, recipients left unknown)."""
         address = action.address
         rows = {row.recipient: row for row in self.store.journal(address)}
         now = self.now()
+        left = [
+            JournalRow(r.recipient, SKIPPED, "unsubscribed (the unsubscribes file)", None, utc_text(now))
+            for r in rows.values()
+            if r.status == PENDING and r.recipient in unsubscribed
+        ]
+        if left:
+            self.store.journal_mark(address, left)
+            rows.update((row.recipient, row) for row in left)
         unknown = []
         for row in rows.values():
             if row.status == INTENT and _age(row.at, now) > COOLDOWN:
@@ -323,6 +333,8 @@ class SendRunner:
                 self.progress(f"{address}: {index:,}/{len(todo):,} recipients: {_counts_text(counts)}")
         if held:
             counts["held"] = held
+        if left:
+            counts[SKIPPED] = counts.get(SKIPPED, 0) + len(left)
         return counts, stop, sum(1 for r in rows.values() if r.status == UNKNOWN)
 
 

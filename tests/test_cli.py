@@ -12,7 +12,7 @@ from helpers import EXAMPLES
 
 from reconciler.cli import cli
 
-VALID = "Valid: 5 files, 2 templates, 1 audience, 2 campaigns, 2 sends for act_100000000000001 (graph: sandbox).\n"
+VALID = "Valid: 6 files, 2 templates, 1 audience, 2 campaigns, 2 sends for act_100000000000001 (graph: sandbox).\n"
 
 
 def run(*args: str):
@@ -130,7 +130,7 @@ def test_installed_commands_validate_the_examples(tmp_path, command):
         [*command(), "validate", str(EXAMPLES)], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout.startswith("Valid: 5 files, 2 templates, 1 audience, 2 campaigns, 2 sends")
+    assert done.stdout.startswith("Valid: 6 files, 2 templates, 1 audience, 2 campaigns, 2 sends")
 
 
 def test_subprocess_bad_input_gives_one_line_per_error_and_no_traceback(tmp_path):

@@ -32,7 +32,9 @@ def test_examples_load_into_the_model(monkeypatch):
         "examples/mmctl.yaml",
         "examples/sends.yaml",
         "examples/templates.yaml",
+        "examples/unsubscribes.yaml",
     )
+    assert project.unsubscribes is not None and project.unsubscribes.file == EXAMPLES / "data" / "optouts.csv"
     first = project.sends["winter-first-wave"]
     assert (first.campaign, first.template, first.audiences) == ("winter-sale", "winter-carousel", ("vip",))
     assert first.min_conversation_gap_seconds == 3600 and first.address == "send.winter-first-wave"
@@ -73,7 +75,7 @@ def test_unknown_top_level_keys_are_errors(with_provider):
     with_provider.write("c.yaml", "campaign:\n  a: {name: A}\n")
     assert with_provider.errors() == [
         'c.yaml:1:1: campaign: unknown field "campaign" (did you mean "campaigns"?); '
-        "expected one of: audiences, campaigns, provider, sends, state, templates"
+        "expected one of: audiences, campaigns, provider, sends, state, templates, unsubscribes"
     ]
 
 

@@ -49,8 +49,8 @@ def campaign_rows(root: Path) -> list[dict]:
 def test_apply_then_plan_is_empty(example):
     first = run("apply", "--auto-approve")
     assert first.exit_code == 0, first.output
-    assert "Plan: 5 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt, 2 waiting." in first.stdout
-    assert "Apply complete: 5 resource(s) changed." in first.stdout
+    assert "Plan: 6 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt, 2 waiting." in first.stdout
+    assert "Apply complete: 6 resource(s) changed." in first.stdout
     assert "campaign.spring-launch: paused" in first.stderr
     again = run("plan", "--detailed-exitcode")
     assert again.exit_code == 0, again.output
@@ -176,7 +176,7 @@ def test_markdown_stays_under_the_comment_limit(example):
     markdown = run("plan", "--format", "markdown")
     assert markdown.exit_code == 0, markdown.output
     assert len(markdown.stdout) < 65_000
-    assert markdown.stdout.startswith("### mmctl plan for `act_100000000000001`\n\n**Plan: 3003 to create")
+    assert markdown.stdout.startswith("### mmctl plan for `act_100000000000001`\n\n**Plan: 3004 to create")
     assert "do not all fit in one comment" in markdown.stdout
 
 
@@ -220,7 +220,7 @@ def test_one_failed_action_keeps_the_others(example):
     edit(example / "campaigns.yaml", "lifetime_budget: 30000", 'lifetime_budget: 30000\n    pixel_id: "399"')
     result = run("apply", "--auto-approve")
     assert result.exit_code == 1
-    assert "Apply incomplete: 4 resource(s) changed, 1 failed:" in result.stderr
+    assert "Apply incomplete: 5 resource(s) changed, 1 failed:" in result.stderr
     # Meta's title, its message for people and its message for developers all reach the user.
     assert (
         "campaign.spring-launch: create failed: POST act_100000000000001/message_campaign: Invalid pixel: The "
@@ -234,6 +234,7 @@ def test_one_failed_action_keeps_the_others(example):
         "campaign.winter-sale",
         "template.spring-preview",
         "template.winter-carousel",
+        "unsubscribe.page",
     ]
     assert state["pending"] == []
     edit(example / "campaigns.yaml", 'pixel_id: "399"', 'pixel_id: "300000000000001"')

@@ -41,6 +41,8 @@ def apply(
         progress,
         members=session.members,
         recipients=session.recipients,
+        optouts=session.optouts,
+        unsubscribed=session.unsubscribed,
         sleep=session.sleep,
     )
     report = executor.run(made)

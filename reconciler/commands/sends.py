@@ -10,27 +10,83 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from types import MappingProxyType
 
 from reconciler.clock import from_utc_text, utc_text
 from reconciler.commands.session import Session
 from reconciler.core.plan import Action, Plan
-from reconciler.core.sends import CampaignFacts, Recipients, plan_send
-from reconciler.errors import UnexpectedAnswer
+from reconciler.core.sends import CampaignFacts, Recipients, plan_send, recipients_digest
+from reconciler.errors import UnexpectedAnswer, UsageError
 from reconciler.kinds import campaign as campaign_kind
 from reconciler.kinds import send as send_kind
+from reconciler.kinds import unsubscribe
 from reconciler.kinds.send import COOLDOWN
+from reconciler.manifest.discovery import display_path
+from reconciler.members import optouts
+from reconciler.members.memberfile import MemberFileError
 from reconciler.operation import Operation
-from reconciler.resources import MAKING, REMOVING, LiveObject, Op
+from reconciler.resources import MAKING, REMOVING, Change, LiveObject, Op
 from reconciler.state.model import State
 
 log = logging.getLogger("mmctl")
 
 
+def with_unsubscribes(session: Session, made: Plan) -> Plan:
+    """The unsubscribe file against the journal: how many people are new, who is done already."""
+    action = next((a for a in made.actions if a.address == unsubscribe.ADDRESS and a.action != Op.FORGET), None)
+    optout = session.project.unsubscribes
+    if action is None or optout is None:
+        return made
+    try:
+        entries, problems = optouts.read(optout.file, hashed=optout.hashed, default_country=optout.default_country)
+    except (MemberFileError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{action.address}: unsubscribe file {display_path(optout.file)}: {exc}") from exc
+    done = {row.recipient for row in session.store.journal(action.address) if row.status == "sent"}
+    new = [e for e in entries if e.key not in done]
+    session.optouts = new
+    changes = (
+        Change("people", None, f"{len(entries):,} in {display_path(optout.file)}"),
+        Change("already unsubscribed by mmctl", None, f"{len(entries) - len(new):,}"),
+        Change("to unsubscribe", None, f"{len(new):,}"),
+    )
+    notes = (
+        "unsubscribed at the Page level: they get no marketing message from any campaign; removing someone from "
+        "the file later does not subscribe them again, and removing someone from an audience does not unsubscribe "
+        "them",
+    )
+    after = MappingProxyType(
+        {**action.after, "people": len(entries), "new_digest": recipients_digest(e.key for e in new)}
+    )
+    if not new:
+        found = replace(action, action=Op.NOOP, reason=f"up to date: {len(entries):,} people unsubscribed", after=after)
+    else:
+        op = Op.CREATE if action.action == Op.CREATE else Op.UPDATE
+        why = f"{len(new):,} people to unsubscribe from the Page's marketing messages"
+        found = replace(action, action=op, reason=why, changes=changes, notes=notes, after=after)
+    warnings = tuple(f"{action.address}: {display_path(optout.file)}: {p} (row left out)" for p in problems[:5])
+    if len(problems) > 5:
+        warnings += (f"{action.address}: and {len(problems) - 5:,} more rows left out",)
+    return replace(
+        made,
+        actions=tuple(found if a.address == action.address else a for a in made.actions),
+        warnings=made.warnings + warnings,
+    )
+
+
+def unsubscribed_tokens(session: Session) -> frozenset[str]:
+    """Subscription tokens mmctl has unsubscribed, or is about to in this apply."""
+    keys = {row.recipient for row in session.store.journal(unsubscribe.ADDRESS) if row.status == "sent"}
+    keys |= {entry.key for entry in session.optouts}
+    return frozenset(key.partition(":")[2] for key in keys if key.startswith("token:"))
+
+
 def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[str, LiveObject]) -> Plan:
     """Every send's action judged against its recipients, journal and campaign."""
+    made = with_unsubscribes(session, made)
     sends = [a for a in made.actions if a.kind == "send" and a.action == Op.SEND]
     if not sends:
         return made
+    session.unsubscribed = unsubscribed_tokens(session)
     now = int(session.clock() + session.client.server_offset)
     by_address = {a.address: a for a in made.actions}
     recent = {who: int(from_utc_text(at)) for who, at in session.store.journal_recent(utc_text(now - COOLDOWN)).items()}
@@ -49,7 +105,7 @@ def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[s
             )
             continue
         recipients = _recipients(session, action, by_address, state)
-        session.recipients[action.address] = tuple(sorted(recipients.tokens))
+        session.recipients[action.address] = tuple(sorted(recipients.tokens - session.unsubscribed))
         judged[action.address] = plan_send(
             action,
             campaign=facts,
@@ -60,6 +116,7 @@ def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[s
             price=price,
             currency=made.currency,
             max_recipients=session.project.provider.max_send_recipients,
+            unsubscribed=session.unsubscribed,
         )
     return replace(made, actions=tuple(judged.get(a.address, a) for a in made.actions))
 

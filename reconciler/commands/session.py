@@ -18,7 +18,7 @@ from reconciler.errors import UsageError
 from reconciler.graph.client import GraphClient, RetryPolicy, connect
 from reconciler.manifest.discovery import Filters, display_path
 from reconciler.manifest.project import load_project
-from reconciler.members import memberfile
+from reconciler.members import memberfile, optouts
 from reconciler.model import Members, Project, StateConfig
 from reconciler.state.legacy import import_json
 from reconciler.state.model import State
@@ -107,6 +107,9 @@ class Session:
     members: dict[str, memberfile.Prepared] = field(default_factory=dict)
     # The recipients each send's plan counted: what apply freezes in the journal.
     recipients: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The people of the unsubscribe file not yet unsubscribed, and the tokens mmctl keeps unsubscribed.
+    optouts: list[optouts.OptOut] = field(default_factory=list)
+    unsubscribed: frozenset[str] = frozenset()
     workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def now(self) -> int:

@@ -99,6 +99,7 @@ def plan_send(
     price: tuple[int, int] | None,
     currency: str,
     max_recipients: int | None,
+    unsubscribed: frozenset[str] = frozenset(),
 ) -> Action:
     """The send's action with its counts: ``>>`` when apply would send now, ``wait`` when it cannot
     yet, no-op when every recipient is done. ``journal`` maps this send's recipients to their
@@ -106,13 +107,15 @@ def plan_send(
     last 12 hours to the time."""
     started = bool(journal)
     counts = Counter(journal.values())
-    frozen = frozenset(journal) if started else recipients.tokens
+    frozen = frozenset(journal) if started else recipients.tokens - unsubscribed
+    left_out = len(recipients.tokens & unsubscribed) if not started else 0
     if max_recipients is not None and len(frozen) > max_recipients:
         raise PlanError(
             f"{action.address} would go to {len(frozen):,} recipients, above provider.max_send_recipients "
             f"({max_recipients:,}); raise the guardrail in a reviewed change, or send to a smaller audience"
         )
-    open_ = [r for r in frozen if journal.get(r, PENDING) in OPEN]
+    open_ = [r for r in frozen if journal.get(r, PENDING) in OPEN and r not in unsubscribed]
+    left_out += sum(1 for r in frozen if journal.get(r) == PENDING and r in unsubscribed)
     held = {}
     for token in open_:
         if journal.get(token) == INTENT:
@@ -122,6 +125,8 @@ def plan_send(
             held[token] = eligible
     ready = len(open_) - len(held)
     changes = [Change("recipients", None, f"{len(frozen):,}")]
+    if left_out:
+        changes.append(Change("unsubscribed", None, f"{left_out:,} left out (the unsubscribes file)"))
     if started:
         done = ", ".join(f"{counts[s]:,} {s}" for s in STATUSES if counts[s] and s not in OPEN)
         changes.append(Change("journal", None, done or "nothing sent yet"))

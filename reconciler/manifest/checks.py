@@ -297,6 +297,32 @@ def check_defaults_used(campaign: Declared, sends: Iterable[Declared]) -> list[M
     return errors
 
 
+def check_unsubscribes_file(block: Declared, root: Path) -> tuple[list[ManifestError], Path | None]:
+    """The unsubscribe file: a regular file inside the manifests root with a header mmctl reads."""
+    from reconciler.members import optouts
+
+    written = block.data.get("file")
+    if not isinstance(written, str):
+        return [], None
+    candidate = block.file.parent / written
+    shown = json.dumps(written)
+    if not candidate.exists() and not candidate.is_symlink():
+        return [block.error("file", f"unsubscribe file {shown} does not exist")], None
+    problem = check_regular(candidate, shown)
+    if problem is not None:
+        return [block.error("file", f"unsubscribe file {problem}")], None
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        return [
+            block.error("file", f"{shown} is outside the manifests root {root}; keep it beside the manifests")
+        ], None
+    try:
+        optouts.read_header(resolved)
+    except memberfile.MemberFileError as exc:
+        return [block.error("file", f"unsubscribe file {shown}: {exc}")], None
+    return [], resolved
+
+
 def check_members_file(audience: Declared, root: Path) -> tuple[list[ManifestError], Path | None]:
     """The member file must be a regular file inside the manifests root, or, with
     ``outside_root: true``, at an absolute path or one that came from the environment."""

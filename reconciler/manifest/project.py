@@ -37,9 +37,11 @@ from reconciler.model import (
     Send,
     StateConfig,
     Template,
+    Unsubscribes,
     freeze,
 )
 
+SINGLE_BLOCKS = ("provider", "state", "unsubscribes")  # one of each in a project, in any one file
 SECTIONS = {"templates": "template", "audiences": "audience", "campaigns": "campaign", "sends": "send"}
 
 
@@ -146,6 +148,10 @@ def load_project(
         )
     if merged["state"] is not None:
         errors.extend(checks.check_state(merged["state"]))
+    optout_file = None
+    if merged["unsubscribes"] is not None:
+        optout_errors, optout_file = checks.check_unsubscribes_file(merged["unsubscribes"], root)
+        errors.extend(optout_errors)
     # Times without an offset are judged only when the time zone situation is known.
     zone_known = provider is not None and not any(e.node_path[:2] == ("provider", "timezone") for e in errors)
 
@@ -182,7 +188,18 @@ def load_project(
         raise ManifestErrors(errors)
     assert provider is not None
     built = _build(root, files, provider, merged["state"], templates, audiences, campaigns, sends, member_files)
-    return replace(built, warnings=tuple(sorted(warnings, key=ManifestError.sort_key)))
+    optouts = merged["unsubscribes"]
+    unsubscribes = (
+        Unsubscribes(
+            file=optout_file,
+            hashed=bool(optouts.data.get("hashed", False)),
+            default_country=optouts.data.get("default_country"),
+            location=optouts.locate_key(optouts.path),
+        )
+        if optouts is not None and optout_file is not None
+        else None
+    )
+    return replace(built, unsubscribes=unsubscribes, warnings=tuple(sorted(warnings, key=ManifestError.sort_key)))
 
 
 # A parsed file: its path, document, interpolated data, the fields that failed the schema, and
@@ -244,7 +261,10 @@ def _merge(documents: list[Document], errors: list[ManifestError]) -> dict[str, 
     Fields that already failed the schema are left out of the merged blocks, so that the
     semantic checks judge only well-formed values and do not pile on.
     """
-    merged: dict[str, Any] = {"provider": None, "state": None, **{kind: {} for kind in SECTIONS.values()}}
+    merged: dict[str, Any] = {
+        **dict.fromkeys(SINGLE_BLOCKS),
+        **{kind: {} for kind in SECTIONS.values()},
+    }
     for path, document, data, bad_fields, env_paths in documents:
         if not isinstance(data, dict):
             continue
@@ -266,7 +286,7 @@ def _merge(documents: list[Document], errors: list[ManifestError]) -> dict[str, 
                 frozenset(p[len(at) :] for p in env_paths if p[: len(at)] == at),
             )
 
-        for single in ("provider", "state"):
+        for single in SINGLE_BLOCKS:
             block = declare(single, single, data.get(single), (single,))
             if block is None:
                 continue

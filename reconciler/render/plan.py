@@ -105,7 +105,8 @@ def _action_lines(action: Action, currency: str) -> list[str]:
     lines = [f"{head}  ({action.action}: {action.reason})"]
     for change in action.changes:
         # A send's lines are counts, written out already (no before, nothing to quote).
-        shown = f"{change.path}: {change.after}" if action.kind == Kind.SEND else change_text(change, currency)
+        counted = action.kind in (Kind.SEND, Kind.UNSUBSCRIBE)
+        shown = f"{change.path}: {change.after}" if counted else change_text(change, currency)
         lines.append(f"      {shown}")
     for note in action.notes:
         lines.append(f"      # {note}")

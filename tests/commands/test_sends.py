@@ -33,13 +33,13 @@ def winter_ad(root: Path) -> dict[str, Any]:
 
 
 def audience_tokens(root: Path) -> set[str]:
-    return {t["id"] for t in world(root).tokens.values() if t["audiences"]}
+    return {t["id"] for t in world(root).tokens.values() if t["audiences"] and not t["unsubscribed"]}
 
 
 def test_a_send_waits_for_its_campaign_then_goes_to_each_subscriber_once(example):
     first = run("apply", "--auto-approve")
     assert first.exit_code == 0, first.output
-    assert "Plan: 5 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt, 2 waiting." in first.stdout
+    assert "Plan: 6 to create, 0 to update, 0 to replace, 0 to delete, 0 to adopt, 2 waiting." in first.stdout
     assert ".. send.winter-first-wave  (wait: audience.vip is created by this apply" in first.stdout
     # Waiting is not a pending change: apply could do nothing now.
     waiting = run("plan", "--detailed-exitcode")
@@ -150,3 +150,29 @@ def test_a_second_send_waits_out_the_cooldown_then_meets_the_frequency_cap(examp
     status = run("send", "status", "winter-second-wave").stdout
     assert f"  skipped: {n}\n      {n}  WEEKLY_MM_LOAD_CAP_REACHED: weekly frequency cap reached" in status
     assert max(winter_ad(example)["delivered"].values()) == 1
+
+
+def test_unsubscribes_are_journaled_once_and_never_sent_to(example):
+    first = run("apply", "--auto-approve")
+    assert first.exit_code == 0, first.output
+    assert "+ unsubscribe.page  (create: 3 people to unsubscribe from the Page's marketing messages)" in first.stdout
+    assert "removing someone from an audience does not unsubscribe them" in first.stdout
+    assert "unsubscribe.page: 3 people unsubscribed at the Page level" in first.stderr
+    gone = {t["id"] for t in world(example).tokens.values() if t["unsubscribed"]}
+    assert len(gone) == 3  # the three fictional people of data/optouts.csv are matched subscribers
+    assert run("plan", "--detailed-exitcode").exit_code == 0  # each is journaled once
+    # One more, by subscription token: a subscriber of the audience whom the first wave would reach.
+    keep_out = sorted(audience_tokens(example))[0]
+    (example / "data" / "token-optouts.csv").write_text(f"subscription_token\n{keep_out}\n")
+    edit(example / "unsubscribes.yaml", "file: data/optouts.csv", "file: data/token-optouts.csv")
+    run("sandbox", "clock", "--advance", "2h")
+    planned = run("plan")
+    assert "~ unsubscribe.page  (update: 1 people to unsubscribe" in planned.stdout
+    assert "unsubscribed: 1 left out (the unsubscribes file)" in planned.stdout
+    assert run("apply", "--auto-approve").exit_code == 0
+    assert keep_out not in winter_ad(example)["delivered"]
+    assert set(winter_ad(example)["delivered"]).isdisjoint(gone)
+    # No raw email of the file reaches the state, the journal or a plan.
+    raw = b"".join(p.read_bytes() for p in (example / ".mmctl").glob("state.db*"))
+    assert b"@example.com" not in raw and b"cyrus" not in raw and b"555-0105" not in raw
+    assert "@example.com" not in run("plan", "--format", "json").stdout

@@ -42,7 +42,7 @@ def test_each_part_can_be_passed_in(example, tmp_path):
     try:
         assert made == ["sandbox"] and session.store is elsewhere and session.now() == int(NOW)
         planned, _ = plan_command.plan(session, estimate=False)
-        assert planned.summary["create"] == 5
+        assert planned.summary["create"] == 6
         assert not (example / ".mmctl" / "state.db").exists()  # the store given was the one read
     finally:
         session.close()

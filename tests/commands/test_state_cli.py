@@ -56,7 +56,7 @@ def test_apply_import_and_rm_each_add_a_version(run, backend, example):
     assert run("import", "campaign.spring-launch", ident).exit_code == 0
     history = json.loads(run("state", "history", "--format", "json").stdout)
     assert [(v["number"], v["command"], v["summary"]) for v in history] == [
-        (1, "mmctl apply", {"create": 5}),
+        (1, "mmctl apply", {"create": 6}),
         (2, "mmctl state rm", {"forget": 1}),
         (3, "mmctl import", {"import": 1}),
     ]
@@ -153,7 +153,7 @@ def test_an_earlier_state_file_is_imported_once_with_a_backup(example):
     listed = run("state", "list")
     assert listed.exit_code == 0, listed.output
     assert (
-        "Imported .mmctl/state.json (5 resources, 1 member records) into .mmctl/state.db (state "
+        "Imported .mmctl/state.json (6 resources, 1 member records) into .mmctl/state.db (state "
         f"{ACCOUNT}); the file is kept as state.json.backup."
     ) in listed.stderr
     assert not (example / ".mmctl" / "state.json").exists()

@@ -20,14 +20,27 @@ from reconciler.state.sqlite import SQLiteStateStore
 
 
 def test_every_kind_has_one_module_in_creation_order():
-    assert [spec.kind for spec in kinds.ordered()] == [Kind.TEMPLATE, Kind.AUDIENCE, Kind.CAMPAIGN, Kind.SEND]
-    assert [spec.section for spec in kinds.ordered()] == ["templates", "audiences", "campaigns", "sends"]
+    assert [spec.kind for spec in kinds.ordered()] == [
+        Kind.TEMPLATE,
+        Kind.AUDIENCE,
+        Kind.CAMPAIGN,
+        Kind.UNSUBSCRIBE,
+        Kind.SEND,
+    ]
+    assert [spec.section for spec in kinds.ordered()] == [
+        "templates",
+        "audiences",
+        "campaigns",
+        "unsubscribes",
+        "sends",
+    ]
     assert [spec.kind for spec in kinds.in_account()] == [Kind.AUDIENCE, Kind.CAMPAIGN]
     assert {type(spec).__module__ for spec in kinds.ordered()} == {
         "reconciler.kinds.template",
         "reconciler.kinds.audience",
         "reconciler.kinds.campaign",
         "reconciler.kinds.send",
+        "reconciler.kinds.unsubscribe",
     }
 
 

@@ -170,7 +170,7 @@ def test_the_engine_applies_and_then_plans_nothing_on_each_backend(example, make
     first = session()
     try:
         made, account = plan_command.plan(first, estimate=False)
-        assert made.summary["create"] == 5
+        assert made.summary["create"] == 6
         with first.store.lock("test"):
             report = apply_command.apply(first, made, account, lambda line: None)
         assert report.ok, report.failed
