@@ -395,7 +395,7 @@ class Executor:
                     f"(mmctl send status {address.partition('.')[2]})",
                 )
             else:
-                self._note(address, f"sent: {done}")
+                self._note(address, f"done: {done}")
 
     # -- kinds that live in the account
 

@@ -22,7 +22,8 @@ def reason_of(detail: str | None) -> str:
 
 def send_status(store: StateStore, state: State, name: str | None) -> list[dict[str, Any]]:
     """One entry per send (or only ``name``, a send name or address)."""
-    addresses = sorted(set(store.journal_sends()) | {a for a in state.resources if a.startswith("send.")})
+    journaled = {a for a in store.journal_sends() if a.startswith("send.")}  # not the unsubscribes' journal
+    addresses = sorted(journaled | {a for a in state.resources if a.startswith("send.")})
     if name is not None:
         wanted = name if name.startswith("send.") else f"send.{name}"
         if wanted not in addresses:

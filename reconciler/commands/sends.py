@@ -15,7 +15,7 @@ from types import MappingProxyType
 from reconciler.clock import from_utc_text, utc_text
 from reconciler.commands.session import Session
 from reconciler.core.plan import Action, Plan
-from reconciler.core.sends import CampaignFacts, Recipients, plan_send, recipients_digest
+from reconciler.core.sends import OPEN, CampaignFacts, Recipients, plan_send, recipients_digest
 from reconciler.errors import UnexpectedAnswer, UsageError
 from reconciler.kinds import campaign as campaign_kind
 from reconciler.kinds import send as send_kind
@@ -104,7 +104,9 @@ def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[s
                 "matched its members (up to 24 hours)",
             )
             continue
-        recipients = _recipients(session, action, by_address, state)
+        finished = bool(journal) and not any(status in OPEN for status in journal.values())
+        # A finished send plans as no change whoever subscribed since: its tokens are not read.
+        recipients = Recipients(frozenset(), {}) if finished else _recipients(session, action, by_address, state)
         session.recipients[action.address] = tuple(sorted(recipients.tokens - session.unsubscribed))
         judged[action.address] = plan_send(
             action,

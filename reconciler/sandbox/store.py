@@ -45,6 +45,8 @@ class World:
         # SHA-256 of an access token -> what happened to it (expired, invalidated, ...): Graph's 190 subcodes.
         self.access_tokens: dict[str, dict[str, Any]] = data.get("access_tokens", {})
         self.dirty = False
+        # Results computed from the contents (a token listing's rows), dropped on every change.
+        self.derived: dict[Any, Any] = {}
         # Ids of each type per account, ascending: listings page through these.
         self.index: dict[tuple[str, str], list[int]] = {}
         for object_id, obj in sorted(self.objects.items(), key=lambda item: int(item[0])):
@@ -66,6 +68,7 @@ class World:
 
     def touch(self) -> None:
         self.dirty = True
+        self.derived.clear()  # what was computed from the old contents
 
     # The clock: real time plus an offset, or frozen at an instant.
     def now(self) -> float:

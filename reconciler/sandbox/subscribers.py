@@ -105,18 +105,8 @@ def subscriber_count(world: World, page_id: str) -> int:
     return sum(1 for t in world.tokens.values() if t["page"] == page_id and not t["unsubscribed"])
 
 
-def list_tokens(call: Call, page: dict[str, Any]) -> dict[str, Any]:
-    """``GET /<PAGE_ID>/notification_message_tokens``."""
-    call.only(
-        {"fields", "limit", "after", "before", "custom_audience_ids", "do_not_return_duplicates", "since", "until"}
-    )
-    world, page_id = call.world, page["id"]
-    wanted = call.params.structured("custom_audience_ids")
-    if isinstance(wanted, (str, int)):
-        wanted = [part for part in str(wanted).split(",") if part]
-    if wanted is not None and not isinstance(wanted, list):
-        raise invalid_parameter("Param custom_audience_ids must be an array of custom audience IDs")
-    wanted_ids = {str(a) for a in wanted} if wanted is not None else None
+def _token_rows(call: Call, page_id: str, wanted_ids: set[str] | None, dedupe: bool) -> list[dict[str, Any]]:
+    world = call.world
     visible = _visible_audiences(world, call.config.match_rate, page_id)
     rows = []
     for token in world.tokens.values():
@@ -131,7 +121,7 @@ def list_tokens(call: Call, page: dict[str, Any]) -> dict[str, Any]:
             continue
         rows.append({**token, "shown_audiences": shown})
     rows.sort(key=lambda t: int(t["id"]))
-    if call.params.boolean("do_not_return_duplicates"):
+    if dedupe:
         seen: set[str] = set()
         unique = []
         for row in rows:
@@ -140,6 +130,29 @@ def list_tokens(call: Call, page: dict[str, Any]) -> dict[str, Any]:
                 seen.add(who)
                 unique.append(row)
         rows = unique
+    return rows
+
+
+def list_tokens(call: Call, page: dict[str, Any]) -> dict[str, Any]:
+    """``GET /<PAGE_ID>/notification_message_tokens``."""
+    call.only(
+        {"fields", "limit", "after", "before", "custom_audience_ids", "do_not_return_duplicates", "since", "until"}
+    )
+    world, page_id = call.world, page["id"]
+    wanted = call.params.structured("custom_audience_ids")
+    if isinstance(wanted, (str, int)):
+        wanted = [part for part in str(wanted).split(",") if part]
+    if wanted is not None and not isinstance(wanted, list):
+        raise invalid_parameter("Param custom_audience_ids must be an array of custom audience IDs")
+    wanted_ids = {str(a) for a in wanted} if wanted is not None else None
+    dedupe = call.params.boolean("do_not_return_duplicates")
+    # The pages of one listing see the same rows: computed once until the world changes (a listing of
+    # 100,000 tokens is 100 pages; filtering every token for each would make it quadratic).
+    moment = int(call.now) if call.config.match_delay_s else 0
+    cache_key = ("tokens", page_id, frozenset(wanted_ids) if wanted_ids is not None else None, dedupe, moment)
+    rows = world.derived.get(cache_key)
+    if rows is None:
+        rows = world.derived[cache_key] = _token_rows(call, page_id, wanted_ids, dedupe)
     tz = page.get("timezone", call.config.default_timezone)
     node = NodeType(
         "MessengerNotificationToken",

@@ -67,11 +67,11 @@ def test_a_send_waits_for_its_campaign_then_goes_to_each_subscriber_once(example
     sent = run("apply", "--auto-approve")
     assert sent.exit_code == 0, sent.output
     assert f"send.winter-first-wave: started: {n} recipients frozen in the journal" in sent.stderr
-    assert f"send.winter-first-wave: sent: {n} sent" in sent.stderr
+    assert f"send.winter-first-wave: done: {n} sent" in sent.stderr
     assert winter_ad(example)["delivered"] == dict.fromkeys(subscribers, 1)
 
     status = run("send", "status")
-    assert status.exit_code == 0
+    assert status.exit_code == 0 and "unsubscribe.page" not in status.stdout
     assert "send.winter-first-wave  (campaign.winter-sale, template.winter-carousel, started " in status.stdout
     assert f"  recipients: {n}\n  sent: {n}\n  skipped: 0" in status.stdout
     shown = json.loads(run("send", "status", "winter-first-wave", "--format", "json").stdout)["sends"]
@@ -146,7 +146,7 @@ def test_a_second_send_waits_out_the_cooldown_then_meets_the_frequency_cap(examp
     # Nobody had an organic thread with the Page since the first wave: Meta's weekly cap blocks them all.
     capped = run("apply", "--auto-approve")
     assert capped.exit_code == 0, capped.output
-    assert f"send.winter-second-wave: sent: {n} skipped" in capped.stderr
+    assert f"send.winter-second-wave: done: {n} skipped" in capped.stderr
     status = run("send", "status", "winter-second-wave").stdout
     assert f"  skipped: {n}\n      {n}  WEEKLY_MM_LOAD_CAP_REACHED: weekly frequency cap reached" in status
     assert max(winter_ad(example)["delivered"].values()) == 1
@@ -176,3 +176,19 @@ def test_unsubscribes_are_journaled_once_and_never_sent_to(example):
     raw = b"".join(p.read_bytes() for p in (example / ".mmctl").glob("state.db*"))
     assert b"@example.com" not in raw and b"cyrus" not in raw and b"555-0105" not in raw
     assert "@example.com" not in run("plan", "--format", "json").stdout
+
+
+def test_a_saved_plan_is_stale_when_the_recipients_changed(example):
+    assert run("apply", "--auto-approve").exit_code == 0
+    run("sandbox", "clock", "--advance", "2h")
+    assert run("plan", "--out", "reviewed.plan").exit_code == 0
+    # Someone unsubscribes in Messenger after the review: the reviewed recipients are not those of now.
+    sandbox = Sandbox(SandboxConfig(), example / ".mmctl" / "sandbox.json")
+    with sandbox.store.transaction() as data:
+        token = sorted(t for t in data.tokens if data.tokens[t]["audiences"] and not data.tokens[t]["unsubscribed"])[0]
+        data.tokens[token]["unsubscribed"] = True
+        data.touch()
+    stale = run("apply", "reviewed.plan")
+    assert stale.exit_code == 1 and "the saved plan is stale" in stale.stderr
+    assert "send.winter-first-wave after.recipients" in stale.stderr
+    assert "delivered" not in winter_ad(example)
