@@ -192,3 +192,43 @@ def test_a_saved_plan_is_stale_when_the_recipients_changed(example):
     assert stale.exit_code == 1 and "the saved plan is stale" in stale.stderr
     assert "send.winter-first-wave after.recipients" in stale.stderr
     assert "delivered" not in winter_ad(example)
+
+
+def test_a_budget_stops_the_send_the_next_day_resumes_it_and_old_unknowns_are_reported(example):
+    from helpers import store_of
+
+    from reconciler.clock import utc_text
+    from reconciler.state.model import JournalRow
+
+    edit(example / "campaigns.yaml", 'daily_budget: "50.00 USD"', 'daily_budget: "1.00 USD"')
+    assert run("apply", "--auto-approve").exit_code == 0
+    run("sandbox", "clock", "--set", "2027-01-04T15:00:00Z")  # a Monday, 10:00 in New York
+    n = len(audience_tokens(example))
+    planned = run("plan")
+    assert (
+        "campaign.winter-sale may spend at most 1.75 USD a day (175% of the daily budget): Meta stops" in planned.stdout
+    )
+    stopped = run("apply", "--auto-approve")
+    assert stopped.exit_code == 1
+    assert "send.winter-first-wave: stopped: the campaign's daily budget is reached (code 2300070)." in stopped.stderr
+    assert "The recipients left stay pending: the next apply after 2027-01-05T0" in stopped.stderr  # midnight, Los Angeles
+    sent_today = len(winter_ad(example)["delivered"])
+    assert 0 < sent_today < n
+    # Five of those left were in flight when an apply died 13 hours ago: nothing can tell any more.
+    store = store_of(example)
+    left = [r.recipient for r in store.journal("send.winter-first-wave") if r.status == "pending"][:5]
+    old = utc_text(world(example).now() - 13 * 3600)
+    store.journal_mark("send.winter-first-wave", [JournalRow(t, "intent", None, None, old) for t in left])
+    store.close()
+    run("sandbox", "clock", "--set", "2027-01-05T15:00:00Z")
+    resumed = run("apply", "--auto-approve")
+    assert resumed.exit_code == 1
+    assert "5 recipient(s) have an unknown outcome and are not sent again (mmctl send status winter-first-wave)" in (
+        resumed.stderr
+    )
+    delivered = winter_ad(example)["delivered"]
+    assert len(delivered) == n - 5 and max(delivered.values()) == 1 and not set(left) & set(delivered)
+    status = run("send", "status", "winter-first-wave").stdout
+    assert "  unknown: 5\n      5  outcome unknown: its call at " in status
+    assert "unknown outcomes are never sent again by mmctl" in status
+    assert run("plan", "--detailed-exitcode").exit_code == 0  # finished: nothing left that apply could do

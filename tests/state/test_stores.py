@@ -18,7 +18,7 @@ import pytest
 from reconciler.commands import apply as apply_command
 from reconciler.commands import plan as plan_command
 from reconciler.commands.session import open_session
-from reconciler.state.model import Pending, Resource, State, StateError, StateLocked
+from reconciler.state.model import JournalRow, Pending, Resource, State, StateError, StateLocked
 from reconciler.state.sql import SCHEMA_VERSION
 from reconciler.state.sqlite import SQLiteStateStore
 
@@ -161,6 +161,35 @@ def test_a_state_moves_between_backends_whole(make, tmp_path):
     assert target.read() == state and list(target.member_entries("audience.vip")) == [("a", "e1", ""), ("b", "", "p2")]
     assert [v.summary for v in target.versions()] == [{"create": 1}]
     assert target.version(1) is not None and dict(target.version(1)[1].resources) == dict(state.resources)
+
+
+def test_the_send_journal_freezes_recipients_once_and_keeps_each_outcome(make, tmp_path):
+    store, other = make(), make("act_2")
+    store.journal_start("send.s", ["t2", "t1", "t3"], "2027-01-01T00:00:00Z")
+    store.journal_start("send.s", ["t1", "t4"], "2027-01-01T00:05:00Z")  # nobody twice, nothing reset
+    store.journal_mark(
+        "send.s",
+        [
+            JournalRow("t1", "sent", None, "tracking-1", "2027-01-01T00:10:00Z"),
+            JournalRow("t2", "skipped", "2300052: recipient unavailable", None, "2027-01-01T00:10:00Z"),
+        ],
+    )
+    store.journal_start("send.s", ["t1"], "2027-01-02T00:00:00Z")
+    store.journal_start("send.t", ["t3"], "2027-01-01T00:00:00Z")
+    store.journal_mark("send.t", [JournalRow("t3", "sent", None, "tracking-3", "2027-01-01T20:00:00Z")])
+    assert list(store.journal("send.s")) == [
+        JournalRow("t1", "sent", None, "tracking-1", "2027-01-01T00:10:00Z"),
+        JournalRow("t2", "skipped", "2300052: recipient unavailable", None, "2027-01-01T00:10:00Z"),
+        JournalRow("t3", "pending", None, None, "2027-01-01T00:00:00Z"),
+        JournalRow("t4", "pending", None, None, "2027-01-01T00:05:00Z"),
+    ]
+    assert store.journal_recent("2027-01-01T12:00:00Z") == {"t3": "2027-01-01T20:00:00Z"}
+    assert store.journal_recent("2027-01-01T00:00:00Z") == {"t1": "2027-01-01T00:10:00Z", "t3": "2027-01-01T20:00:00Z"}
+    assert store.journal_sends() == ["send.s", "send.t"]
+    assert other.journal_sends() == [] and list(other.journal("send.s")) == []  # another state's journal
+    target = SQLiteStateStore(tmp_path / "moved.db", key="act_1")
+    store.copy_to(target)
+    assert list(target.journal("send.s")) == list(store.journal("send.s"))
 
 
 def test_the_engine_applies_and_then_plans_nothing_on_each_backend(example, make):
