@@ -297,10 +297,16 @@ class SendRunner:
             now = self.now()
             fresh = [result for row, result in zip(batch, results) if row.status != INTENT]
             paced = len(fresh) > 1 and all(r.error is not None and _code(r.error, {PACING: 0}) for r in fresh)
+            verdicts = [
+                judge(result, now, since=_instant(r.at) if r.status == INTENT else None)
+                for r, result in zip(batch, results)
+            ]
+            refused = _refused_alike(verdicts, results)
+            if refused is not None:
+                verdicts = [refused if isinstance(v, Outcome) and v.status == FAILED else v for v in verdicts]
             marks = []
-            for row, result in zip(batch, results):
+            for row, verdict in zip(batch, verdicts):
                 since = _instant(row.at) if row.status == INTENT else None
-                verdict = judge(result, now, since=since)
                 if paced and (since is None or not (isinstance(verdict, Outcome) and verdict.status == SENT)):
                     marks.append(row)  # the campaign's pacing refused it: as it was before this call
                     continue
@@ -338,8 +344,20 @@ class SendRunner:
         return counts, stop, sum(1 for r in rows.values() if r.status == UNKNOWN)
 
 
-def _remaining_of(result: Result) -> float | None:
-    return _remaining(result.error) if result.error is not None else None
+def _refused_alike(verdicts: Sequence[Outcome | Stop], results: Sequence[Result]) -> Stop | None:
+    """A batch whose every call failed with one and the same code says something about the message,
+    not about its recipients: the send stops instead of failing everyone one by one."""
+    failed = [r for v, r in zip(verdicts, results) if isinstance(v, Outcome) and v.status == FAILED]
+    if len(failed) < 2 or len(failed) != len(results):
+        return None
+    codes = {(r.error.code, r.error.subcode) for r in failed if r.error is not None}
+    if len(codes) != 1:
+        return None
+    error = failed[0].error
+    assert error is not None
+    return Stop(
+        f"Meta refused every call of a batch alike: {error.message} (code {error.code}); fix the template or campaign"
+    )
 
 
 def _instant(at: str) -> float:
@@ -365,4 +383,3 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(shown) or "nothing yet"
 
 
-__all__ = ["FAILED", "SKIPPED", "SendRunner", "Stop", "judge"]

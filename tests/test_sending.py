@@ -137,3 +137,74 @@ def test_any_other_refusal_of_one_recipient_fails_it_with_the_code():
         NOW,
     )
     assert verdict == Outcome("failed", "code 100: (#100) Invalid parameter")
+
+
+def runner_on(tmp_path, answer):
+    """A SendRunner over a fake Graph: ``answer(token, call_number)`` gives (status, body) per send."""
+    import json
+    from types import MappingProxyType
+    from urllib.parse import parse_qs
+
+    import httpx
+
+    from reconciler.core.plan import Action
+    from reconciler.graph.client import GraphClient, RetryPolicy
+    from reconciler.resources import Kind, Op
+    from reconciler.sending import SendRunner
+    from reconciler.state.sqlite import SQLiteStateStore
+
+    calls: list[str] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        items = json.loads(parse_qs(request.content.decode())["batch"][0])
+        out = []
+        for item in items:
+            token = json.loads(parse_qs(item["body"])["messenger_delivery_data"][0])["subscription_token"]
+            calls.append(token)
+            status, body = answer(token, len(calls))
+            out.append({"code": status, "headers": [], "body": json.dumps(body)})
+        return httpx.Response(200, json=out)
+
+    client = GraphClient(
+        "http://127.0.0.1:9",
+        "v24.0",
+        Credentials("not-a-real-token-0123456789"),
+        transport=httpx.MockTransport(graph),
+        retry=RetryPolicy(attempts=1),
+    )
+    store = SQLiteStateStore(tmp_path / "state.db")
+    slept: list[float] = []
+    runner = SendRunner(client, store, "act_1", lambda line: None, slept.append, max_wait=60)
+    action = Action(
+        "send.s", Kind.SEND, Op.SEND, "a new send", after=MappingProxyType({"message": {"text": "hi"}, "audiences": ()})
+    )
+    return runner, store, action, calls, slept
+
+
+def statuses(store) -> dict[str, str]:
+    return {row.recipient: row.status for row in store.journal("send.s")}
+
+
+def test_a_batch_refused_alike_stops_the_send_instead_of_failing_everyone(tmp_path):
+    bad = {"error": {"message": "(#100) Param message is invalid", "type": "OAuthException", "code": 100}}
+    runner, store, action, calls, _ = runner_on(tmp_path, lambda token, n: (400, bad))
+    runner.start(store.read(), action, "120", [f"t{i}" for i in range(60)])
+    counts, stop, unknown = runner.run(action, "120")
+    assert stop is not None and "Meta refused every call of a batch alike" in stop.why
+    assert len(calls) == 50 and set(statuses(store).values()) == {"pending"}  # nobody failed for it
+
+
+def test_campaign_pacing_waits_as_meta_says_then_sends_the_same_recipients_once(tmp_path):
+    paced = {
+        "error": {"message": "(#2300071) Pacing limit reached", "code": 2300071, "error_data": {"remaining_seconds": 5}}
+    }
+
+    def answer(token: str, n: int):
+        return (400, paced) if n <= 3 else (200, {"success": True, "marketing_message_tracking_id": f"id-{token}"})
+
+    runner, store, action, calls, slept = runner_on(tmp_path, answer)
+    runner.start(store.read(), action, "120", ["a", "b", "c"])
+    counts, stop, unknown = runner.run(action, "120")
+    assert stop is None and slept == [5.0] and counts == {"sent": 3}
+    assert calls == ["a", "b", "c", "a", "b", "c"]  # the paced calls were refused, then sent once each
+    assert statuses(store) == {"a": "sent", "b": "sent", "c": "sent"}
