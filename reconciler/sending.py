@@ -381,5 +381,3 @@ def _age(at: str | None, now: float) -> float:
 def _counts_text(counts: Mapping[str, int]) -> str:
     shown = [f"{n:,} {status}" for status, n in sorted(counts.items()) if n]
     return ", ".join(shown) or "nothing yet"
-
-

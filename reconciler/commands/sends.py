@@ -164,11 +164,17 @@ def planned_fields(action: Action) -> set[str]:
 
 
 def _tokens(session: Session, audience_ids: list[str]) -> dict[str, int | None]:
+    """The tokens of the audiences (listed once per plan for each set of audiences)."""
+    key = ("tokens", *sorted(audience_ids))
+    listed: dict[str, int | None] | None = session.listed.get(key)
+    if listed is not None:
+        return listed
     path, params = send_kind.tokens_listing(session.project.provider.page_id, audience_ids)
     found: dict[str, int | None] = {}
     for row in session.client.pages(path, params, limit=send_kind.TOKENS_PAGE):
         token, eligible = send_kind.parse_token(row)
         found[token] = eligible
+    session.listed[key] = found
     return found
 
 

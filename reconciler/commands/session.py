@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler.clock import Clock, Sleep, system_clock, system_sleep
 from reconciler.errors import UsageError
@@ -110,6 +111,7 @@ class Session:
     # The people of the unsubscribe file not yet unsubscribed, and the tokens mmctl keeps unsubscribed.
     optouts: list[optouts.OptOut] = field(default_factory=list)
     unsubscribed: frozenset[str] = frozenset()
+    listed: dict[tuple[str, ...], Any] = field(default_factory=dict)  # listings read once per run
     workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def now(self) -> int:

@@ -64,7 +64,7 @@ def test_two_applies_at_once(serve, example, backend):
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     state = backend.state(example)
-    assert len(state["resources"]) == 5 and state["pending"] == []
+    assert len(state["resources"]) == 6 and state["pending"] == []  # the examples: 6 resources
     campaigns = sandbox.objects("campaign")
     assert len(campaigns) == 2  # no double creation
     waited = mmctl("apply", "--auto-approve", "--lock-timeout", "30", cwd=example, url=sandbox.url, env=backend.env)
