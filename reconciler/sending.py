@@ -317,6 +317,13 @@ class SendRunner:
                 if verdict.status == PENDING and since is not None:
                     marks.append(row)  # the earlier call is still unexplained: it stays in flight
                     continue
+                if verdict.status in (SKIPPED, FAILED) and since is not None:
+                    # The second call was refused, which says nothing of the first: it may have delivered.
+                    verdict = Outcome(
+                        UNKNOWN,
+                        f"outcome unknown: its call at {row.at} got no answer, and the call made to find out was "
+                        f"refused ({verdict.detail}); not sent again",
+                    )
                 stamp = row.at if verdict.status == PENDING else utc_text(now)
                 marks.append(JournalRow(row.recipient, verdict.status, verdict.detail, verdict.tracking_id, stamp))
                 counts[verdict.status] = counts.get(verdict.status, 0) + 1
@@ -341,7 +348,7 @@ class SendRunner:
             counts["held"] = held
         if left:
             counts[SKIPPED] = counts.get(SKIPPED, 0) + len(left)
-        return counts, stop, sum(1 for r in rows.values() if r.status == UNKNOWN)
+        return counts, stop, sum(1 for r in rows.values() if r.status == UNKNOWN) + counts.get(UNKNOWN, 0)
 
 
 def _refused_alike(verdicts: Sequence[Outcome | Stop], results: Sequence[Result]) -> Stop | None:

@@ -208,3 +208,17 @@ def test_campaign_pacing_waits_as_meta_says_then_sends_the_same_recipients_once(
     assert stop is None and slept == [5.0] and counts == {"sent": 3}
     assert calls == ["a", "b", "c", "a", "b", "c"]  # the paced calls were refused, then sent once each
     assert statuses(store) == {"a": "sent", "b": "sent", "c": "sent"}
+
+
+def test_an_interrupted_call_whose_second_call_is_refused_stays_unknown_never_skipped(tmp_path):
+    from reconciler.clock import utc_text
+    from reconciler.state.model import JournalRow
+
+    gone = {"error": {"message": "(#2300052) This person is not available right now.", "code": 2300052}}
+    runner, store, action, calls, _ = runner_on(tmp_path, lambda token, n: (400, gone))
+    runner.start(store.read(), action, "120", ["a"])
+    store.journal_mark("send.s", [JournalRow("a", "intent", None, None, utc_text(runner.now() - 60))])
+    counts, stop, unknown = runner.run(action, "120")
+    assert (counts, unknown) == ({"unknown": 1}, 1)
+    (row,) = store.journal("send.s")
+    assert row.status == "unknown" and "the call made to find out was refused (2300052" in str(row.detail)
