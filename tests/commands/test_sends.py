@@ -211,7 +211,9 @@ def test_a_budget_stops_the_send_the_next_day_resumes_it_and_old_unknowns_are_re
     stopped = run("apply", "--auto-approve")
     assert stopped.exit_code == 1
     assert "send.winter-first-wave: stopped: the campaign's daily budget is reached (code 2300070)." in stopped.stderr
-    assert "The recipients left stay pending: the next apply after 2027-01-05T0" in stopped.stderr  # midnight, Los Angeles
+    assert (
+        "The recipients left stay pending: the next apply after 2027-01-05T0" in stopped.stderr
+    )  # midnight, Los Angeles
     sent_today = len(winter_ad(example)["delivered"])
     assert 0 < sent_today < n
     # Five of those left were in flight when an apply died 13 hours ago: nothing can tell any more.
