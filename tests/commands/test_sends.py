@@ -234,3 +234,22 @@ def test_a_budget_stops_the_send_the_next_day_resumes_it_and_old_unknowns_are_re
     assert "  unknown: 5\n      5  outcome unknown: its call at " in status
     assert "unknown outcomes are never sent again by mmctl" in status
     assert run("plan", "--detailed-exitcode").exit_code == 0  # finished: nothing left that apply could do
+
+
+def test_the_token_listings_rate_limit_stops_the_plan_saying_when_it_returns(example, serve):
+    import shutil
+
+    sandbox = serve(token_query_quota=1)
+    env = {"MMCTL_GRAPH_URL": sandbox.url, "META_ACCESS_TOKEN": "rate-limit-test-token-01"}
+
+    def served(*args: str):
+        return CliRunner().invoke(cli, list(args), env=env)
+
+    shutil.rmtree(example / ".mmctl", ignore_errors=True)
+    assert served("apply", "--auto-approve").exit_code == 0
+    sandbox.advance(2 * 3600)
+    assert served("plan", "--detailed-exitcode").exit_code == 2  # the one listing of the hour (both sends share it)
+    limited = served("plan")
+    assert limited.exit_code == 1
+    assert "Subscription Tokens API rate limit reached" in limited.stderr
+    assert "Access returns at about " in limited.stderr and "Traceback" not in limited.output
