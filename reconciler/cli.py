@@ -148,10 +148,11 @@ def cli(debug: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "github"]),
     default="text",
     show_default=True,
-    help="text for people (errors on stderr); json for tools (on stdout).",
+    help="text for people (errors on stderr); json for tools (on stdout); github: errors and warnings as "
+    "GitHub Actions annotations on their lines (on stdout), the text on stderr.",
 )
 @click.option("--strict", is_flag=True, help="Treat warnings (e.g. an http:// image URL Meta accepts) as errors.")
 @file_options
@@ -164,6 +165,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, include: tuple[str,
     """
     from reconciler.manifest import project as manifest
     from reconciler.manifest.discovery import Filters
+    from reconciler.render import github
     from reconciler.render import validation as render
 
     try:
@@ -172,9 +174,13 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, include: tuple[str,
         if fmt == "json":
             echo(render.validation_json(None, exc.errors))
         else:
+            if fmt == "github":
+                echo("\n".join(github.manifest_annotations(exc.errors, "error", "mmctl validate")))
             echo_error(render.validation_errors_text(exc.errors))
         return EXIT_ERROR
-    if project.warnings and fmt == "text":
+    if fmt == "github" and project.warnings:
+        echo("\n".join(github.manifest_annotations(project.warnings, "warning", "mmctl validate")))
+    if project.warnings and fmt != "json":
         echo(click.style(render.warnings_text(project), fg="yellow"), err=True)
     echo(render.validation_json(project, ()) if fmt == "json" else render.validation_ok_text(project))
     return EXIT_OK
@@ -511,6 +517,30 @@ def _plan_text(made: Plan) -> str:
     return render_plan.plan_text(made, style=None if _color() is False else click.style)
 
 
+def _github_error(exc: ReconcilerError, fmt: str, title: str) -> None:
+    """With --format github, a failure is an annotation too (at its lines, for manifest errors)."""
+    if fmt != "github":
+        return
+    from reconciler.render import github
+
+    if isinstance(exc, ManifestErrors):
+        echo("\n".join(github.manifest_annotations(exc.errors, "error", title)))
+    else:
+        echo(github.error_annotation(str(exc), title))
+
+
+def _github_plan(session: Session, made: Plan) -> str:
+    from reconciler.render import github
+
+    project = session.project
+    declared: list[Any] = [*project.templates.values(), *project.audiences.values(), *project.campaigns.values()]
+    declared += [*project.sends.values(), *([project.unsubscribes] if project.unsubscribes else [])]
+    locations = {item.address: item.location for item in declared if item.location is not None}
+    own = github.manifest_annotations(project.warnings, "warning", "mmctl plan")
+    rest = github.plan_annotations(made, locations, skip=[str(w) for w in project.warnings])
+    return "\n".join(own + rest)
+
+
 def _show_plan(made: Plan, fmt: str) -> None:
     from reconciler.render import plan as render_plan
 
@@ -533,10 +563,11 @@ def _show_plan(made: Plan, fmt: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
+    type=click.Choice(["text", "json", "markdown", "github"]),
     default="text",
     show_default=True,
-    help="text for people, json for tools (schemas/plan.schema.json), markdown for a PR comment.",
+    help="text for people, json for tools (schemas/plan.schema.json), markdown for a PR comment, github: "
+    "warnings and errors as GitHub Actions annotations on their manifest lines, then the text plan.",
 )
 @click.option(
     "--detailed-exitcode",
@@ -579,9 +610,19 @@ def plan(
     from reconciler.commands import apply as apply_command
     from reconciler.commands import plan as plan_command
 
-    session = _open(paths, options)
     try:
-        made, _ = plan_command.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
+        session = _open(paths, options)
+    except ReconcilerError as exc:
+        _github_error(exc, fmt, "mmctl plan")
+        raise
+    try:
+        try:
+            made, _ = plan_command.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
+        except ReconcilerError as exc:
+            _github_error(exc, fmt, "mmctl plan")
+            raise
+        if fmt == "github":
+            echo(_github_plan(session, made))
         _show_plan(made, fmt)
         if out:
             signed = apply_command.save_plan(made, Path(out), os.environ)
