@@ -517,8 +517,17 @@ def _plan_text(made: Plan) -> str:
     return render_plan.plan_text(made, style=None if _color() is False else click.style)
 
 
-def _github_error(exc: ReconcilerError, fmt: str, title: str) -> None:
-    """With --format github, a failure is an annotation too (at its lines, for manifest errors)."""
+def _format_error(exc: ReconcilerError, fmt: str, title: str) -> None:
+    """A failure in the form asked for, on stdout, besides the error on stderr: annotations (at their
+    lines, for manifest errors) with --format github, a comment body with --format markdown (a PR
+    comment step never posts an empty comment)."""
+    if fmt == "markdown":
+        from reconciler.render.plan import error_markdown
+        from reconciler.render.validation import validation_errors_text
+
+        shown = validation_errors_text(exc.errors) if isinstance(exc, ManifestErrors) else str(exc)
+        echo(error_markdown(shown))
+        return
     if fmt != "github":
         return
     from reconciler.render import github
@@ -613,13 +622,13 @@ def plan(
     try:
         session = _open(paths, options)
     except ReconcilerError as exc:
-        _github_error(exc, fmt, "mmctl plan")
+        _format_error(exc, fmt, "mmctl plan")
         raise
     try:
         try:
             made, _ = plan_command.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)
         except ReconcilerError as exc:
-            _github_error(exc, fmt, "mmctl plan")
+            _format_error(exc, fmt, "mmctl plan")
             raise
         if fmt == "github":
             echo(_github_plan(session, made))

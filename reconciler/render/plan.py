@@ -124,17 +124,21 @@ def _per_day(line: SpendLine, amount: int | None, currency: str, *, after: bool)
     return text
 
 
-def money_lines(plan: Plan) -> list[str]:
-    """Spend per day before and after, the weekly cap, and Meta's estimates."""
+def money_lines(plan: Plan, most: int | None = None) -> list[str]:
+    """Spend per day before and after, the weekly cap, and Meta's estimates; ``most``: at most that
+    many lines per resource in each part (the totals always)."""
     out: list[str] = []
     currency = plan.currency
     if plan.spend is not None and plan.spend.lines:
         spend = plan.spend
         out.append("Daily spend caps:")
-        for line in spend.lines:
+        shown = spend.lines if most is None else spend.lines[:most]
+        for line in shown:
             before = "new" if line.new else _per_day(line, line.before, currency, after=False)
             after = "deleted" if line.removed else _per_day(line, line.after, currency, after=True)
             out.append(f"  {line.address}: {before} → {after}")
+        if len(shown) < len(spend.lines):
+            out.append(f"  … and {len(spend.lines) - len(shown):,} more (`mmctl plan` shows each)")
         change = spend.total_after - spend.total_before
         out.append(
             f"  Total: {format_money(spend.total_before, currency)} → {format_money(spend.total_after, currency)}"
@@ -145,13 +149,15 @@ def money_lines(plan: Plan) -> list[str]:
                 f"  Daily budgets are averages: Meta may spend up to 75% more on one day, and at most 7 times "
                 f"the daily budget in a calendar week (weekly cap {format_money(spend.weekly_cap, currency)})."
             )
-    out += _send_money_lines(plan)
+    out += _send_money_lines(plan, most)
     if plan.estimates:
         out.append("Estimates (Meta's message_delivery_estimate, for new or changed budgets):")
-        for estimate in plan.estimates:
+        for estimate in plan.estimates if most is None else plan.estimates[:most]:
             out.append(
                 f"  {estimate.address}: {_range(estimate.delivery)} messages, {_money_range(estimate.cost, currency)}"
             )
+        if most is not None and len(plan.estimates) > most:
+            out.append(f"  … and {len(plan.estimates) - most:,} more")
         delivery = (sum(e.delivery[0] for e in plan.estimates), sum(e.delivery[1] for e in plan.estimates))
         cost = (sum(e.cost[0] for e in plan.estimates), sum(e.cost[1] for e in plan.estimates))
         out.append(f"  Total: {_range(delivery)} messages, {_money_range(cost, currency)}")
@@ -162,14 +168,14 @@ def _range(bounds: tuple[int, int]) -> str:
     return f"{bounds[0]:,}-{bounds[1]:,}"
 
 
-def _send_money_lines(plan: Plan) -> list[str]:
+def _send_money_lines(plan: Plan, most: int | None = None) -> list[str]:
     """What the sends of this plan deliver now, and Meta's price for it (charged per delivered message)."""
     sends = [a for a in plan.actions if a.action == Op.SEND]
     if not sends:
         return []
     out = ["Sends (Meta charges per delivered message; each recipient at most once):"]
     total, low, high, priced = 0, 0, 0, True
-    for action in sends:
+    for index, action in enumerate(sends):
         ready = int(action.after.get("ready") or 0)
         estimate = action.after.get("estimate")
         total += ready
@@ -179,7 +185,10 @@ def _send_money_lines(plan: Plan) -> list[str]:
             cost = f", estimated {_money_range((estimate[0], estimate[1]), plan.currency)}"
         else:
             priced = False
-        out.append(f"  {action.address}: {ready:,} message(s){cost}")
+        if most is None or index < most:
+            out.append(f"  {action.address}: {ready:,} message(s){cost}")
+        elif index == most:
+            out.append(f"  … and {len(sends) - most:,} more")
     cost = f", estimated {_money_range((low, high), plan.currency)}" if priced else " (no estimate for some)"
     out.append(f"  Total: {total:,} message(s){cost}")
     return out
@@ -390,34 +399,59 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
 # --- Markdown ------------------------------------------------------------------------------------
 
 
+def graph_words(graph: str) -> str:
+    """Where the plan was made, in words: a reviewer must see whether it touched real money."""
+    if graph == "sandbox":
+        return "the built-in sandbox (no real account)"
+    if graph.rstrip("/") in ("https://graph.facebook.com", "https://graph.facebook.com/"):
+        return f"production: {graph}"
+    return f"a Graph API at {graph}"
+
+
+def _fitting(items: list[str], budget: int, more: str) -> list[str]:
+    """As many of ``items`` as fit in ``budget`` characters, then ``more`` with the count left out."""
+    kept: list[str] = []
+    for index, item in enumerate(items):
+        if len(item) + 1 + len(more) + 12 > budget:
+            return kept + [more.format(n=f"{len(items) - index:,}")]
+        kept.append(item)
+        budget -= len(item) + 1
+    return kept
+
+
 def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
-    """A pull-request comment: the summary first, each resource's details folded, under ``limit``."""
+    """A pull-request comment under ``limit`` characters at any size. Always in it: the header
+    (account, Graph endpoint in words, state), the summary, what waits, the money summary with its
+    totals, every warning and note; only the per-resource table and details are cut, "and N more"."""
     counts = plan.summary
     head = [
         f"### mmctl plan for `{plan.account}`",
         "",
         f"**{summary_line(plan)}**",
         "",
-        f"<sub>via {plan.graph} · {plan.state_text}</sub>",
+        f"<sub>via {graph_words(plan.graph)} · {plan.state_text}</sub>",
         "",
     ]
-    changing = [a for a in plan.actions if a.mutates]
-    if changing:
-        head += ["| | resource | action | reason |", "|---|---|---|---|"]
-        head += [f"| `{MARKERS[a.action]}` | `{a.address}` | {a.action} | {a.reason} |" for a in changing]
-        head.append("")
     waiting = [a for a in plan.actions if a.action == Op.WAIT]
     if waiting:
         head += ["Waiting (apply can do nothing for these yet):", ""]
-        head += [f"- `{a.address}`: {a.reason}" for a in waiting] + [""]
+        head += [f"- `{a.address}`: {a.reason}" for a in waiting[:20]]
+        head += [f"- and {len(waiting) - 20:,} more"] if len(waiting) > 20 else []
+        head.append("")
     if plan.drift:
         head += [f"⚠️ {len(plan.drift)} resource(s) changed outside mmctl (drift); see below.", ""]
-    money = money_lines(plan)
+    money = money_lines(plan, most=25)
     if money:
         head += ["```", *money, "```", ""]
-    head += [f"> ⚠️ {w}" for w in plan.warnings] + ([""] if plan.warnings else [])
-    head += [f"> ℹ️ {n}" for n in plan.notes] + ([""] if plan.notes else [])
-    tail = [f"<sub>{', '.join(f'{counts[k]} {k}' for k in ACTIONS if counts[k])} · currency {plan.currency}</sub>"]
+    notices = [f"> ⚠️ {w[:1000]}" for w in plan.warnings] + [f"> ℹ️ {n[:1000]}" for n in plan.notes]
+    tail = ["", f"<sub>{', '.join(f'{counts[k]} {k}' for k in ACTIONS if counts[k])} · currency {plan.currency}</sub>"]
+    room = limit - len("\n".join(head + tail)) - 400
+    head += _fitting(
+        notices, room // 2 if len("\n".join(notices)) > room // 2 else room, "> … and {n} more (see `mmctl plan`)"
+    )
+    head.append("")
+    changing = [a for a in plan.actions if a.mutates]
+    table = [f"| `{MARKERS[a.action]}` | `{a.address}` | {a.action} | {a.reason} |" for a in changing]
     blocks: list[str] = []
     for action in changing:
         lines = _action_lines(action, plan.currency)
@@ -450,22 +484,21 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
                 ]
             )
         )
-    text = "\n".join(head + blocks + tail)
-    if len(text) <= limit:
-        return text
-    # Too long for one comment: keep the summary and the table, and whole detail blocks while they fit.
-    note = (
-        f"_Details of {len(blocks)} resources do not all fit in one comment; the full plan is in the JSON "
-        "output (`mmctl plan --format json`)._"
+    budget = limit - len("\n".join(head + tail)) - 200
+    body: list[str] = []
+    if table:
+        rows = _fitting(table, budget // 2, "| | … and {n} more | | the full plan: `mmctl plan --format json` |")
+        body += ["| | resource | action | reason |", "|---|---|---|---|", *rows, ""]
+        budget -= len("\n".join(body)) + 1
+    body += _fitting(blocks, budget, "_… and the details of {n} more resources: `mmctl plan --format json`._")
+    return "\n".join(head + body + tail)
+
+
+def error_markdown(message: str) -> str:
+    """The PR comment of a plan that failed (invalid manifests, a refusal): never an empty comment."""
+    text = (
+        message
+        if len(message) < MARKDOWN_LIMIT - 200
+        else message[: MARKDOWN_LIMIT - 260] + "\n… (cut; see the job log)"
     )
-    budget = limit - len("\n".join(head + [note, ""] + tail)) - 2
-    kept = []
-    for block in blocks:
-        if len(block) + 1 > budget:
-            break
-        kept.append(block)
-        budget -= len(block) + 1
-    text = "\n".join(head + kept + [note, ""] + tail)
-    if len(text) > limit:  # even the table is too long: keep the summary only
-        text = "\n".join([*head[:6], note, "", *tail])
-    return text
+    return "\n".join(["### mmctl plan failed", "", "Nothing was planned or changed.", "", "```", text, "```"])
