@@ -798,6 +798,35 @@ def preview(template: str | None, paths: tuple[str, ...], campaign: str | None, 
     return EXIT_OK
 
 
+@cli.command()
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
+@click.option(
+    "--ci",
+    type=click.Choice(["github"]),
+    help="Also write the GitHub Actions workflows (plan on pull requests, apply on merge) to the "
+    "repository's .github/workflows/.",
+)
+@click.option(
+    "--repo-root",
+    type=click.Path(file_okay=False),
+    help="The repository the workflows go in (default: the git repository around DIRECTORY).",
+)
+def init(directory: str, ci: str | None, repo_root: str | None) -> int:
+    """Start a project in DIRECTORY (default: here): a provider block for the sandbox (the real
+    API's lines commented), a template, an audience, a campaign and a send, and a .gitignore that
+    keeps .mmctl/ and customer files out of git. Never overwrites a file."""
+    from reconciler.commands import init as init_command
+
+    written = init_command.init(Path(directory), ci=ci, repo_root=Path(repo_root) if repo_root else None)
+    for path in written:
+        echo(f"wrote {path}")
+    echo(
+        f"Next: mmctl validate {directory} && mmctl plan {directory}  (the sandbox: no account, no token)"
+        + ("; set the secrets the workflows name (README: Running in CI)" if ci else "")
+    )
+    return EXIT_OK
+
+
 @cli.group(name="send")
 def send_group() -> None:
     """Follow sends: who was sent each send, who was skipped and why (read from the state's journal)."""

@@ -174,3 +174,11 @@ def test_send_references_and_campaign_defaults_are_checked(with_provider, sends,
     assert len(found) == len(errors), found
     for wanted, got in zip(sorted(errors), sorted(found)):
         assert got.startswith(wanted), (wanted, got)
+
+
+def test_a_send_with_no_subscriber_yet_waits_instead_of_finishing():
+    nobody = planned(recipients=Recipients(frozenset(), {}))
+    assert nobody.action == Op.WAIT
+    assert nobody.reason.startswith("cannot start: no subscriber of its audiences yet: Meta matches an upload")
+    paused = planned(recipients=Recipients(frozenset(), {}), campaign=CampaignFacts("campaign.c", "120", "PAUSED"))
+    assert paused.reason == "cannot start: campaign.c is PAUSED; set status: ACTIVE and apply"

@@ -164,6 +164,17 @@ def plan_send(
         }
     )
     base = replace(action, changes=tuple(changes), after=after)
+    if not started and not frozen:
+        blocked_now = readiness(campaign, action.after.get("not_before"), now)
+        why = (
+            blocked_now[1]
+            if blocked_now is not None
+            else "no subscriber of its audiences yet: Meta matches an upload over up to 24 hours, and returns no "
+            "tokens for an audience with fewer than 100 matched people"
+        )
+        at = blocked_now[0] if blocked_now is not None else None
+        when = f"can start at {utc_text(at)}" if at is not None else "cannot start"
+        return replace(base, action=Op.WAIT, reason=f"{when}: {why}", changes=())
     if not open_:
         summary = ", ".join(f"{counts[s]:,} {s}" for s in STATUSES if counts[s])
         return replace(base, action=Op.NOOP, reason=f"finished: {summary or 'no recipients'}", changes=())
