@@ -42,7 +42,10 @@ def test_every_plan_format_names_the_backend_and_state_key(run, backend):
         f"State: {backend.name} state {ACCOUNT}, serial 0",
     ]
     markdown = run("plan", "--format", "markdown", "--no-estimate").stdout
-    assert f"<sub>via sandbox · {backend.name} state {ACCOUNT}, serial 0</sub>" in markdown.splitlines()[:6]
+    assert (
+        f"<sub>via the built-in sandbox (no real account) · {backend.name} state {ACCOUNT}, serial 0</sub>"
+        in markdown.splitlines()[:6]
+    )
     state = json.loads(run("plan", "--format", "json", "--no-estimate").stdout)["state"]
     assert state == {"serial": 0, "lineage": "", "backend": backend.name, "key": ACCOUNT}
 
