@@ -37,9 +37,12 @@ EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
 
 
+_NO_COLOR = False  # --no-color, given before the command
+
+
 def _color() -> bool | None:
-    # None lets click decide (colour only on a TTY); NO_COLOR (no-color.org) always wins.
-    return False if os.environ.get("NO_COLOR") else None
+    # None lets click decide (colour only on a TTY); --no-color and NO_COLOR (no-color.org) always win.
+    return False if _NO_COLOR or os.environ.get("NO_COLOR") else None
 
 
 def echo(text: str, err: bool = False) -> None:
@@ -131,16 +134,21 @@ class MmctlGroup(click.Group):
     is_flag=True,
     help="Print a traceback with errors (for bug reports); works anywhere on the command line, as does MMCTL_DEBUG=1.",
 )
-def cli(debug: bool) -> None:
+@click.option("--no-color", is_flag=True, help="No colour in the output, even on a terminal (as NO_COLOR=1 does).")
+def cli(debug: bool, no_color: bool) -> None:
     """Marketing messages on Messenger, managed as code.
 
-    YAML manifests describe an ad account's campaigns, custom audiences and message
-    templates. Run `mmctl COMMAND --help` for each command.
+    YAML manifests describe an ad account's campaigns, custom audiences, message templates
+    and sends. Run `mmctl COMMAND --help` for each command. Shell completion: add
+    `eval "$(_MMCTL_COMPLETE=bash_source mmctl)"` to ~/.bashrc (zsh_source, fish_source for
+    the other shells).
 
     Exit codes: 0 done (or no changes), 1 an error (bad input, an API refusal, the
     environment), 2 changes pending (plan --detailed-exitcode), 3 a bug in mmctl (run
     again with --debug or MMCTL_DEBUG=1 and report the traceback), 130 interrupted.
     """
+    global _NO_COLOR
+    _NO_COLOR = no_color
 
 
 @cli.command()

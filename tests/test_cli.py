@@ -149,3 +149,11 @@ def test_subprocess_bad_input_gives_one_line_per_error_and_no_traceback(tmp_path
         "would silently keep only the last one)\n"
         "1 error in 1 file; nothing was changed.\n"
     )
+
+
+def test_no_color_takes_the_colour_out_even_where_it_would_show(example):
+    coloured = CliRunner().invoke(cli, ["plan"], color=True)
+    assert "\x1b[" in coloured.stdout
+    plain = CliRunner().invoke(cli, ["--no-color", "plan"], color=True)
+    assert plain.exit_code == 0 and "\x1b[" not in plain.stdout
+    assert "_MMCTL_COMPLETE=bash_source mmctl" in CliRunner().invoke(cli, ["--help"]).stdout
