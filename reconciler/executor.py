@@ -22,6 +22,7 @@ from typing import Any
 from reconciler import kinds
 from reconciler.clock import Sleep, system_sleep, utc_text
 from reconciler.core.plan import Action, Plan
+from reconciler.core.sends import INTENT, SENT
 from reconciler.errors import GraphApiError, NotFound, OutcomeUnknown, UnexpectedAnswer
 from reconciler.graph import account as graph_account
 from reconciler.graph import live
@@ -34,7 +35,7 @@ from reconciler.members.optouts import OptOut
 from reconciler.model import freeze
 from reconciler.operation import Operation, Result
 from reconciler.resources import MAKING, REMOVING, Account, Kind, Op
-from reconciler.sending import SendRunner
+from reconciler.sending import SendRunner, counts_text
 from reconciler.state.model import Entry, JournalRow, Pending, Resource, State, pending_entry
 from reconciler.state.store import StateStore
 
@@ -331,7 +332,7 @@ class Executor:
             self.store.journal_start(address, [e.key for e in self.optouts], utc_text())
             done = invalid = 0
             for batch in optouts.batches(self.optouts, unsubscribe.BATCH_ROWS):
-                self.store.journal_mark(address, [JournalRow(e.key, "intent", None, None, utc_text()) for e in batch])
+                self.store.journal_mark(address, [JournalRow(e.key, INTENT, None, None, utc_text()) for e in batch])
                 try:
                     call = unsubscribe.unsubscribe(page_id, [e.row for e in batch])
                     body = self.client.call(call.method, call.path, call.params, kind=call.kind)
@@ -340,7 +341,7 @@ class Executor:
                     self._fail(address, f"unsubscribing stopped after {done:,} people: {exc}; the next apply goes on")
                     break
                 detail = f"Meta counted {invalid:,} invalid row(s) in this request" if invalid else None
-                self.store.journal_mark(address, [JournalRow(e.key, "sent", detail, None, utc_text()) for e in batch])
+                self.store.journal_mark(address, [JournalRow(e.key, SENT, detail, None, utc_text()) for e in batch])
                 done += len(batch)
             else:
                 applied = kinds.spec(action.kind).applied(action.after)
@@ -380,7 +381,7 @@ class Executor:
                 self.report.state = runner.start(self.state, action, message_id, tokens)
                 self.progress(f"{address}: started: {len(tokens):,} recipients frozen in the journal")
             counts, stop, unknown = runner.run(action, message_id, self.unsubscribed)
-            done = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()) if n) or "nothing to send now"
+            done = counts_text(counts, "nothing to send now")
             if stop is not None:
                 when = f" after {utc_text(stop.resume_at)}" if stop.resume_at else " once that is done"
                 self._fail(

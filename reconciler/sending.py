@@ -160,6 +160,19 @@ def judge(result: Result, now: float, *, since: float | None = None) -> Outcome 
     assert error is not None
     if isinstance(error, OutcomeUnknown):
         return Outcome(INTENT, f"no answer ({error.message})")
+    verdict = _refusal(error, now, since)
+    if since is not None and isinstance(verdict, Outcome) and verdict.status in (SKIPPED, FAILED):
+        # The second call was refused, which says nothing of the first: it may have delivered.
+        return Outcome(
+            UNKNOWN,
+            f"outcome unknown: its call at {utc_text(since)} got no answer, and the call made to find out was "
+            f"refused ({verdict.detail}); not sent again",
+        )
+    return verdict
+
+
+def _refusal(error: GraphApiError, now: float, since: float | None) -> Outcome | Stop:
+    """What a refusal means, by its code (``judge``'s second half)."""
     cap = _cap_name(error)
     if cap:
         return Outcome(SKIPPED, f"{cap}: {FREQUENCY_CAPS[cap]}")
@@ -317,14 +330,8 @@ class SendRunner:
                 if verdict.status == PENDING and since is not None:
                     marks.append(row)  # the earlier call is still unexplained: it stays in flight
                     continue
-                if verdict.status in (SKIPPED, FAILED) and since is not None:
-                    # The second call was refused, which says nothing of the first: it may have delivered.
-                    verdict = Outcome(
-                        UNKNOWN,
-                        f"outcome unknown: its call at {row.at} got no answer, and the call made to find out was "
-                        f"refused ({verdict.detail}); not sent again",
-                    )
-                stamp = row.at if verdict.status == PENDING else utc_text(now)
+                # An unanswered call keeps the time it was made (what a delivery is dated against).
+                stamp = {PENDING: row.at, INTENT: at if since is None else row.at}.get(verdict.status, utc_text(now))
                 marks.append(JournalRow(row.recipient, verdict.status, verdict.detail, verdict.tracking_id, stamp))
                 counts[verdict.status] = counts.get(verdict.status, 0) + 1
             self.store.journal_mark(address, marks)
@@ -343,7 +350,7 @@ class SendRunner:
                 break
             index += len(batch)
             if index >= len(todo) or (index // BATCH) % 20 == 0:
-                self.progress(f"{address}: {index:,}/{len(todo):,} recipients: {_counts_text(counts)}")
+                self.progress(f"{address}: {index:,}/{len(todo):,} recipients: {counts_text(counts)}")
         if held:
             counts["held"] = held
         if left:
@@ -385,6 +392,7 @@ def _age(at: str | None, now: float) -> float:
         return float("inf")
 
 
-def _counts_text(counts: Mapping[str, int]) -> str:
+def counts_text(counts: Mapping[str, int], none: str = "nothing yet") -> str:
+    """``3 sent, 1 skipped``: a run's outcome counts, for progress and the report."""
     shown = [f"{n:,} {status}" for status, n in sorted(counts.items()) if n]
-    return ", ".join(shown) or "nothing yet"
+    return ", ".join(shown) or none

@@ -28,11 +28,14 @@ def test_the_workflows_pass_githubs_workflow_schema_offline():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+# The issue asks for shellcheck "where it is installed"; .ci/run installs the Debian package.
+SHELLCHECK = shutil.which("shellcheck")
+
+
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (Debian package shellcheck)")
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.name)
 def test_the_shell_of_every_run_step_passes_shellcheck(workflow, tmp_path):
-    checker = shutil.which("shellcheck")
-    if checker is None:
-        pytest.skip("shellcheck is not installed (Debian package shellcheck; .ci/run installs it)")
+    checker = str(SHELLCHECK)
     steps = [s for job in yaml.safe_load(workflow.read_text())["jobs"].values() for s in job["steps"] if "run" in s]
     assert steps
     for index, step in enumerate(steps):

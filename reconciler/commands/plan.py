@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler.clock import from_utc_text, utc_text
-from reconciler.commands.sends import with_sends
+from reconciler.commands.sends import with_sends, with_unsubscribes
 from reconciler.commands.session import Session
 from reconciler.core import costs
 from reconciler.core.desired import desired_state
@@ -76,7 +76,7 @@ def plan(
     if not refresh_only:
         live_by_id = {o.id: o for o in objects}
         made = _with_members(session, made, state, live_by_id)
-        made = with_sends(session, made, state, live_by_id)
+        made = with_sends(session, with_unsubscribes(session, made), state, live_by_id)
     return made, account
 
 

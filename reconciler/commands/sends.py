@@ -15,7 +15,7 @@ from types import MappingProxyType
 from reconciler.clock import from_utc_text, utc_text
 from reconciler.commands.session import Session
 from reconciler.core.plan import Action, Plan
-from reconciler.core.sends import OPEN, CampaignFacts, Recipients, plan_send, recipients_digest
+from reconciler.core.sends import OPEN, SENT, CampaignFacts, Recipients, plan_send, recipients_digest
 from reconciler.errors import UnexpectedAnswer, UsageError
 from reconciler.kinds import campaign as campaign_kind
 from reconciler.kinds import send as send_kind
@@ -32,7 +32,10 @@ log = logging.getLogger("mmctl")
 
 
 def with_unsubscribes(session: Session, made: Plan) -> Plan:
-    """The unsubscribe file against the journal: how many people are new, who is done already."""
+    """The unsubscribe file against the journal: how many people are new, who is done already. Keeps
+    in the session who they are, and the tokens no send may go to (also once the block is gone)."""
+    done = {row.recipient for row in session.store.journal(unsubscribe.ADDRESS) if row.status == SENT}
+    session.unsubscribed = _tokens_of(done)
     action = next((a for a in made.actions if a.address == unsubscribe.ADDRESS and a.action != Op.FORGET), None)
     optout = session.project.unsubscribes
     if action is None or optout is None:
@@ -41,9 +44,9 @@ def with_unsubscribes(session: Session, made: Plan) -> Plan:
         entries, problems = optouts.read(optout.file, hashed=optout.hashed, default_country=optout.default_country)
     except (MemberFileError, OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{action.address}: unsubscribe file {display_path(optout.file)}: {exc}") from exc
-    done = {row.recipient for row in session.store.journal(action.address) if row.status == "sent"}
     new = [e for e in entries if e.key not in done]
     session.optouts = new
+    session.unsubscribed = _tokens_of(done | {e.key for e in new})
     changes = (
         Change("people", None, f"{len(entries):,} in {display_path(optout.file)}"),
         Change("already unsubscribed by mmctl", None, f"{len(entries) - len(new):,}"),
@@ -73,24 +76,21 @@ def with_unsubscribes(session: Session, made: Plan) -> Plan:
     )
 
 
-def unsubscribed_tokens(session: Session) -> frozenset[str]:
-    """Subscription tokens mmctl has unsubscribed, or is about to in this apply."""
-    keys = {row.recipient for row in session.store.journal(unsubscribe.ADDRESS) if row.status == "sent"}
-    keys |= {entry.key for entry in session.optouts}
+def _tokens_of(keys: set[str]) -> frozenset[str]:
+    """The subscription tokens among unsubscribe journal keys (people by email or phone have none)."""
     return frozenset(key.partition(":")[2] for key in keys if key.startswith("token:"))
 
 
 def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[str, LiveObject]) -> Plan:
-    """Every send's action judged against its recipients, journal and campaign."""
-    made = with_unsubscribes(session, made)
+    """Every send's action judged against its recipients, journal and campaign (after
+    ``with_unsubscribes``: the people it unsubscribes are left out)."""
     sends = [a for a in made.actions if a.kind == "send" and a.action == Op.SEND]
     if not sends:
         return made
-    session.unsubscribed = unsubscribed_tokens(session)
-    now = int(session.clock() + session.client.server_offset)
+    now = int(session.meta_now())
     by_address = {a.address: a for a in made.actions}
     recent = {who: int(from_utc_text(at)) for who, at in session.store.journal_recent(utc_text(now - COOLDOWN)).items()}
-    price = _price(session, made)
+    priced: list[tuple[int, int] | None] = []  # Meta's price, asked once and only if a send is counted
     judged: dict[str, Action] = {}
     for action in sends:
         journal = {row.recipient: row.status for row in session.store.journal(action.address)}
@@ -107,6 +107,8 @@ def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[s
         finished = bool(journal) and not any(status in OPEN for status in journal.values())
         # A finished send plans as no change whoever subscribed since: its tokens are not read.
         recipients = Recipients(frozenset(), {}) if finished else _recipients(session, action, by_address, state)
+        if not finished and not priced:
+            priced.append(_price(session))
         session.recipients[action.address] = tuple(sorted(recipients.tokens - session.unsubscribed))
         judged[action.address] = plan_send(
             action,
@@ -115,7 +117,7 @@ def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[s
             journal=journal,
             recently_sent=recent,
             now=now,
-            price=price,
+            price=priced[0] if priced else None,
             currency=made.currency,
             max_recipients=session.project.provider.max_send_recipients,
             unsubscribed=session.unsubscribed,
@@ -146,7 +148,8 @@ def _campaign(
     values = dict(live.values) if live is not None else {}
     if planned is not None:
         # What this apply changes counts: a send behind a campaign being activated can go.
-        values.update({k: v for k, v in planned.after.items() if k in planned_fields(planned)})
+        changed = {c.path for c in planned.changes}
+        values.update({k: v for k, v in planned.after.items() if k in changed})
     return CampaignFacts(
         address,
         message_id,
@@ -157,10 +160,6 @@ def _campaign(
         daily_budget=values.get("daily_budget"),
         lifetime_budget=values.get("lifetime_budget"),
     )
-
-
-def planned_fields(action: Action) -> set[str]:
-    return {c.path for c in action.changes}
 
 
 def _tokens(session: Session, audience_ids: list[str]) -> dict[str, int | None]:
@@ -183,14 +182,14 @@ def _recipients(session: Session, action: Action, by_address: Mapping[str, Actio
     left_out = [i for i in (_audience_id(a, by_address, state) for a in action.after.get("exclude", ())) if i]
     tokens = _tokens(session, wanted)
     excluded = set(_tokens(session, left_out)) if left_out else set()
-    now = session.clock() + session.client.server_offset
+    now = session.meta_now()
     return Recipients(
         frozenset(t for t in tokens if t not in excluded),
         {t: e for t, e in tokens.items() if e is not None and e > now and t not in excluded},
     )
 
 
-def _price(session: Session, made: Plan) -> tuple[int, int] | None:
+def _price(session: Session) -> tuple[int, int] | None:
     """The price of one message (low, high), from Meta's estimate for the Page's whole audience."""
     values = {"page_id": session.project.provider.page_id}
     estimate = campaign_kind.estimate_read(session.project.provider.ad_account, values, 0)

@@ -117,6 +117,11 @@ class Session:
     def now(self) -> int:
         return int(self.clock())
 
+    def meta_now(self) -> float:
+        """Meta's time: this clock moved by the offset of the server's own (its Date header), for
+        comparing with times Meta keeps (a warm-up, a cooldown)."""
+        return self.clock() + self.client.server_offset
+
     def read_state(self) -> State:
         """The state, refused when it belongs to another ad account than the manifests manage."""
         state = self.store.read()
