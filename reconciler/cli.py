@@ -761,7 +761,8 @@ def apply(
 def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: float, **options: Any) -> int:
     """Adopt an existing live object as ADDR (declared in the manifests) without changing it.
 
-    Example: mmctl import campaign.winter-sale 120210000000000004
+    For a campaign, ID may be its message id (the MESSAGE_CAMPAIGN_ID), its campaign id or its ad
+    set id, as Ads Manager shows them. Example: mmctl import campaign.winter-sale 120210000000000004
     """
     from reconciler.commands import imports
 
@@ -769,7 +770,11 @@ def import_(address: str, object_id: str, paths: tuple[str, ...], lock_timeout: 
     try:
         with session.store.lock("mmctl import", lock_timeout):
             resource = imports.import_resource(session, address, object_id)
-        echo(f"Imported {address} (id {resource.ids['id']}). Run `mmctl plan` to see how it differs from the manifest.")
+        through = f", found through {object_id}" if resource.ids["id"] != object_id else ""
+        echo(
+            f"Imported {address} (id {resource.ids['id']}{through}). Run `mmctl plan` to see how it differs from "
+            "the manifest."
+        )
     finally:
         session.close()
     return EXIT_OK

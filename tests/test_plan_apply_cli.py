@@ -198,6 +198,28 @@ def test_import_and_state_commands(example):
     assert "not declared in the manifests" in run("import", "campaign.nope", "1").stderr
 
 
+def test_a_campaign_is_imported_by_its_campaign_or_ad_set_id_too(example):
+    run("apply", "--auto-approve")
+    message = json.loads(run("state", "show", "campaign.spring-launch").stdout)["ids"]["id"]
+    ad = sandbox_of(example).store.world.objects[message]
+    for other in (ad["campaign_id"], ad["adset_id"]):
+        run("state", "rm", "campaign.spring-launch")
+        imported = run("import", "campaign.spring-launch", other)
+        assert imported.exit_code == 0, imported.output
+        assert f"Imported campaign.spring-launch (id {message}, found through {other})." in imported.stdout
+        assert json.loads(run("state", "show", "campaign.spring-launch").stdout)["ids"]["id"] == message
+        assert run("plan", "--detailed-exitcode").exit_code == 0
+    run("state", "rm", "campaign.winter-sale")
+    again = run("import", "campaign.winter-sale", ad["adset_id"])
+    assert again.exit_code == 1
+    assert (
+        f"object {ad['adset_id']} is the campaign {message}, already managed as campaign.spring-launch" in again.stderr
+    )
+    creative = run("import", "campaign.winter-sale", ad["creative_id"])
+    assert creative.exit_code == 1
+    assert "is not a marketing-message campaign of act_100000000000001, nor an object behind one" in creative.stderr
+
+
 def test_refresh_only_records_drift_in_state_and_changes_nothing(example):
     run("apply", "--auto-approve")
     adset = change_live_daily_budget(example, 9900)

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from reconciler import kinds
 from reconciler.commands.provenance import git_commit
 from reconciler.commands.session import Session
-from reconciler.errors import NotFound, UsageError
+from reconciler.errors import InvalidParameter, NotFound, UsageError
 from reconciler.graph import account as graph_account
 from reconciler.graph.client import GraphClient
 from reconciler.kinds.base import ResourceKind, UnknownKind
@@ -41,8 +41,12 @@ def import_resource(session: Session, address: str, object_id: str) -> Resource:
     owner = next((a for a, r in state.resources.items() if r.ids.get("id") == object_id), None)
     if owner is not None:
         raise UsageError(f"object {object_id} is already managed as {owner}")
-    found, owner_account = _read_one(session.client, spec, object_id)
     provider = project.provider
+    found, owner_account = _read_one(session.client, spec, object_id, provider.ad_account)
+    if found.id != object_id:
+        owner = next((a for a, r in state.resources.items() if r.ids.get("id") == found.id), None)
+        if owner is not None:
+            raise UsageError(f"object {object_id} is the {spec.kind} {found.id}, already managed as {owner}")
     if owner_account is not None and owner_account != provider.ad_account:
         raise UsageError(
             f"object {object_id} belongs to the ad account {owner_account}, not to {provider.ad_account} "
@@ -63,13 +67,39 @@ def import_resource(session: Session, address: str, object_id: str) -> Resource:
     return resource
 
 
-def _read_one(client: GraphClient, spec: ResourceKind, object_id: str) -> tuple[LiveObject, str | None]:
-    """The object and the ad account it belongs to (``act_…``; None if the answer does not say)."""
+def _read_one(
+    client: GraphClient, spec: ResourceKind, object_id: str, ad_account: str
+) -> tuple[LiveObject, str | None]:
+    """The object and the ad account it belongs to (``act_…``; None if the answer does not say).
+
+    ``object_id`` may also be the id of an object behind it (a campaign's campaign or ad set id):
+    Graph refuses the object's fields on such a node, and the kind's related listings find it."""
     try:
         body = client.get(object_id, spec.object_read())
     except NotFound as exc:
         raise UsageError(f"there is no {spec.kind} with id {object_id} that this token can see") from exc
+    except InvalidParameter as exc:
+        related = _read_related(client, spec, object_id, ad_account)
+        if related is None:
+            behind = f" of {ad_account}, nor an object behind one" if spec.related_reads(ad_account, object_id) else ""
+            raise UsageError(
+                f"object {object_id} is not a marketing-message {spec.kind}{behind}: {exc.message}"
+            ) from exc
+        return related, ad_account
     found = spec.parse(body)
     if found is None:
         raise UsageError(f"object {object_id} is not a marketing-message {spec.kind}")
     return found, graph_account.account_of(body)
+
+
+def _read_related(client: GraphClient, spec: ResourceKind, object_id: str, ad_account: str) -> LiveObject | None:
+    """The one object of ``ad_account`` found through ``object_id`` by the kind's related listings."""
+    for path, params in spec.related_reads(ad_account, object_id):
+        rows = client.get(path, params).get("data", ())
+        found = [live for live in (spec.parse(row) for row in rows) if live is not None]
+        if len(found) > 1:
+            ids = ", ".join(live.id for live in found)
+            raise UsageError(f"{object_id} leads to more than one {spec.kind} ({ids}); import one by its own id")
+        if found:
+            return found[0]
+    return None

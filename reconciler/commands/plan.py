@@ -61,6 +61,7 @@ def plan(
         targets=tuple(targets),
         state_backend=session.store.backend,
         state_key=session.store.key,
+        timezone=provider.timezone or account.timezone_name,
     )
     touched = [a for a in made.actions if costs.budget_touched(a)]
     warnings = costs.check_rules(

@@ -121,6 +121,7 @@ def with_sends(session: Session, made: Plan, state: State, live_by_id: Mapping[s
             currency=made.currency,
             max_recipients=session.project.provider.max_send_recipients,
             unsubscribed=session.unsubscribed,
+            zone=made.timezone,
         )
     return replace(made, actions=tuple(judged.get(a.address, a) for a in made.actions))
 

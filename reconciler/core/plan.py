@@ -92,6 +92,7 @@ class Plan:
     state_backend: str = ""  # where the state the plan was made from lives (sqlite, postgres)
     state_key: str = ""  # and which state of that database
     notes: tuple[str, ...] = ()  # how the plan was made, where it took a shortcut (an unchanged member file)
+    timezone: str = "UTC"  # the manifest's time zone (provider.timezone, else the account's): times are shown in it
 
     @property
     def state_text(self) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from reconciler.clock import utc_text
+from reconciler.clock import zoned_text
 from reconciler.core.plan import Action
 from reconciler.errors import PlanError
 from reconciler.kinds.send import COOLDOWN, WARM_UP
@@ -62,8 +62,11 @@ def recipients_digest(tokens: Iterable[str]) -> str:
     return h.hexdigest()
 
 
-def readiness(campaign: CampaignFacts, not_before: int | None, now: int) -> tuple[int | None, str] | None:
-    """None when the campaign can send now; else (the time it can, None if no time is known; why)."""
+def readiness(
+    campaign: CampaignFacts, not_before: int | None, now: int, zone: str = "UTC"
+) -> tuple[int | None, str] | None:
+    """None when the campaign can send now; else (the time it can, None if no time is known; why),
+    times written in ``zone`` (the manifest's)."""
     if campaign.message_id is None:
         return now + WARM_UP, (
             f"{campaign.address} is created by this apply, and Meta lets a new campaign send only after a 1-hour "
@@ -73,7 +76,7 @@ def readiness(campaign: CampaignFacts, not_before: int | None, now: int) -> tupl
         return None, f"{campaign.address} is {campaign.status or 'not active'}; set status: ACTIVE and apply"
     if campaign.end is not None and campaign.end <= now:
         return None, (
-            f"{campaign.address} ended at {utc_text(campaign.end)}; it cannot send again. Move end_time into the "
+            f"{campaign.address} ended at {zoned_text(campaign.end, zone)}; it cannot send again. Move end_time into the "
             "future, or declare the send on another campaign"
         )
     waits = []
@@ -100,6 +103,7 @@ def plan_send(
     currency: str,
     max_recipients: int | None,
     unsubscribed: frozenset[str] = frozenset(),
+    zone: str = "UTC",
 ) -> Action:
     """The send's action with its counts: ``>>`` when apply would send now, ``wait`` when it cannot
     yet, no-op when every recipient is done. ``journal`` maps this send's recipients to their
@@ -147,7 +151,9 @@ def plan_send(
     if held:
         changes.append(
             Change(
-                "cooldown", None, f"{len(held):,} inside Meta's 12-hour cooldown (until {utc_text(max(held.values()))})"
+                "cooldown",
+                None,
+                f"{len(held):,} inside Meta's 12-hour cooldown (until {zoned_text(max(held.values()), zone)})",
             )
         )
     changes.append(Change("to send", None, f"{ready:,}"))
@@ -165,7 +171,7 @@ def plan_send(
     )
     base = replace(action, changes=tuple(changes), after=after)
     if not started and not frozen:
-        blocked_now = readiness(campaign, action.after.get("not_before"), now)
+        blocked_now = readiness(campaign, action.after.get("not_before"), now, zone)
         why = (
             blocked_now[1]
             if blocked_now is not None
@@ -173,20 +179,20 @@ def plan_send(
             "tokens for an audience with fewer than 100 matched people"
         )
         at = blocked_now[0] if blocked_now is not None else None
-        when = f"can start at {utc_text(at)}" if at is not None else "cannot start"
+        when = f"can start at {zoned_text(at, zone)}" if at is not None else "cannot start"
         return replace(base, action=Op.WAIT, reason=f"{when}: {why}", changes=())
     if not open_:
         summary = ", ".join(f"{counts[s]:,} {s}" for s in STATUSES if counts[s])
         return replace(base, action=Op.NOOP, reason=f"finished: {summary or 'no recipients'}", changes=())
-    blocked: tuple[int | None, str] | None = readiness(campaign, action.after.get("not_before"), now)
+    blocked: tuple[int | None, str] | None = readiness(campaign, action.after.get("not_before"), now, zone)
     if blocked is None and not ready:
         blocked = (
             min(held.values()),
-            f"every recipient left is inside the 12-hour cooldown (until {utc_text(min(held.values()))})",
+            f"every recipient left is inside the 12-hour cooldown (until {zoned_text(min(held.values()), zone)})",
         )
     if blocked is not None:
         at, why = blocked
-        when = f"can start at {utc_text(at)}" if at is not None else "cannot start"
+        when = f"can start at {zoned_text(at, zone)}" if at is not None else "cannot start"
         return replace(base, action=Op.WAIT, reason=f"{when}: {why}", after=MappingProxyType({**after, "ready_at": at}))
     verb = "resuming" if started else "a new send"
     notes = _budget_notes(campaign, cost, price, currency)

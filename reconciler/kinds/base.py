@@ -124,6 +124,11 @@ class ResourceKind(abc.ABC):
         """A listing row as a live object; None for a row that is not of this kind."""
         raise NotInAccount(f"{self.kind}s live only in state")
 
+    def related_reads(self, ad_account: str, object_id: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """Listing reads that find the object by the id of another object behind it (a campaign's
+        ad set), for ``mmctl import``; each is (path, parameters) of a listing like ``listing``'s."""
+        return ()
+
     # -- changing the account
 
     def create(self, ad_account: str, values: Mapping[str, Any]) -> Operation:

@@ -123,6 +123,14 @@ class CampaignKind(ResourceKind):
             )
         }
 
+    def related_reads(self, ad_account: str, object_id: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """The message of a campaign id or an ad set id: the ads listing filtered by either."""
+        path, params = self.listing(ad_account)
+        return tuple(
+            (path, {**params, "filtering": [{"field": field, "operator": "EQUAL", "value": object_id}], "limit": 2})
+            for field in ("campaign.id", "adset.id")
+        )
+
     @reads("a campaign in the ads listing")
     def parse(self, row: Mapping[str, Any]) -> LiveObject | None:
         """A row of the ads listing, or None for ads that are not marketing-message campaigns."""

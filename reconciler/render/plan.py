@@ -1,6 +1,8 @@
 """Plans for people (text), for tools (JSON, also the saved plan file) and for pull requests (Markdown).
 
-Pure functions of a ``Plan``. Money is shown in the account's currency, times in UTC. The JSON
+Pure functions of a ``Plan``. Money is shown in the account's currency, times in the manifest's
+time zone (``provider.timezone``, else the account's: the zone a time without an offset is read
+in), counts with thousands separators; the JSON keeps minor units and Unix seconds. The JSON
 is documented by ``schemas/plan.schema.json`` (format_version "1": extended, never broken); it
 carries no token and no customer data, so it can be stored as a CI artifact.
 """
@@ -12,12 +14,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.clock import utc_text
+from reconciler.clock import zoned_text
 from reconciler.core.plan import ACTIONS, Action, Drift, Estimate, Plan, Spend, SpendLine
 from reconciler.kinds import campaign
 from reconciler.model import freeze, thaw
 from reconciler.money import format_money, format_range
 from reconciler.planfile import PLAN_KIND
+from reconciler.render.yamlish import change_diff
 from reconciler.resources import Change, Kind, Op
 
 FORMAT_VERSION = "1"
@@ -49,29 +52,32 @@ MARKDOWN_LIMIT = 65_000
 Style = Any  # click.style when colour is wanted; render_plan never imports click
 
 
-def value_text(path: str, value: Any, currency: str) -> str:
+def value_text(path: str, value: Any, currency: str, zone: str = "UTC") -> str:
+    """One value as a reviewer reads it: money in the currency, times in the manifest's time zone,
+    counts with thousands separators."""
     if value is None:
         return "(none)"
     if path in MONEY and isinstance(value, int):
         return format_money(value, currency)
     if path in TIMES and isinstance(value, int):
-        return utc_text(value)
+        return zoned_text(value, zone)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def change_text(change: Change, currency: str) -> str:
+def change_text(change: Change, currency: str, zone: str = "UTC") -> str:
     if change.path == "members" and isinstance(change.after, Mapping):
         before = change.before.get("count", 0) if isinstance(change.before, Mapping) else 0
-        return (
-            f"members: +{change.after['add']} / -{change.after['remove']} members ({before} → {change.after['count']})"
-        )
+        after = change.after
+        return f"members: +{after['add']:,} / -{after['remove']:,} members ({before:,} → {after['count']:,})"
     if change.before is None:
-        return f"{change.path}: {value_text(change.path, change.after, currency)}"
+        return f"{change.path}: {value_text(change.path, change.after, currency, zone)}"
     return (
-        f"{change.path}: {value_text(change.path, change.before, currency)} → "
-        f"{value_text(change.path, change.after, currency)}"
+        f"{change.path}: {value_text(change.path, change.before, currency, zone)} → "
+        f"{value_text(change.path, change.after, currency, zone)}"
     )
 
 
@@ -100,13 +106,21 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(words) + "."
 
 
-def _action_lines(action: Action, currency: str) -> list[str]:
+def _action_lines(action: Action, currency: str, zone: str = "UTC") -> list[str]:
     head = f"{MARKERS[action.action]} {action.address}"
     lines = [f"{head}  ({action.action}: {action.reason})"]
+    # A template's payload changes read as YAML, what was there marked -, what will be +.
+    payload = [
+        c for c in action.changes if action.kind == Kind.TEMPLATE and c.path.startswith(("message.", "message["))
+    ]
+    for marker, line in change_diff([(c.path, c.before, c.after) for c in payload]):
+        lines.append(f"    {marker} {line}" if marker != " " else f"      {line}")
     for change in action.changes:
+        if change in payload:
+            continue
         # A send's lines are counts, written out already (no before, nothing to quote).
         counted = action.kind in (Kind.SEND, Kind.UNSUBSCRIBE)
-        shown = f"{change.path}: {change.after}" if counted else change_text(change, currency)
+        shown = f"{change.path}: {change.after}" if counted else change_text(change, currency, zone)
         lines.append(f"      {shown}")
     for note in action.notes:
         lines.append(f"      # {note}")
@@ -199,7 +213,7 @@ def _waiting_lines(plan: Plan) -> list[str]:
     waiting = [a for a in plan.actions if a.action == Op.WAIT]
     out = ["", "Waiting (apply can do nothing for these yet):"] if waiting else []
     for action in waiting:
-        out += ["  " + line for line in _action_lines(action, plan.currency)]
+        out += ["  " + line for line in _action_lines(action, plan.currency, plan.timezone)]
     return out
 
 
@@ -207,11 +221,11 @@ def _money_range(bounds: tuple[int, int], currency: str) -> str:
     return format_range(bounds[0], bounds[1], currency)
 
 
-def _drift_lines(drift: Drift, currency: str) -> list[str]:
+def _drift_lines(drift: Drift, currency: str, zone: str = "UTC") -> list[str]:
     lines = [f"  {drift.address}"]
     for change in drift.changes:
-        before = value_text(change.path, change.before, currency)
-        after = value_text(change.path, change.after, currency)
+        before = value_text(change.path, change.before, currency, zone)
+        after = value_text(change.path, change.after, currency, zone)
         lines.append(f"      {change.path}: {before} (last applied) → {after} (live)")
     return lines
 
@@ -227,12 +241,12 @@ def plan_text(plan: Plan, style: Style = None) -> str:
     if plan.drift:
         out += ["", "Changed outside mmctl (drift):"]
         for drift in plan.drift:
-            out += _drift_lines(drift, plan.currency)
+            out += _drift_lines(drift, plan.currency, plan.timezone)
     changing = [a for a in plan.actions if a.mutates]
     if changing:
         out += ["", "mmctl will:"]
         for action in changing:
-            lines = _action_lines(action, plan.currency)
+            lines = _action_lines(action, plan.currency, plan.timezone)
             out.append(paint("  " + lines[0], action.action))
             out += ["  " + line for line in lines[1:]]
     out += _waiting_lines(plan)
@@ -261,6 +275,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "account": plan.account,
         "graph": plan.graph,
         "currency": plan.currency,
+        "timezone": plan.timezone,
         "page_id": plan.page_id,
         "targets": list(plan.targets),
         "refresh_only": plan.refresh_only,
@@ -393,6 +408,7 @@ def plan_from_json(data: Mapping[str, Any]) -> Plan:
         str(data["state"].get("backend", "")),
         str(data["state"].get("key", "")),
         tuple(data.get("notes", ())),
+        str(data.get("timezone", "UTC")),
     )
 
 
@@ -417,6 +433,11 @@ def _fitting(items: list[str], budget: int, more: str) -> list[str]:
         kept.append(item)
         budget -= len(item) + 1
     return kept
+
+
+def _diff_marker_first(line: str) -> str:
+    """A template diff line with its marker moved to the first column, where GitHub colours it."""
+    return line[4] + line[:4] + line[5:] if line.startswith(("    - ", "    + ")) else line
 
 
 def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
@@ -454,7 +475,7 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     table = [f"| `{MARKERS[a.action]}` | `{a.address}` | {a.action} | {a.reason} |" for a in changing]
     blocks: list[str] = []
     for action in changing:
-        lines = _action_lines(action, plan.currency)
+        lines = [_diff_marker_first(line) for line in _action_lines(action, plan.currency, plan.timezone)]
         blocks.append(
             "\n".join(
                 [
@@ -476,7 +497,7 @@ def plan_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
                     f"<details><summary>drift: <code>{drift.address}</code></summary>",
                     "",
                     "```",
-                    *_drift_lines(drift, plan.currency),
+                    *_drift_lines(drift, plan.currency, plan.timezone),
                     "```",
                     "",
                     "</details>",
