@@ -71,7 +71,8 @@ def write_project(root: Path, n: int, changed: int = 0) -> None:
     lines = ["campaigns:\n"]
     for i in range(n):
         budget = 500 + i + (100 if i < changed else 0)
-        lines.append(f"  c{i}:\n    name: Campaign {i}\n    daily_budget: {budget}\n    template: t{i % 2}\n")
+        # No template: a campaign's template is a default for its sends, and these have none.
+        lines.append(f"  c{i}:\n    name: Campaign {i}\n    daily_budget: {budget}\n")
     (root / "campaigns.yaml").write_text("".join(lines))
 
 

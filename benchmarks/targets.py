@@ -66,7 +66,7 @@ def paused_row(n: int, work: Path) -> Row:
     root = work / "paused"
     write_project(root, n)
     manifest = root / "campaigns.yaml"
-    manifest.write_text(manifest.read_text().replace("    template:", "    status: PAUSED\n    template:"))
+    manifest.write_text(manifest.read_text().replace("    daily_budget:", "    status: PAUSED\n    daily_budget:"))
     got = served(50, lambda url: measure(["apply", ".", "--auto-approve"], root, env_for(url), url))
     return (f"apply of {n:,} creates with status: PAUSED, 50 ms", f"{got['seconds']} s", "< 8 s", got["seconds"] < 8)
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from reconciler.members import normalize
 from reconciler.members.normalize import CellError, check_hashed, hashed_row, normalise_row
 
 
@@ -79,3 +83,47 @@ def test_prehashed_files_are_checked():
     assert check_hashed({"email": digest.upper(), "phone": ""}) == {"email": digest, "phone": ""}
     with pytest.raises(CellError, match="not a SHA-256 hex digest"):
         check_hashed({"email": "a@b.co"})
+
+
+def _both_ways(raw: str, country: str | None) -> tuple[str, str]:
+    """(the quick path's answer, the full path's answer) for one phone cell: a number or the error."""
+    row = {"country": country} if country else {}
+
+    def answer() -> str:
+        try:
+            return normalize.phone(raw, row)
+        except CellError as exc:
+            return f"error: {exc}"
+
+    quick = answer()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(normalize, "_international_quickly", lambda text: None)
+        return quick, answer()
+
+
+def test_the_quick_path_for_international_numbers_agrees_with_phonenumbers():
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    rng = random.Random(21)
+    codes = sorted(COUNTRY_CODE_TO_REGION_CODE)
+    taken = 0
+    for _ in range(20_000):
+        digits = str(rng.choice(codes)) + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 15)))
+        cut = rng.randint(1, len(digits))
+        raw = "+" + (
+            digits[:cut] + rng.choice([" ", "-", ".", " (", ""]) + digits[cut:] if rng.random() < 0.5 else digits
+        )
+        if rng.random() < 0.1:
+            raw = "00" + raw[1:]
+        taken += (
+            normalize._international_quickly(raw.replace("00", "+", 1) if raw.startswith("00") else raw) is not None
+        )
+        quick, full = _both_ways(raw, rng.choice([None, "US", "GB", "DE", "IT"]))
+        assert quick == full, raw
+    assert taken > 15_000  # most of these take the quick path: the comparison is not vacuous
+
+
+@given(st.from_regex(r"\+[0-9 ().-]{0,20}", fullmatch=True), st.sampled_from([None, "US", "FR", "JP"]))
+def test_any_plus_and_digits_text_gets_the_same_answer_both_ways(raw, country):
+    quick, full = _both_ways(raw, country)
+    assert quick == full

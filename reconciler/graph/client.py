@@ -514,6 +514,33 @@ def _encode(params: Mapping[str, Any]) -> dict[str, str]:
 # --- the client ----------------------------------------------------------------------------------
 
 
+class _Ahead:
+    """One call made in a daemon thread (the next listing page, read while the last is parsed).
+
+    A daemon thread, not an executor's: a Ctrl-C or an error in the caller must not wait for the
+    call's read timeout before the process can end."""
+
+    def __init__(self, call: Callable[[str], tuple[Any, str | None]], arg: str) -> None:
+        self._done = threading.Event()
+        self._value: tuple[Any, str | None] = (None, None)
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, args=(call, arg), daemon=True, name="mmctl-page-ahead").start()
+
+    def _run(self, call: Callable[[str], tuple[Any, str | None]], arg: str) -> None:
+        try:
+            self._value = call(arg)
+        except BaseException as exc:  # handed to the caller, raised in its thread
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> tuple[Any, str | None]:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class GraphClient:
     """Talks to one Graph root (Meta, or a sandbox) with one set of credentials."""
 
@@ -546,6 +573,7 @@ class GraphClient:
         self._connected = False  # until a first answer, a refused connection fails fast
         self.server_offset = 0.0  # the server's clock minus ours (its Date header)
         self.last_trace: str | None = None  # x-fb-trace-id of the latest answer, for errors found reading it
+        self.page_trace: str | None = None  # that of the listing page whose rows pages() is yielding
         # Proxy variables in the environment are ignored (trust_env=False): a CI machine's HTTP(S)_PROXY
         # must not see Graph traffic unless asked for with --proxy / MMCTL_PROXY.
         self._http = httpx.Client(
@@ -594,41 +622,56 @@ class GraphClient:
     ) -> Iterator[Any]:
         """Every object of a listing, following ``paging.next`` until it is absent.
 
-        ``first`` is the first page when it was already fetched (say, inside a batch).
+        ``first`` is the first page when it was already fetched (say, inside a batch). The next page
+        is read while the rows of this one are used (cursors make pages sequential, but the wait for
+        one need not add to the work on the last); ``page_trace`` is the trace id of the page whose
+        rows are being yielded.
         """
         query: dict[str, Any] = {**(params or {}), "limit": limit}
-        url: str | None = None
         seen: set[str] = set()
+        ahead: _Ahead | None = None
         for _ in range(self.retry.max_pages):
             if first is not None:
                 body, first = first, None
+                trace = self.last_trace
+            elif ahead is not None:
+                body, trace = ahead.result()
             else:
-                body = self.get(path, query) if url is None else self._follow(url)
+                body = self.get(path, query)
+                trace = self.last_trace
+            self.page_trace = trace
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise UnexpectedAnswer(
-                    "a listing page without a data list", method="GET", path=_bare(path), fbtrace_id=self.last_trace
+                    "a listing page without a data list", method="GET", path=_bare(path), fbtrace_id=trace
                 )
-            yield from body["data"]
             paging: dict[str, Any] = body["paging"] if isinstance(body.get("paging"), dict) else {}
             link = paging.get("next")
             url = link if isinstance(link, str) else None
+            if url is not None:
+                if url in seen:
+                    raise UnexpectedAnswer(
+                        "the listing's next link leads back to a page already read (a paging "
+                        "cycle); stopped instead of reading forever",
+                        method="GET",
+                        path=_bare(path),
+                        fbtrace_id=trace,
+                    )
+                seen.add(url)
+                ahead = _Ahead(self._follow_traced, url)
+            yield from body["data"]
+            self.page_trace = None
             if url is None:
                 return  # an empty page may still have a next; only its absence ends the listing
-            if url in seen:
-                raise UnexpectedAnswer(
-                    "the listing's next link leads back to a page already read (a paging "
-                    "cycle); stopped instead of reading forever",
-                    method="GET",
-                    path=_bare(path),
-                    fbtrace_id=self.last_trace,
-                )
-            seen.add(url)
         raise UnexpectedAnswer(
             f"the listing has more than {self.retry.max_pages:,} pages; stopped",
             method="GET",
             path=_bare(path),
             fbtrace_id=self.last_trace,
         )
+
+    def _follow_traced(self, url: str) -> tuple[Any, str | None]:
+        body = self._follow(url)
+        return body, self.last_trace
 
     def _follow(self, url: str) -> Any:
         """A ``next`` link, followed as given (whatever API version it names) when it stays on our

@@ -27,8 +27,8 @@ class Live:
 
 
 def _trace(client: GraphClient, exc: UnexpectedAnswer) -> None:
-    # Rows are parsed as their page arrives: the latest answer is the one that held the bad row.
-    exc.fbtrace_id = exc.fbtrace_id or client.last_trace
+    # Rows are parsed as their page arrives: the page being read is the one that held the bad row.
+    exc.fbtrace_id = exc.fbtrace_id or client.page_trace or client.last_trace
 
 
 def read_live(client: GraphClient, ad_account: str) -> Live:
