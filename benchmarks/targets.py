@@ -1,6 +1,7 @@
 """Benchmark: every row of the performance targets (issue 21), measured and marked.
 
     python benchmarks/targets.py [--campaigns 10000] [--rows 1000000] [--big 100000] [--json out.json]
+                                 [--only campaigns,paused,members,pending,help,requests,memory]
 
 Runs mmctl as a subprocess against a served sandbox (``mmctl sandbox serve --ephemeral``) and the
 planner in-process, then prints one table: each operation, what was measured, the target, and
@@ -143,6 +144,9 @@ def main() -> int:
     parser.add_argument("--pending", type=int, default=20_000)
     parser.add_argument("--big", type=int, default=100_000, help="campaigns of the memory row")
     parser.add_argument("--json", dest="json_out", help="also write the table to this file")
+    parser.add_argument(
+        "--only", help="comma-separated steps: campaigns, paused, members, pending, help, requests, memory"
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -156,7 +160,10 @@ def main() -> int:
             ("requests", lambda: rows.append(requests_row(work))),
             ("memory", lambda: rows.append(memory_row(args.big, work))),
         ]
+        wanted = set(args.only.split(",")) if args.only else {name for name, _ in steps}
         for name, step in steps:
+            if name not in wanted:
+                continue
             print(f"... {name}", file=sys.stderr, flush=True)
             step()
     print("| operation | measured | target | |")

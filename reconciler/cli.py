@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the commands load on use: `mmctl --help` stays fast
 
 from reconciler import __version__
 from reconciler.errors import ManifestErrors, ReconcilerError, UsageError
+from reconciler.operation import DEFAULT_PARALLELISM
 from reconciler.sandbox.config import FAULT_KINDS
 from reconciler.timeparse import TimeError, parse_duration
 
@@ -491,7 +492,9 @@ def _logging(verbose: bool) -> None:
         logging.getLogger("mmctl").setLevel(logging.INFO)
 
 
-def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4) -> Session:
+def _open(
+    paths: tuple[str, ...], session: dict[str, Any], parallelism: int = DEFAULT_PARALLELISM, read_ahead: bool = False
+) -> Session:
     """The session for a command given the options of ``session_options`` (as click passed them)."""
     from reconciler.commands import session as sessions
     from reconciler.manifest.discovery import Filters
@@ -506,7 +509,7 @@ def _open(paths: tuple[str, ...], session: dict[str, Any], parallelism: int = 4)
         proxy=session["proxy"],
         filters=Filters(tuple(session["include"]), tuple(session["exclude"])),
     )
-    return sessions.open_session(paths, os.environ, options)
+    return sessions.open_session(paths, os.environ, options, read_ahead=read_ahead)
 
 
 def _counters(session: Session, verbose: bool) -> None:
@@ -628,7 +631,8 @@ def plan(
     from reconciler.commands import plan as plan_command
 
     try:
-        session = _open(paths, options)
+        # plan takes no lock: the live account can be read while the manifests load.
+        session = _open(paths, options, read_ahead=True)
     except ReconcilerError as exc:
         _format_error(exc, fmt, "mmctl plan")
         raise
@@ -690,7 +694,11 @@ def _report(report: Report, made: Plan) -> int:
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (required when there is no terminal).")
 @click.option("--target", "targets", multiple=True, metavar="ADDR", help="Apply only this resource; repeatable.")
 @click.option(
-    "--parallelism", default=4, show_default=True, type=click.IntRange(1, 16), help="Batch requests in flight at once."
+    "--parallelism",
+    default=DEFAULT_PARALLELISM,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Batch requests in flight at once.",
 )
 @_lock_timeout
 @click.option(

@@ -8,6 +8,11 @@ from typing import Any, Literal
 
 from reconciler.errors import GraphApiError
 
+# Batch requests in flight at once unless --parallelism says otherwise. A request carries 50
+# operations; Meta counts each operation against the rate limits, not the requests in flight, so
+# this bounds the burst, not the load (Terraform's -parallelism is 10, Pulumi's 4 per core).
+DEFAULT_PARALLELISM = 8
+
 # Whether a call may be retried after an unclear failure: a create may have happened.
 CallKind = Literal["read", "create", "update", "delete"]
 

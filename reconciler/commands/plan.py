@@ -40,7 +40,10 @@ def plan(
     state = session.read_state()
     provider = session.project.provider
     _let_lost_creates_settle(session, state)
-    found = live.read_live(session.client, provider.ad_account)
+    ahead, session.live_ahead = session.live_ahead, None
+    # A reading made before the state was read may miss a create an interrupted run left pending.
+    lost = any(entry.operation == "create" for entry in state.pending)
+    found = ahead.result() if ahead is not None and not lost else live.read_live(session.client, provider.ad_account)
     account, objects = found.account, found.objects
     desired = desired_state(session.project, account)
     now = session.now()

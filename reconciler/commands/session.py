@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reconciler.background import Ahead
 from reconciler.clock import Clock, Sleep, system_clock, system_sleep
-from reconciler.errors import UsageError
+from reconciler.errors import ReconcilerError, UsageError
+from reconciler.graph import live
 from reconciler.graph.client import GraphClient, RetryPolicy, connect
-from reconciler.manifest.discovery import Filters, display_path
+from reconciler.manifest.discovery import Filters, discover, display_path, has_provider_key
 from reconciler.manifest.project import load_project
 from reconciler.members import memberfile, optouts
 from reconciler.model import Members, Project, StateConfig
+from reconciler.operation import DEFAULT_PARALLELISM
 from reconciler.state.legacy import import_json
 from reconciler.state.model import State
 from reconciler.state.sqlite import SQLiteStateStore
@@ -37,7 +40,7 @@ def print_notice(line: str) -> None:
 class Options:
     graph_url: str | None = None  # --graph-url / MMCTL_GRAPH_URL: overrides provider.graph
     token_file: str | None = None
-    parallelism: int = 4
+    parallelism: int = DEFAULT_PARALLELISM
     max_wait: float = 0.0  # --max-wait: seconds a throttled call may wait for Meta past its deadline
     request_timeout: float = RetryPolicy.timeout  # --request-timeout: per connect and per read of an answer
     proxy: str | None = None  # --proxy / MMCTL_PROXY: the only proxy used (environment proxies are ignored)
@@ -112,6 +115,7 @@ class Session:
     optouts: list[optouts.OptOut] = field(default_factory=list)
     unsubscribed: frozenset[str] = frozenset()
     listed: dict[tuple[str, ...], Any] = field(default_factory=dict)  # listings read once per run
+    live_ahead: Ahead[live.Live] | None = None  # the live account, read while the manifests loaded
     workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def now(self) -> int:
@@ -165,12 +169,80 @@ def open_session(
     store: StoreFactory | None = None,
     clock: Clock = system_clock,
     sleep: Sleep = system_sleep,
+    read_ahead: bool = False,
 ) -> Session:
-    """Load the manifests under ``paths`` and build the parts (or take those given)."""
+    """Load the manifests under ``paths`` and build the parts (or take those given).
+
+    ``read_ahead`` (``mmctl plan``, which takes no lock): the live account is read while the
+    manifests load, from the provider block alone; the plan uses that reading only if the whole
+    project names the same Graph API, version, root and ad account (``Session.live_ahead``)."""
+    factory = client or client_factory(options, env)
+    ahead = _read_ahead(paths or (".",), env, options, factory) if read_ahead else None
     project = load_project(paths or (".",), env=env, filters=options.filters)
     graph = options.graph_url or project.provider.graph
-    made = (client or client_factory(options, env))(project, graph)
-    return Session(project, (store or store_factory(env))(project), made, graph, clock, sleep)
+    if ahead is not None and ahead.serves(project, graph):
+        made, live_ahead = ahead.client, ahead.reading
+    else:
+        if ahead is not None:
+            ahead.drop()
+        made, live_ahead = factory(project, graph), None
+    session = Session(project, (store or store_factory(env))(project), made, graph, clock, sleep)
+    session.live_ahead = live_ahead
+    return session
+
+
+@dataclass(frozen=True)
+class _ReadAhead:
+    client: GraphClient
+    reading: Ahead[live.Live]
+    graph: str
+    api_version: str
+    root: Path
+    ad_account: str
+
+    def drop(self) -> None:
+        """Not used: its client is closed once the reading is over."""
+        Ahead(lambda: _closed_after(self), name="mmctl-live-dropped")
+
+    def serves(self, project: Project, graph: str) -> bool:
+        provider = project.provider
+        return (graph, provider.api_version, project.root, provider.ad_account) == (
+            self.graph,
+            self.api_version,
+            self.root,
+            self.ad_account,
+        )
+
+
+def _closed_after(ahead: _ReadAhead) -> None:
+    try:
+        ahead.reading.result()
+    except BaseException:  # nobody wants this reading, nor why it failed
+        pass
+    ahead.client.close()
+
+
+def _read_ahead(
+    paths: Sequence[str], env: Mapping[str, str], options: Options, factory: ClientFactory
+) -> _ReadAhead | None:
+    """The live account's reading started from the one file with the provider block, when there is
+    one and it loads; None otherwise (the full load then reports whatever is wrong). Not for the
+    built-in sandbox: it answers at once, and lives beside the manifests' root."""
+    try:
+        found = discover(paths, options.filters)
+        holding = [f for f in found.files if has_provider_key(f)]
+        if found.errors or len(holding) != 1:
+            return None
+        peek = load_project([holding[0]], env=env)
+        graph = options.graph_url or peek.provider.graph
+        if graph == "sandbox":
+            return None
+        made = factory(peek, graph)
+    except ReconcilerError:
+        return None
+    ad_account = peek.provider.ad_account
+    reading = Ahead(lambda: live.read_live(made, ad_account), name="mmctl-live-ahead")
+    return _ReadAhead(made, reading, graph, peek.provider.api_version, peek.root, ad_account)
 
 
 def open_store(paths: Sequence[str], env: Mapping[str, str], store: StoreFactory | None = None) -> StateStore:

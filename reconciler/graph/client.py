@@ -30,12 +30,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from reconciler.background import Ahead
 from reconciler.errors import (
     AuthenticationError,
     GraphApiError,
@@ -52,7 +54,7 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.model import SANDBOX_DATA
-from reconciler.operation import CallKind, Operation, Result
+from reconciler.operation import DEFAULT_PARALLELISM, CallKind, Operation, Result
 from reconciler.sandbox import Sandbox, SandboxConfig
 from reconciler.sandbox.transport import SandboxTransport
 from reconciler.urls import is_loopback, split
@@ -514,33 +516,6 @@ def _encode(params: Mapping[str, Any]) -> dict[str, str]:
 # --- the client ----------------------------------------------------------------------------------
 
 
-class _Ahead:
-    """One call made in a daemon thread (the next listing page, read while the last is parsed).
-
-    A daemon thread, not an executor's: a Ctrl-C or an error in the caller must not wait for the
-    call's read timeout before the process can end."""
-
-    def __init__(self, call: Callable[[str], tuple[Any, str | None]], arg: str) -> None:
-        self._done = threading.Event()
-        self._value: tuple[Any, str | None] = (None, None)
-        self._error: BaseException | None = None
-        threading.Thread(target=self._run, args=(call, arg), daemon=True, name="mmctl-page-ahead").start()
-
-    def _run(self, call: Callable[[str], tuple[Any, str | None]], arg: str) -> None:
-        try:
-            self._value = call(arg)
-        except BaseException as exc:  # handed to the caller, raised in its thread
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def result(self) -> tuple[Any, str | None]:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 class GraphClient:
     """Talks to one Graph root (Meta, or a sandbox) with one set of credentials."""
 
@@ -552,7 +527,7 @@ class GraphClient:
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 4,
+        concurrency: int = DEFAULT_PARALLELISM,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -629,7 +604,7 @@ class GraphClient:
         """
         query: dict[str, Any] = {**(params or {}), "limit": limit}
         seen: set[str] = set()
-        ahead: _Ahead | None = None
+        ahead: Ahead[tuple[Any, str | None]] | None = None
         for _ in range(self.retry.max_pages):
             if first is not None:
                 body, first = first, None
@@ -657,7 +632,7 @@ class GraphClient:
                         fbtrace_id=trace,
                     )
                 seen.add(url)
-                ahead = _Ahead(self._follow_traced, url)
+                ahead = Ahead(partial(self._follow_traced, url), name="mmctl-page-ahead")
             yield from body["data"]
             self.page_trace = None
             if url is None:
@@ -1054,7 +1029,7 @@ def connect(
     env: Mapping[str, str],
     token_file: str | None = None,
     retry: RetryPolicy | None = None,
-    concurrency: int = 4,
+    concurrency: int = DEFAULT_PARALLELISM,
     proxy: str | None = None,
 ) -> GraphClient:
     """The client for ``provider.graph``: ``sandbox`` runs the emulator in-process (no token needed,

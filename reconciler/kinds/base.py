@@ -152,6 +152,11 @@ class ResourceKind(abc.ABC):
         """After a create: the ids of every object behind the new one (here: the object alone)."""
         return Operation("GET", object_id, {"fields": "id"})
 
+    def ids_listings(self, ad_account: str, object_ids: Sequence[str]) -> list[Operation]:
+        """Reads of the ids behind many new objects at once (listings filtered by id), each answer
+        a listing page of rows ``parse_ids`` reads; empty: each is read with ``ids_read``."""
+        return []
+
     @reads("the id of a new object")
     def parse_ids(self, body: Mapping[str, Any]) -> dict[str, str]:
         return {"id": str(body["id"])}

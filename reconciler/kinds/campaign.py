@@ -42,6 +42,7 @@ OWNER = {
 }
 BUDGET_FIELDS = ("daily_budget", "lifetime_budget")
 TIME_FIELDS = ("start_time", "end_time")
+IDS_PER_READ = 100  # message ids per filtered read of the ads listing (a URL of about 2 kB)
 MANIFEST_FIELDS = frozenset(OWNER) - {"page_id"}  # compared when written; name and the Page always are
 CREATE_FIELDS = ("name", "page_id", *BUDGET_FIELDS, *TIME_FIELDS, "pixel_id")
 
@@ -184,6 +185,25 @@ class CampaignKind(ResourceKind):
 
     def ids_read(self, object_id: str) -> Operation:
         return Operation("GET", object_id, {"fields": fields("id", campaign=("id",), adset=("id",))})
+
+    def ids_listings(self, ad_account: str, object_ids: Sequence[str]) -> list[Operation]:
+        """The ads listing filtered by id, 100 ids a read: after 10,000 creates, 100 reads in two
+        batch requests instead of 10,000 reads in 200 (a message id missing from an answer is read
+        on its own)."""
+        path, _ = self.listing(ad_account)
+        wanted = fields("id", campaign=("id",), adset=("id",))
+        return [
+            Operation(
+                "GET",
+                path,
+                {
+                    "fields": wanted,
+                    "filtering": [{"field": "id", "operator": "IN", "value": list(object_ids[at : at + IDS_PER_READ])}],
+                    "limit": IDS_PER_READ,
+                },
+            )
+            for at in range(0, len(object_ids), IDS_PER_READ)
+        ]
 
     @reads("the ids of a new campaign")
     def parse_ids(self, body: Mapping[str, Any]) -> dict[str, str]:

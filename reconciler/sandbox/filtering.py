@@ -59,7 +59,22 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def ids_wanted(raw: Any) -> set[int] | None:
+    """The ids an ``id`` EQUAL or IN filter allows (already checked by ``parse_filtering``): a
+    listing can read just those instead of testing every object; None when no filter names ids."""
+    wanted: set[int] | None = None
+    for item in raw if isinstance(raw, list) else ():
+        if item.get("field") != "id" or str(item.get("operator")).upper() not in ("EQUAL", "IN"):
+            continue
+        values = item.get("value") if isinstance(item.get("value"), list) else [item.get("value")]
+        ids = {int(v) for v in map(_norm, values) if v.isdigit()}
+        wanted = ids if wanted is None else wanted & ids
+    return wanted
+
+
 def _predicate(field: str, operator: str, value: Any) -> Predicate:
+    among = {_norm(v) for v in value} if isinstance(value, list) else set()
+
     def test(read: Callable[[str], Any]) -> bool:
         actual = read(field)
         if operator == "EQUAL":
@@ -67,7 +82,7 @@ def _predicate(field: str, operator: str, value: Any) -> Predicate:
         if operator == "NOT_EQUAL":
             return _norm(actual) != _norm(value)
         if operator in ("IN", "NOT_IN"):
-            found = _norm(actual) in {_norm(v) for v in value}
+            found = _norm(actual) in among
             return found if operator == "IN" else not found
         if operator in ("CONTAIN", "NOT_CONTAIN"):
             found = _norm(value).lower() in _norm(actual).lower()
