@@ -627,15 +627,16 @@ def plan(
 
     PATHS are manifest files or folders (default: the current folder).
     """
-    from reconciler.commands import apply as apply_command
-    from reconciler.commands import plan as plan_command
-
     try:
-        # plan takes no lock: the live account can be read while the manifests load.
+        # plan takes no lock: the live account can be read while the manifests load (and while
+        # the modules below are imported).
         session = _open(paths, options, read_ahead=True)
     except ReconcilerError as exc:
         _format_error(exc, fmt, "mmctl plan")
         raise
+    from reconciler.commands import apply as apply_command
+    from reconciler.commands import plan as plan_command
+
     try:
         try:
             made, _ = plan_command.plan(session, targets=targets, refresh_only=refresh_only, estimate=not no_estimate)

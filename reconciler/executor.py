@@ -56,14 +56,16 @@ class Report:
         return not self.failed
 
 
-def _as_created(action: Action, object_id: str, notices: tuple[str, ...] = ()) -> tuple[Resource, Pending | None]:
+def _as_created(
+    action: Action, object_id: str, notices: tuple[str, ...] = (), since: str | None = None
+) -> tuple[Resource, Pending | None]:
     """The resource a confirmed create leaves, as the server has it. A create that cannot carry
     every field (``message_campaign`` takes no status: a campaign meant to be PAUSED is ACTIVE until
     the pause is confirmed) leaves a pending update for the rest, so that an interrupted
     create-then-pause is finished by the next apply and never shown as somebody else's drift."""
     spec = kinds.spec(action.kind)
     applied, then = spec.as_created(spec.applied(action.after))
-    pause = pending_entry(action.address, "update") if then is not None else None
+    pause = pending_entry(action.address, "update", since=since) if then is not None else None
     resource = Resource(
         action.kind, MappingProxyType({"id": object_id}), freeze(dict(applied)), action.protect, notices=notices
     )
@@ -287,7 +289,8 @@ class Executor:
             batch = [a for a in actions if a.kind == spec.kind and a.action in (Op.DELETE, Op.REPLACE)]
             if not batch:
                 continue
-            entries = {a.address: pending_entry(a.address, "delete") for a in batch}
+            now = utc_text()
+            entries = {a.address: pending_entry(a.address, "delete", since=now) for a in batch}
             self._save(self.state.with_pending(*entries.values()))
             results = self.client.batch([spec.delete(a.ids) for a in batch])
             state = self.state
@@ -442,7 +445,8 @@ class Executor:
     def _create(self, spec: ResourceKind, actions: Sequence[Action]) -> None:
         if not actions:
             return
-        entries = {a.address: pending_entry(a.address, "create", a.after.get("name")) for a in actions}
+        now = utc_text()
+        entries = {a.address: pending_entry(a.address, "create", a.after.get("name"), now) for a in actions}
         self._save(self.state.with_pending(*entries.values()))
         results = self.client.batch([spec.create(self.account.id, a.after) for a in actions])
         made: dict[str, Resource | None] = {}
@@ -455,7 +459,7 @@ class Executor:
             if result.ok:
                 object_id = graph_account.parse_created_id(result.body)
                 notices = graph_account.server_notices(result.body)
-                made[action.address], pause = _as_created(action, object_id, notices)
+                made[action.address], pause = _as_created(action, object_id, notices, now)
                 if pause is not None:
                     pauses[action.address] = pause
                 settled += [entry.id, *action.resolves]

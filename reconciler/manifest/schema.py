@@ -21,11 +21,11 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import referencing
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 from reconciler.errors import ManifestError, SourceLocation
 
@@ -56,18 +56,21 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
-)
-
-
 @cache
 def _validator(name: str) -> jsonschema.protocols.Validator:
+    # Loaded here, not at import: only a document the compiled validator refuses needs it, and it
+    # is a tenth of mmctl's start-up.
+    import jsonschema
+    import referencing
+
+    strict = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+    )
     registry: referencing.Registry[Any] = referencing.Registry().with_resources(
         (file, referencing.Resource.from_contents(load_schema(file))) for file in SCHEMA_FILES
     )
-    validator: jsonschema.protocols.Validator = _StrictValidator(load_schema(name), registry=registry)
+    validator: jsonschema.protocols.Validator = strict(load_schema(name), registry=registry)
     return validator
 
 
@@ -223,6 +226,8 @@ def _humanize(
     expected = schema.get("x-expected")
     if keyword in ("oneOf", "anyOf") and not expected and error.context:
         # Report the branch that got furthest instead of "is not valid under any of".
+        from jsonschema.exceptions import best_match
+
         return _humanize(best_match(error.context), base_path, locate_value, locate_key, hidden)
     if expected and keyword in ("type", "pattern", "oneOf", "anyOf", "format", "minimum", "enum", "minLength"):
         return [at(path, f"expected {expected}; found {found}")]

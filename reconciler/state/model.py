@@ -200,9 +200,9 @@ class State:
             ) from exc
 
 
-def pending_entry(address: str, operation: str, name: str | None = None) -> Pending:
-    since = utc_text()
-    return Pending(str(uuid.uuid4()), address, operation, since, name)
+def pending_entry(address: str, operation: str, name: str | None = None, since: str | None = None) -> Pending:
+    """A new pending operation, dated now (or ``since``: one time for a batch of them)."""
+    return Pending(str(uuid.uuid4()), address, operation, since or utc_text(), name)
 
 
 @dataclass(frozen=True)
