@@ -522,10 +522,15 @@ def _counters(session: Session, verbose: bool) -> None:
         )
 
 
-def _plan_text(made: Plan) -> str:
+def _echo_plan(made: Plan) -> None:
+    """The text plan, printed 1,000 lines at a time (never the whole of a 100,000-action plan at once)."""
+    from itertools import islice
+
     from reconciler.render import plan as render_plan
 
-    return render_plan.plan_text(made, style=None if _color() is False else click.style)
+    lines = render_plan.plan_lines(made, style=None if _color() is False else click.style)
+    while chunk := list(islice(lines, 1000)):
+        echo("\n".join(chunk))
 
 
 def _format_error(exc: ReconcilerError, fmt: str, title: str) -> None:
@@ -569,7 +574,7 @@ def _show_plan(made: Plan, fmt: str) -> None:
     elif fmt == "markdown":
         echo(render_plan.plan_markdown(made))
     else:
-        echo(_plan_text(made))
+        _echo_plan(made)
 
 
 @cli.command()
@@ -744,10 +749,10 @@ def apply(
             if saved is not None:
                 # What is shown and carried out is the plan made now, which equals the saved one.
                 made, account = apply_command.replan(session, saved)
-                echo(_plan_text(made))
+                _echo_plan(made)
             else:
                 made, account = plan_command.plan(session, targets=targets, estimate=not (no_estimate or auto_approve))
-                echo(_plan_text(made))
+                _echo_plan(made)
                 if not made.changes_pending and not any(a.resolves for a in made.actions):
                     _counters(session, options["verbose"])
                     return EXIT_OK

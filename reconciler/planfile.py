@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,30 @@ def canonical(document: Mapping[str, Any]) -> bytes:
     """The bytes the digest and signature cover: everything but the integrity block, canonically."""
     body = {k: v for k, v in document.items() if k != "integrity"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def streamed_digest(head: Mapping[str, Any], items: Mapping[str, Iterable[Any]]) -> str:
+    """``digest`` of the document ``head`` plus the lists ``items`` (by key), each element made and
+    dropped in turn: the digest of a 100,000-action plan without holding its JSON (or its thawed
+    values) whole. Equal to ``digest({**head, **{k: list(v) for k, v in items.items()}})``."""
+    hashed = hashlib.sha256()
+
+    def dumps(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    keys = sorted(k for k in {*head, *items} if k != "integrity")
+    hashed.update(b"{")
+    for index, key in enumerate(keys):
+        hashed.update((b"," if index else b"") + dumps(key) + b":")
+        if key in items:
+            hashed.update(b"[")
+            for at, element in enumerate(items[key]):
+                hashed.update((b"," if at else b"") + dumps(element))
+            hashed.update(b"]")
+        else:
+            hashed.update(dumps(head[key]))
+    hashed.update(b"}")
+    return "sha256:" + hashed.hexdigest()
 
 
 def digest(document: Mapping[str, Any]) -> str:

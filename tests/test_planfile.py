@@ -225,3 +225,20 @@ def test_with_a_plan_key_only_signed_plans_are_applied(example):
     applied = run("apply", "signed.plan", env={"MMCTL_PLAN_KEY": KEY})
     assert applied.exit_code == 0, applied.output
     assert _live_daily_budgets(example) == [6000]
+
+
+def test_the_streamed_digest_is_the_digest_of_the_whole_plan(example):
+    """An apply names its plan in the history by a digest made one action at a time; a saved plan's
+    digest covers the whole document. Both must be the same number for the same plan."""
+    from reconciler.render.plan import plan_digest, plan_from_json
+
+    out = CliRunner().invoke(cli, ["plan", "--format", "json"])
+    made = plan_from_json(json.loads(out.stdout))
+    from reconciler.render.plan import plan_json
+
+    assert len(made.actions) >= 6 and any(a.before or a.after for a in made.actions)
+    assert plan_digest(made) == planfile.digest(plan_json(made))
+    head = {"kind": "x", "integrity": {"digest": "ignored"}, "é": [1, {"b": 2, "a": "ü"}]}
+    assert planfile.streamed_digest(head, {"list": iter([{"z": 1, "a": [2]}, 3])}) == planfile.digest(
+        {**head, "list": [{"z": 1, "a": [2]}, 3]}
+    )

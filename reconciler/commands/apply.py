@@ -21,6 +21,7 @@ from reconciler.errors import ReconcilerError, UsageError
 from reconciler.executor import Executor, Report
 from reconciler.manifest import schema
 from reconciler.manifest.discovery import display_path
+from reconciler.render.plan import plan_digest as digest_of
 from reconciler.render.plan import plan_from_json, plan_json
 from reconciler.resources import Account
 
@@ -47,9 +48,9 @@ def apply(
         sleep=session.sleep,
     )
     # The history names the plan by its digest; worked out while the first batches are in flight
-    # (a tenth of a 10,000-create apply's own work), from the immutable plan.
+    # (a tenth of a 10,000-create apply's own work), from the immutable plan, one action at a time.
     with ThreadPoolExecutor(max_workers=1) as aside:
-        digest = aside.submit(lambda: plan_digest or planfile.digest(plan_json(made)))
+        digest = aside.submit(lambda: plan_digest or digest_of(made))
         report = executor.run(made)
         if report.done or report.failed:
             session.store.record_version(

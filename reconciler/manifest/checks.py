@@ -36,14 +36,19 @@ class Declared:
     path: NodePath  # e.g. ("campaigns", "winter-sale")
     locate_value: Callable[[NodePath], SourceLocation]
     locate_key: Callable[[NodePath], SourceLocation]
-    # Every field written, including those left out of ``data`` for failing the schema.
-    written: frozenset[str] = frozenset()
+    # Every field written, including those left out of ``data`` for failing the schema (None: the
+    # fields of ``data``, as nothing was left out).
+    written: frozenset[str] | None = None
     # Fields (paths below the block) whose values came from ${env:...}.
     from_env: frozenset[NodePath] = frozenset()
 
     @property
     def address(self) -> str:
         return f"{self.kind}.{self.key}"
+
+    @property
+    def fields_written(self) -> frozenset[str]:
+        return self.written if self.written is not None else frozenset(self.data)
 
     def error(self, field: str | tuple[str, ...] | None, message: str, key: bool = False) -> ManifestError:
         """An error at this block, or at ``field`` (a name, or names for a nested field)."""
@@ -127,7 +132,7 @@ def check_campaign(
     """
     errors: list[ManifestError] = []
     data = campaign.data
-    if {"daily_budget", "lifetime_budget"} <= campaign.written:
+    if {"daily_budget", "lifetime_budget"} <= campaign.fields_written:
         errors.append(
             campaign.error(
                 "lifetime_budget",

@@ -63,10 +63,19 @@ def interpolate(data: Any, env: Mapping[str, str], allowed: frozenset[str] = fro
 
 
 def _walk(value: Any, path: NodePath, env: Mapping[str, str], allowed: frozenset[str], result: Interpolated) -> Any:
+    """``value`` with its strings interpolated; a mapping or list with nothing to replace is
+    returned as it is, not copied (a 100,000-campaign file was held twice)."""
     if isinstance(value, dict):
-        return {k: _walk(v, path + (k,), env, allowed, result) for k, v in value.items()}
+        changed: dict[Any, Any] | None = None
+        for k, v in value.items():
+            new = _walk(v, path + (k,), env, allowed, result)
+            if new is not v:
+                changed = changed if changed is not None else dict(value)
+                changed[k] = new
+        return value if changed is None else changed
     if isinstance(value, list):
-        return [_walk(v, path + (i,), env, allowed, result) for i, v in enumerate(value)]
+        items = [_walk(v, path + (i,), env, allowed, result) for i, v in enumerate(value)]
+        return value if all(new is old for new, old in zip(items, value)) else items
     if isinstance(value, str) and "${" in value:
         return _substitute(value, path, env, allowed, result)
     return value

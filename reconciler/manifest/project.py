@@ -60,6 +60,9 @@ def sandbox_data_path(paths: Sequence[str | os.PathLike[str]], filters: Filters 
     return (root if files else Path.cwd()) / SANDBOX_DATA
 
 
+_NONE: frozenset[Any] = frozenset()
+
+
 def load_project(
     paths: Sequence[str | os.PathLike[str]] = (".",),
     env: Mapping[str, str] | None = None,
@@ -273,18 +276,12 @@ def _merge(documents: list[Document], errors: list[ManifestError]) -> dict[str, 
         def declare(kind: str, key: str, block: Any, at: tuple[Any, ...]) -> Declared | None:
             if not isinstance(block, dict):
                 return None
-            clean = {k: v for k, v in block.items() if at + (k,) not in bad_fields}
-            return Declared(
-                kind,
-                key,
-                clean,
-                path,
-                at,
-                smap.value,
-                smap.key,
-                frozenset(block),
-                frozenset(p[len(at) :] for p in env_paths if p[: len(at)] == at),
-            )
+            # Shared, not copied, when nothing is left out or came from the environment (the usual
+            # case): 100,000 campaigns made 300,000 such objects.
+            clean = block if not bad_fields else {k: v for k, v in block.items() if at + (k,) not in bad_fields}
+            below = frozenset(p[len(at) :] for p in env_paths if p[: len(at)] == at) if env_paths else _NONE
+            written = frozenset(block) if clean is not block else None
+            return Declared(kind, key, clean, path, at, smap.value, smap.key, written, below)
 
         for single in SINGLE_BLOCKS:
             block = declare(single, single, data.get(single), (single,))

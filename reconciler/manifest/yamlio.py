@@ -58,8 +58,10 @@ class SourceMap:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self._values: dict[NodePath, SourceLocation] = {}
-        self._keys: dict[NodePath, SourceLocation] = {}
+        # Positions packed in one int each (``_pack``): a location object per node was most of a
+        # parsed file's memory, and only the few an error names are ever needed.
+        self._values: dict[NodePath, int] = {}
+        self._keys: dict[NodePath, int] = {}
         self._redirects: dict[NodePath, NodePath] = {}
 
     def value(self, path: NodePath) -> SourceLocation:
@@ -70,17 +72,30 @@ class SourceMap:
         """Where the mapping key naming ``path`` is written (else where its value is)."""
         return self._find(self._keys, tuple(path), 0)
 
-    def _find(self, table: dict[NodePath, SourceLocation], path: NodePath, hops: int) -> SourceLocation:
+    def _find(self, table: dict[NodePath, int], path: NodePath, hops: int) -> SourceLocation:
         if path in table:
-            return table[path]
+            return self._location(table[path])
         for i in range(len(path), -1, -1):
             prefix = path[:i]
             target = self._redirects.get(prefix)
             if target is not None and hops < 32:
                 return self._find(table, target + path[i:], hops + 1)
             if prefix in self._values and (i < len(path) or table is not self._values):
-                return self._values[prefix]
+                return self._location(self._values[prefix])
         return SourceLocation(self.file, 1, 1)
+
+    def _location(self, packed: int) -> SourceLocation:
+        return SourceLocation(self.file, packed >> _COLUMN_BITS, packed & _COLUMN_MASK)
+
+
+_COLUMN_BITS = 16
+_COLUMN_MASK = (1 << _COLUMN_BITS) - 1
+
+
+def _pack(mark: Any) -> int:
+    """A mark's 1-based line and column in one int (a column past 65,535 is kept as 65,535)."""
+    line, column = int(mark.line) + 1, int(mark.column) + 1
+    return line << _COLUMN_BITS | min(column, _COLUMN_MASK)
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class _Frame:
     anchor: str | None
     expanded_at_start: int
     key: str | None = None
+    key_path: NodePath = ()
     key_is_merge: bool = False
     merges: list[tuple[dict[str, Any], NodePath]] = field(default_factory=list)
 
@@ -180,7 +196,7 @@ class _Composer:
         if not frame.is_map:
             return frame.path + (len(frame.value),)
         if frame.key is not None:
-            return frame.path + (frame.key,)
+            return frame.key_path  # the key's own tuple: one per entry, not two
         # This node is a mapping key.
         if not is_scalar:
             self.error(
@@ -201,7 +217,8 @@ class _Composer:
                 "(YAML would silently keep only the last one)",
             )
         frame.key = key
-        self.source_map._keys[frame.path + (key,)] = _mark(self.file, event.start_mark)
+        frame.key_path = frame.path + (key,)
+        self.source_map._keys[frame.key_path] = _pack(event.start_mark)
         return None
 
     def _count(self, mark: Any, path: NodePath, added: int) -> None:
@@ -259,7 +276,7 @@ class _Composer:
         else:
             self.error(event.start_mark, path, _unsupported_tag(tag))
             value = None
-        self.source_map._values[path] = _mark(self.file, event.start_mark)
+        self.source_map._values[path] = _pack(event.start_mark)
         if event.anchor:
             self.anchors[event.anchor] = (value, 1, path)
         self._attach(value, path, event)
@@ -274,7 +291,7 @@ class _Composer:
             self.error(event.start_mark, path, f"alias *{name} has no anchor &{name} before it", fatal=True)
         value, size, target = self.anchors[name]
         self._count(event.start_mark, path, size)
-        self.source_map._values[path] = _mark(self.file, event.start_mark)
+        self.source_map._values[path] = _pack(event.start_mark)
         self.source_map._redirects[path] = target
         self._attach(value, path, event)
 
@@ -292,7 +309,7 @@ class _Composer:
         if event.tag not in (None, "!", _MAP if is_map else _SEQ):
             self.error(event.start_mark, path, _unsupported_tag(event.tag))
         self._count(event.start_mark, path, 1)
-        self.source_map._values[path] = _mark(self.file, event.start_mark)
+        self.source_map._values[path] = _pack(event.start_mark)
         if event.anchor:
             self.open_anchors.add(event.anchor)
         self.stack.append(

@@ -10,10 +10,12 @@ carries no token and no customer data, so it can be stored as a CI artifact.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
+from reconciler import planfile
 from reconciler.clock import zoned_text
 from reconciler.core.plan import ACTIONS, Action, Drift, Estimate, Plan, Spend, SpendLine
 from reconciler.kinds import campaign
@@ -234,33 +236,37 @@ def _drift_lines(drift: Drift, currency: str, zone: str = "UTC") -> list[str]:
 
 def plan_text(plan: Plan, style: Style = None) -> str:
     """The plan for a terminal; ``style`` (click.style) adds colour, None leaves it plain."""
+    return "\n".join(plan_lines(plan, style))
+
+
+def plan_lines(plan: Plan, style: Style = None) -> Iterator[str]:
+    """``plan_text``'s lines one at a time: a 100,000-action plan is printed without being held whole."""
 
     def paint(text: str, action: str) -> str:
         colour = COLOURS.get(action)
         return style(text, fg=colour) if style is not None and colour else text
 
-    out = [f"Account {plan.account} ({plan.currency}) via {plan.graph}", f"State: {plan.state_text}"]
+    yield from (f"Account {plan.account} ({plan.currency}) via {plan.graph}", f"State: {plan.state_text}")
     if plan.drift:
-        out += ["", "Changed outside mmctl (drift):"]
+        yield from ("", "Changed outside mmctl (drift):")
         for drift in plan.drift:
-            out += _drift_lines(drift, plan.currency, plan.timezone)
+            yield from _drift_lines(drift, plan.currency, plan.timezone)
     changing = [a for a in plan.actions if a.mutates]
     if changing:
-        out += ["", "mmctl will:"]
+        yield from ("", "mmctl will:")
         for action in changing:
             lines = _action_lines(action, plan.currency, plan.timezone)
-            out.append(paint("  " + lines[0], action.action))
-            out += ["  " + line for line in lines[1:]]
-    out += _waiting_lines(plan)
+            yield paint("  " + lines[0], action.action)
+            yield from ("  " + line for line in lines[1:])
+    yield from _waiting_lines(plan)
     money = money_lines(plan)
     if money:
-        out += ["", *money]
+        yield from ("", *money)
     if plan.warnings:
-        out += ["", "Warnings:", *(f"  ! {w}" for w in plan.warnings)]
+        yield from ("", "Warnings:", *(f"  ! {w}" for w in plan.warnings))
     if plan.notes:
-        out += ["", "Notes:", *(f"  {n}" for n in plan.notes)]
-    out += ["", summary_line(plan)]
-    return "\n".join(out)
+        yield from ("", "Notes:", *(f"  {n}" for n in plan.notes))
+    yield from ("", summary_line(plan))
 
 
 # --- JSON ----------------------------------------------------------------------------------------
@@ -268,6 +274,29 @@ def plan_text(plan: Plan, style: Style = None) -> str:
 
 def _change_json(change: Change) -> dict[str, Any]:
     return {"path": change.path, "before": thaw(change.before), "after": thaw(change.after)}
+
+
+def _action_json(a: Action) -> dict[str, Any]:
+    return {
+        "address": a.address,
+        "kind": a.kind,
+        "action": a.action,
+        "reason": a.reason,
+        "changes": [_change_json(c) for c in a.changes],
+        "ids": dict(a.ids),
+        "before": thaw(a.before),
+        "after": thaw(a.after),
+        "protect": a.protect,
+        "resolves": list(a.resolves),
+        "notes": list(a.notes),
+    }
+
+
+def plan_digest(plan: Plan) -> str:
+    """``planfile.digest(plan_json(plan))``, one action at a time: a 100,000-action plan's JSON is
+    never held whole (it was the largest thing an apply of that size kept in memory)."""
+    head = {**plan_json(replace(plan, actions=())), "summary": plan.summary}
+    return planfile.streamed_digest(head, {"actions": (_action_json(a) for a in plan.actions)})
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -282,22 +311,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "targets": list(plan.targets),
         "refresh_only": plan.refresh_only,
         "summary": plan.summary,
-        "actions": [
-            {
-                "address": a.address,
-                "kind": a.kind,
-                "action": a.action,
-                "reason": a.reason,
-                "changes": [_change_json(c) for c in a.changes],
-                "ids": dict(a.ids),
-                "before": thaw(a.before),
-                "after": thaw(a.after),
-                "protect": a.protect,
-                "resolves": list(a.resolves),
-                "notes": list(a.notes),
-            }
-            for a in plan.actions
-        ],
+        "actions": [_action_json(a) for a in plan.actions],
         "drift": [{"address": d.address, "changes": [_change_json(c) for c in d.changes]} for d in plan.drift],
         "spend": None
         if plan.spend is None
