@@ -17,6 +17,10 @@ from typing import Any
 
 from reconciler.errors import SourceLocation
 
+# The empty mapping, shared: read-only, so one serves every object with no ids or values yet (a
+# new one per object was 100,000 dicts in a 100,000-create plan).
+NOTHING: Mapping[str, Any] = MappingProxyType({})
+
 
 class Kind(StrEnum):
     """The resource kinds, in no particular order (``kinds.ordered()`` fixes the order)."""
@@ -73,7 +77,7 @@ class LiveObject:
 
     kind: Kind
     ids: Mapping[str, str]
-    values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    values: Mapping[str, Any] = field(default_factory=lambda: NOTHING)
 
     @property
     def id(self) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.resources import IDLE, REMOVING, Change, Kind, Op
+from reconciler.resources import IDLE, NOTHING, REMOVING, Change, Kind, Op
 
 ACTIONS = tuple(op.value for op in Op)
 
@@ -23,9 +23,9 @@ class Action:
     action: Op
     reason: str
     changes: tuple[Change, ...] = ()
-    ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    before: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    after: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    ids: Mapping[str, str] = field(default_factory=lambda: NOTHING)
+    before: Mapping[str, Any] = field(default_factory=lambda: NOTHING)
+    after: Mapping[str, Any] = field(default_factory=lambda: NOTHING)
     protect: bool = False
     resolves: tuple[str, ...] = ()  # pending operations in state this action settles
     notes: tuple[str, ...] = ()  # what the server will fill in, what to expect after apply

@@ -362,6 +362,7 @@ def _build(
             location=where(block),
         )
     built_campaigns = {}
+    shared: dict[frozenset[str], frozenset[str]] = {}  # campaigns mostly set the same fields: one set for them
     for key, block in campaigns.items():
         d = block.data
         built_campaigns[key] = Campaign(
@@ -377,7 +378,7 @@ def _build(
             audience=d.get("audience"),
             protect=bool(d.get("protect", False)),
             location=where(block),
-            fields_set=frozenset(d),
+            fields_set=shared.setdefault(frozenset(d), frozenset(d)),
         )
     return Project(
         root=root,

@@ -26,7 +26,7 @@ from typing import Any
 from reconciler.clock import utc_text
 from reconciler.errors import ReconcilerError
 from reconciler.model import freeze, thaw
-from reconciler.resources import Kind
+from reconciler.resources import NOTHING, Kind
 
 FORMAT_VERSION = 1
 Entry = tuple[str, str, str]  # a member upload record: (row key, email hash, phone hash)
@@ -44,8 +44,8 @@ class StateLocked(StateError):
 @dataclass(frozen=True)
 class Resource:
     kind: str
-    ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    applied: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    ids: Mapping[str, str] = field(default_factory=lambda: NOTHING)
+    applied: Mapping[str, Any] = field(default_factory=lambda: NOTHING)
     protect: bool = False
     # An audience's last confirmed member upload ({"count", "digest"}): its record must exist to diff against.
     members: Mapping[str, Any] | None = None
