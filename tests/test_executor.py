@@ -31,6 +31,7 @@ class FakeGraph:
         self.lose_batches = 0
         self.answers: dict[tuple[str, str], tuple[int, dict]] = {}
         self.next_id = 500
+        self.unlisted: set[str] = set()  # ads the listing leaves out (read by id they are found)
 
     def campaign_row(self, name: str) -> dict:
         self.next_id += 3
@@ -51,7 +52,7 @@ class FakeGraph:
             self.ads.append(row)
             return 200, {"id": row["id"]}
         if method == "GET" and path.endswith("/ads"):
-            return 200, {"data": self.ads}
+            return 200, {"data": [r for r in self.ads if r["id"] not in self.unlisted]}
         if method == "GET":
             row = next(r for r in self.ads if r["id"] == path)
             return 200, {
@@ -205,6 +206,20 @@ def test_of_many_paused_campaigns_a_refused_pause_stays_pending_and_the_others_a
     assert state.resources["campaign.b"].applied["status"] == "ACTIVE"  # as it is: the next apply pauses it
     assert [(p.address, p.operation) for p in state.pending] == [("campaign.b", "update")]
     assert "campaign.a: paused" in lines and "campaign.b: paused" not in lines
+
+
+def test_the_ids_of_many_new_campaigns_are_read_through_the_listing_and_the_rest_one_by_one(graph, tmp_path):
+    graph.unlisted = {"521"}  # the 7th campaign made: missing from the listing, read by its id
+    run, store, lines = executor(graph, tmp_path)
+    report = run.run(plan(*(create(f"c{i:03}", status="PAUSED") for i in range(120))))
+    assert report.ok, report.failed
+    listings = [c for c in graph.calls if c == ("GET", "act_1/ads")]
+    single_reads = [c for c in graph.calls if c[0] == "GET" and c[1] != "act_1/ads"]
+    assert len(listings) == 2 and single_reads == [("GET", "521")]  # 100 ids a listing read, then the one missed
+    pauses = [c for c in graph.calls if c[0] == "POST" and not c[1].endswith("/message_campaign")]
+    assert len(pauses) == 120
+    state = store.read()
+    assert state.pending == () and {r.applied["status"] for r in state.resources.values()} == {"PAUSED"}
 
 
 def managed(object_id: str = "9") -> State:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from reconciler.background import Ahead
 from reconciler.clock import from_utc_text, utc_text
 from reconciler.commands.sends import with_sends, with_unsubscribes
 from reconciler.commands.session import Session
@@ -19,7 +20,15 @@ from reconciler.core import costs
 from reconciler.core.desired import desired_state
 from reconciler.core.plan import Action, Estimate, MemberChange, Plan, with_members
 from reconciler.core.planner import make_plan
-from reconciler.errors import ManifestError, ManifestErrors, PlanError, SourceLocation, UnexpectedAnswer, UsageError
+from reconciler.errors import (
+    ManifestError,
+    ManifestErrors,
+    PlanError,
+    ReconcilerError,
+    SourceLocation,
+    UnexpectedAnswer,
+    UsageError,
+)
 from reconciler.graph import live
 from reconciler.kinds import campaign
 from reconciler.manifest.discovery import display_path
@@ -43,7 +52,12 @@ def plan(
     ahead, session.live_ahead = session.live_ahead, None
     # A reading made before the state was read may miss a create an interrupted run left pending.
     lost = any(entry.operation == "create" for entry in state.pending)
-    found = ahead.result() if ahead is not None and not lost else live.read_live(session.client, provider.ad_account)
+    if ahead is not None and not lost:
+        found = ahead.result()
+    else:
+        if ahead is not None:
+            _finished(ahead)  # one reading at a time on the client
+        found = live.read_live(session.client, provider.ad_account)
     account, objects = found.account, found.objects
     desired = desired_state(session.project, account)
     now = session.now()
@@ -82,6 +96,13 @@ def plan(
         made = _with_members(session, made, state, live_by_id)
         made = with_sends(session, with_unsubscribes(session, made), state, live_by_id)
     return made, account
+
+
+def _finished(ahead: Ahead[live.Live]) -> None:
+    try:
+        ahead.result()
+    except ReconcilerError:
+        pass  # a reading not used: its failure is not this plan's
 
 
 def _let_lost_creates_settle(session: Session, state: State) -> None:

@@ -241,6 +241,16 @@ def test_ads_listing_filters_and_status(sandbox):
     assert error(sandbox.get(f"{ACCOUNT}/ads", filtering="not json"))["code"] == 100
     # Another account sees none of them.
     assert sandbox.get("act_100000000000002/ads").json() == {"data": []}
+    # A filter by id reads just those ads (in id order), of this account, whatever else it names.
+    by_id = f'[{{"field":"id","operator":"IN","value":["{second}","{first}","999",{campaign}]}}]'
+    assert ids(filtering=by_id) == [first, second]
+    assert ids(filtering=f'[{{"field":"id","operator":"EQUAL","value":"{second}"}}]') == [second]
+    both = f'[{{"field":"id","operator":"IN","value":["{first}","{second}"]}},' + (
+        '{"field":"campaign.name","operator":"CONTAIN","value":"winter"}]'
+    )
+    assert ids(filtering=both) == [first]
+    assert sandbox.get("act_100000000000002/ads", filtering=by_id).json() == {"data": []}
+    assert ids(filtering=by_id, limit="1") == [first]  # and pages like any listing
 
 
 def test_paging_through_2500_campaigns(sandbox):
