@@ -95,7 +95,9 @@ def _read_one(
 def _read_related(client: GraphClient, spec: ResourceKind, object_id: str, ad_account: str) -> LiveObject | None:
     """The one object of ``ad_account`` found through ``object_id`` by the kind's related listings."""
     for path, params in spec.related_reads(ad_account, object_id):
-        rows = client.get(path, params).get("data", ())
+        body = client.get(path, params)
+        rows = body.get("data") if isinstance(body, dict) else None
+        rows = rows if isinstance(rows, list) else []
         found = [live for live in (spec.parse(row) for row in rows) if live is not None]
         if len(found) > 1:
             ids = ", ".join(live.id for live in found)
