@@ -365,6 +365,7 @@ def _build(
     shared: dict[frozenset[str], frozenset[str]] = {}  # campaigns mostly set the same fields: one set for them
     for key, block in campaigns.items():
         d = block.data
+        written = frozenset(d)
         built_campaigns[key] = Campaign(
             key=key,
             name=d["name"],
@@ -378,7 +379,7 @@ def _build(
             audience=d.get("audience"),
             protect=bool(d.get("protect", False)),
             location=where(block),
-            fields_set=shared.setdefault(frozenset(d), frozenset(d)),
+            fields_set=shared.setdefault(written, written),
         )
     return Project(
         root=root,
