@@ -71,10 +71,13 @@ def read_document(path: Path, shown: str) -> dict[str, Any]:
     return data
 
 
+def _canonical_json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def canonical(document: Mapping[str, Any]) -> bytes:
     """The bytes the digest and signature cover: everything but the integrity block, canonically."""
-    body = {k: v for k, v in document.items() if k != "integrity"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _canonical_json({k: v for k, v in document.items() if k != "integrity"})
 
 
 def streamed_digest(head: Mapping[str, Any], items: Mapping[str, Iterable[Any]]) -> str:
@@ -82,10 +85,7 @@ def streamed_digest(head: Mapping[str, Any], items: Mapping[str, Iterable[Any]])
     dropped in turn: the digest of a 100,000-action plan without holding its JSON (or its thawed
     values) whole. Equal to ``digest({**head, **{k: list(v) for k, v in items.items()}})``."""
     hashed = hashlib.sha256()
-
-    def dumps(value: Any) -> bytes:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
+    dumps = _canonical_json
     keys = sorted(k for k in {*head, *items} if k != "integrity")
     hashed.update(b"{")
     for index, key in enumerate(keys):
