@@ -55,8 +55,6 @@ from reconciler.errors import (
 )
 from reconciler.model import SANDBOX_DATA
 from reconciler.operation import DEFAULT_PARALLELISM, CallKind, Operation, Result
-from reconciler.sandbox import Sandbox, SandboxConfig
-from reconciler.sandbox.transport import SandboxTransport
 from reconciler.urls import is_loopback, split
 
 log = logging.getLogger("mmctl.graph")
@@ -1035,6 +1033,10 @@ def connect(
     """The client for ``provider.graph``: ``sandbox`` runs the emulator in-process (no token needed,
     data in ``<root>/.mmctl/sandbox.json``); anything else is a Graph URL and needs a token."""
     if graph == "sandbox":
+        # The emulator costs a tenth of a second to import; a client of a served Graph never needs it.
+        from reconciler.sandbox import Sandbox, SandboxConfig
+        from reconciler.sandbox.transport import SandboxTransport
+
         app = Sandbox(SandboxConfig(), root / SANDBOX_DATA)
         # In-process: a call ends with its process, so nothing is left in flight to wait for.
         retry = replace(retry or RetryPolicy(), settle_after=0.0)
