@@ -39,6 +39,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -85,9 +86,14 @@ class Request:
     in_batch: bool = False
     proof: str | None = None  # appsecret_proof: the request's own, or its batch's
 
-    @property
+    @cached_property
     def endpoint(self) -> str:
         return endpoint_key(self.method, self.segments)
+
+    @property
+    def token_hash(self) -> str:
+        """SHA-256 of the token, hex: how revoked tokens are kept."""
+        return _token_hash(self.token or "")
 
 
 @dataclass
@@ -98,11 +104,20 @@ class Outcome:
     error_code: int | None = None
 
 
+@lru_cache(maxsize=64)
+def _token_hash(token: str) -> str:
+    # Every operation of a batch carries its batch's token: hashed once, not 50 times.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def endpoint_key(method: str, segments: list[str]) -> str:
     """``POST act_/message_campaign``, ``GET <id>/insights``, ``POST /`` (batch): for counting calls."""
     if not segments:
         return f"{method} /"
-    parts = ["act_" if re.fullmatch(r"act_\d+", s) else "<id>" if s.isdigit() else s for s in segments]
+    parts = [
+        "act_" if s.startswith("act_") and s[4:].isascii() and s[4:].isdigit() else "<id>" if s.isdigit() else s
+        for s in segments
+    ]
     return f"{method} {'/'.join(parts)}"
 
 
@@ -318,7 +333,7 @@ class Sandbox:
                     '"An access token is required to request this resource."'
                 },
             )
-        revoked = self.store.world.access_tokens.get(hashlib.sha256(request.token.encode()).hexdigest())
+        revoked = self.store.world.access_tokens.get(request.token_hash)
         if revoked is not None:
             raise accounts.token_error(revoked["state"], revoked["since"], self.store.world.now())
         if self.config.token is not None and not hmac.compare_digest(request.token, self.config.token):
@@ -374,8 +389,8 @@ class Sandbox:
 
     def _call(self, world: World, request: Request) -> Call:
         with self._rng_lock:
-            rng = random.Random(self._rng.getrandbits(64))
-        return Call(world, self.config, request.method, request.params, request.base_url, request.query, rng)
+            seed = self._rng.getrandbits(64)
+        return Call(world, self.config, request.method, request.params, request.base_url, request.query, seed)
 
     # --- routing ----------------------------------------------------------------------------------
 
@@ -383,7 +398,7 @@ class Sandbox:
         self._authenticate(request)
         call = self._call(world, request)
         head, edge, method = request.segments[0], "/".join(request.segments[1:]), request.method
-        token_key = hashlib.sha256((request.token or "").encode()).hexdigest()[:16]
+        token_key = request.token_hash[:16]
         if head.startswith("act_"):
             if not head[4:].isdigit():
                 raise invalid_parameter(f"Invalid ad account id {head}")
@@ -422,17 +437,16 @@ class Sandbox:
             if edge == "users" and method in ("POST", "DELETE"):
                 return audiences.users(call, obj, remove=method == "DELETE")
             raise nonexisting_field(edge, "CustomAudience")
-        types = campaigns.node_types(call.world)
         if edge == "":
             if method == "GET":
                 call.only({"fields"})
-                return select(types[kind], obj, call.fields())
+                return select(campaigns.node_types(call.world)[kind], obj, call.fields())
             if kind == "creative":
                 raise unsupported(method, obj["id"])
             return campaigns.update(call, obj) if method == "POST" else campaigns.delete(call, obj)
         if edge == "insights" and method == "GET" and kind in ("campaign", "adset", "ad"):
             return campaigns.insights(call, obj)
-        raise nonexisting_field(edge, types[kind].name)
+        raise nonexisting_field(edge, campaigns.node_types(call.world)[kind].name)
 
     def _page(self, call: Call, page: dict[str, Any], edge: str, method: str) -> dict[str, Any]:
         if edge == "" and method == "GET":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .config import SandboxConfig
@@ -23,7 +24,12 @@ class Call:
     params: Params
     base_url: str  # scheme://host/version/path, for paging links
     query: dict[str, str]
-    rng: random.Random
+    seed: int  # drawn per call from the sandbox's seeded generator, so a run is reproducible
+
+    @cached_property
+    def rng(self) -> random.Random:
+        # Built on first use: few calls draw anything, and seeding a generator costs more than most calls.
+        return random.Random(self.seed)
 
     @property
     def now(self) -> float:

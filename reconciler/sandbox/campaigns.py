@@ -76,7 +76,15 @@ def _status_of(world: World, obj: dict[str, Any]) -> str:
 
 
 def node_types(world: World) -> dict[str, NodeType]:
-    """The node types of the three objects and the creative, bound to ``world``."""
+    """The node types of the three objects and the creative, bound to ``world`` (made once per
+    world: every update and listing asks, and making them cost more than most updates)."""
+    made = world.bound.get("campaign node types")
+    if made is None:
+        made = world.bound["campaign node types"] = _node_types(world)
+    return made
+
+
+def _node_types(world: World) -> dict[str, NodeType]:
     objects = world.objects
     common = {
         "id": lambda o: o["id"],

@@ -67,6 +67,14 @@ class Params(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
+    # The dict's own, not Mapping's (which go through __getitem__ and a KeyError): every operation
+    # of a batch asks a dozen times.
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 

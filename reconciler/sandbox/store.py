@@ -47,6 +47,8 @@ class World:
         self.dirty = False
         # Results computed from the contents (a token listing's rows), dropped on every change.
         self.derived: dict[Any, Any] = {}
+        # What is bound to this world and reads it when used (node types), kept across changes.
+        self.bound: dict[str, Any] = {}
         # Ids of each type per account, ascending: listings page through these.
         self.index: dict[tuple[str, str], list[int]] = {}
         for object_id, obj in sorted(self.objects.items(), key=lambda item: int(item[0])):
