@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Protocol
 
 from reconciler.clock import utc_text
+from reconciler.model import thaw
 from reconciler.state.holder import Holder
 from reconciler.state.model import Entry, JournalRow, Pending, Resource, State, StateError, Version
 from reconciler.state.store import StateStore
@@ -75,16 +76,28 @@ class Cursor(Protocol):
 
 
 def _resource_row(resource: Resource) -> tuple[Any, ...]:
-    data = resource.to_dict()
-    members = json.dumps(data["members"], sort_keys=True) if "members" in data else None
+    members = json.dumps(thaw(resource.members), sort_keys=True) if resource.members is not None else None
     return (
         resource.kind,
-        json.dumps(data["ids"], sort_keys=True),
-        json.dumps(data["applied"], sort_keys=True),
+        json.dumps(dict(resource.ids), sort_keys=True),
+        json.dumps(thaw(resource.applied), sort_keys=True),
         int(resource.protect),
         members,
         json.dumps(list(resource.notices)),
     )
+
+
+def _history_record(row: tuple[Any, ...]) -> str:
+    """``json.dumps(resource.to_dict(), sort_keys=True)``, put together from the row's parts: each
+    is encoded once (a write of 10,000 resources encoded each of them twice)."""
+    kind, ids, applied, protect, members, notices = row
+    parts = [f'"applied": {applied}', f'"ids": {ids}', f'"kind": {json.dumps(kind)}']
+    if members is not None:
+        parts.append(f'"members": {members}')
+    if notices != "[]":
+        parts.append(f'"notices": {notices}')
+    parts.append(f'"protect": {"true" if protect else "false"}')
+    return "{" + ", ".join(parts) + "}"
 
 
 def _resource_from_row(address: str, row: tuple[Any, ...]) -> Resource:
@@ -253,7 +266,7 @@ class SQLStateStore(ABC):
         else:
             candidates = after
             gone = sorted(before.keys() - after.keys())
-        changed = [(a, after[a]) for a in candidates if a in after and before.get(a) != after[a]]
+        changed = [(a, _resource_row(after[a])) for a in candidates if a in after and before.get(a) != after[a]]
         if gone:
             cursor.executemany(
                 self._q("DELETE FROM {resources} WHERE state_key = ? AND address = ?"), [(self.key, a) for a in gone]
@@ -266,7 +279,7 @@ class SQLStateStore(ABC):
                     "kind = excluded.kind, ids = excluded.ids, applied = excluded.applied, "
                     "protect = excluded.protect, members = excluded.members, notices = excluded.notices"
                 ),
-                [(self.key, a, *_resource_row(r)) for a, r in changed],
+                [(self.key, a, *row) for a, row in changed],
             )
         if gone or changed:
             cursor.executemany(
@@ -275,7 +288,7 @@ class SQLStateStore(ABC):
                     "ON CONFLICT (state_key, address, serial) DO UPDATE SET resource = excluded.resource"
                 ),
                 [(self.key, a, written.serial, None) for a in gone]
-                + [(self.key, a, written.serial, json.dumps(r.to_dict(), sort_keys=True)) for a, r in changed],
+                + [(self.key, a, written.serial, _history_record(row)) for a, row in changed],
             )
         if base.pending != written.pending:
             self._write_pending(cursor, base.pending, written.pending)
