@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
 
@@ -53,11 +53,13 @@ from reconciler.errors import (
     UnexpectedAnswer,
     UsageError,
 )
+from reconciler.graph import form
 from reconciler.model import SANDBOX_DATA
 from reconciler.operation import DEFAULT_PARALLELISM, CallKind, Operation, Result
 from reconciler.urls import is_loopback, split
 
 log = logging.getLogger("mmctl.graph")
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 # httpx logs every URL at INFO, appsecret_proof included; our own log line replaces it.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -145,6 +147,11 @@ class Credentials:
 
     def secrets(self) -> list[str]:
         """Every form in which the token, the app secret or the proof could show up in a text."""
+        return list(self._forms)
+
+    @cached_property
+    def _forms(self) -> tuple[str, ...]:
+        # Worked out once: every answer of every batch operation is redacted with them.
         found: set[str] = set()
         for secret in (self.token, self.app_secret, self.proof()):
             if not secret:
@@ -154,10 +161,10 @@ class Credentials:
             for part in parts:
                 if part:
                     found.update({part, quote(part), quote(part, safe=""), quote_plus(part), json.dumps(part)[1:-1]})
-        return sorted(found, key=len, reverse=True)  # the longest first: a part never splits a whole
+        return tuple(sorted(found, key=len, reverse=True))  # the longest first: a part never splits a whole
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets():
+        for secret in self._forms:
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
         return text
@@ -721,9 +728,9 @@ class GraphClient:
             item: dict[str, Any] = {"method": op.method, "relative_url": op.path.lstrip("/")}
             encoded = _encode(op.params)
             if op.method == "POST":
-                item["body"] = urlencode(encoded)
+                item["body"] = form.encode(encoded)
             elif encoded:
-                item["relative_url"] += "?" + urlencode(encoded)
+                item["relative_url"] += "?" + form.encode(encoded)
             items.append(item)
         with self._lock:
             self.counters.batches += 1
@@ -851,7 +858,7 @@ class GraphClient:
         ends = deadline if deadline is not None else self._clock() + self.retry.deadline
         try:
             request = (
-                self._http.build_request(method, url, data=data)
+                self._http.build_request(method, url, content=form.encode(data).encode("ascii"), headers=_FORM_HEADERS)
                 if method == "POST"
                 else self._http.build_request(method, url, params=data)
             )
