@@ -42,7 +42,7 @@ from email.utils import formatdate
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from . import accounts, audiences, batch, campaigns, estimates, messages, subscribers
 from .call import Call
@@ -57,7 +57,7 @@ from .errors import (
 from .fields import select
 from .limits import FaultInjector, Quotas, transient_error
 from .limits import sleep as real_sleep
-from .params import Params
+from .params import Params, parse_form
 from .store import SandboxDataError, Store, World
 from .timefmt import format_time, parse_time
 
@@ -316,7 +316,7 @@ class Sandbox:
                 raise invalid_parameter(f"Param method must be GET, POST or DELETE, not {override}")
             method = override
         token = header_token or (str(params["access_token"]) if "access_token" in params else None) or batch_token
-        raw_query = dict(parse_qsl(query, keep_blank_values=True))
+        raw_query = dict(parse_form(query))
         base_url = f"{host_url}/{version}/{'/'.join(segments)}"
         own_proof = params.get("appsecret_proof")
         proof = str(own_proof) if own_proof else batch_proof

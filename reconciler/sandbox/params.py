@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from .errors import invalid_parameter
 
@@ -33,6 +32,28 @@ TRANSPORT_KEYS = frozenset(
 )
 
 _BARE_KEY = re.compile(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*:)")
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _unescaped(run: re.Match[str]) -> str:
+    return bytes.fromhex(run.group().replace("%", "")).decode("utf-8", "replace")
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """``urllib.parse.parse_qsl(text, keep_blank_values=True)``, with each run of escapes decoded
+    at once: urllib decodes them one at a time in Python, and a batch of 50 operations is 51 forms,
+    one of them 20 KB of escaped JSON."""
+    pairs = []
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        pairs.append((_unquote(name.replace("+", " ")), _unquote(value.replace("+", " "))))
+    return pairs
+
+
+def _unquote(text: str) -> str:
+    return _ESCAPES.sub(_unescaped, text) if "%" in text else text
 
 
 class Params(Mapping[str, Any]):
@@ -43,7 +64,7 @@ class Params(Mapping[str, Any]):
 
     @classmethod
     def parse(cls, query: str, body: bytes, content_type: str) -> Params:
-        values: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+        values: dict[str, Any] = dict(parse_form(query))
         media = content_type.split(";")[0].strip().lower()
         if body:
             if media == "application/json":
@@ -59,7 +80,7 @@ class Params(Mapping[str, Any]):
                     text = body.decode("utf-8")
                 except UnicodeDecodeError:
                     raise invalid_parameter("The request body is not UTF-8") from None
-                values.update(parse_qsl(text, keep_blank_values=True))
+                values.update(parse_form(text))
             else:
                 raise invalid_parameter(f"Unsupported content type {media}")
         return cls(values)
