@@ -15,11 +15,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import islice
 from types import MappingProxyType
 from typing import Any
 
 from reconciler import kinds
+from reconciler.background import Ahead
 from reconciler.clock import Sleep, system_sleep, utc_text
 from reconciler.core.plan import Action, Plan
 from reconciler.core.sends import INTENT, SENT
@@ -57,6 +59,21 @@ class Report:
 
 
 RUN = 2_000  # creates recorded pending, made and recorded together: 40 batch requests, 5 rounds of 8
+
+
+@dataclass(frozen=True)
+class _FollowUpAnswers:
+    unread: list[tuple[Action, FollowUp, Exception | None]]  # created, but its ids could not be read: why
+    owners: list[tuple[Action, FollowUp]]  # whose each call was
+    results: list[Result]  # the answers, in the order of ``owners``
+
+
+@dataclass(frozen=True)
+class _FollowingUp:
+    """A run's follow-up calls in flight, and the pending entries their answers settle."""
+
+    pending: Mapping[str, Pending]
+    answers: Ahead[_FollowUpAnswers]
 
 
 def _as_created(
@@ -423,10 +440,16 @@ class Executor:
             self._save(self.state.with_resources(adopted).without_pending(*resolved))
             for action in adopts:
                 self._note(action.address, f"adopted (id {action.ids['id']})")
-        # In runs: a kill leaves at most a run's creates pending, and a run's calls and answers are
-        # all that is held at once (100,000 creates were 100,000 operations and answers in memory).
+        # In runs: a kill leaves at most a run's creates pending (and the last run's follow-ups), and a
+        # run's calls and answers, with the last run's follow-up, are all that is held at once (100,000
+        # creates were 100,000 operations and answers in memory). A run's follow-up calls are sent
+        # while the next run's creates are: the two share the requests in flight, and neither waits
+        # for the other's answers to be recorded.
+        following: _FollowingUp | None = None
         for start in range(0, len(creates), RUN):
-            self._create(spec, creates[start : start + RUN])
+            following = self._create(spec, creates[start : start + RUN], following)
+        if following is not None:
+            self._follow_up_done(following)
         self._update(spec, updates + [a for a in adopts if a.changes])
 
     def _settle(self, actions: Sequence[Action]) -> State:
@@ -448,13 +471,39 @@ class Executor:
             self.report.notices.append((address, notice))
             self.progress(f"{address}: Meta says {notice}")
 
-    def _create(self, spec: ResourceKind, actions: Sequence[Action]) -> None:
-        if not actions:
-            return
+    def _create(
+        self, spec: ResourceKind, actions: Sequence[Action], following: _FollowingUp | None = None
+    ) -> _FollowingUp | None:
+        """Record ``actions`` pending, send them, record what came back; returns their follow-up
+        calls, in flight. ``following``, the last run's follow-up, is finished while these creates
+        are on the wire: its answers are recorded then, and the wait for neither adds to the other."""
         now = utc_text()
         entries = {a.address: pending_entry(a.address, "create", a.after.get("name"), now) for a in actions}
         self._save(self.state.with_pending(*entries.values()))
-        results = self.client.batch([spec.create(self.account.id, a.after) for a in actions])
+        calls = [spec.create(self.account.id, a.after) for a in actions]
+        if following is None:
+            results = self.client.batch(calls)
+        else:
+            sent = Ahead(partial(self.client.batch, calls), name="mmctl-creates")
+            try:
+                self._follow_up_done(following)
+            except BaseException:
+                self._created(spec, actions, entries, sent.result(), now)  # what was sent is recorded first
+                raise
+            results = sent.result()
+        created, pauses = self._created(spec, actions, entries, results, now)
+        return self._follow_up(spec, created, pauses)
+
+    def _created(
+        self,
+        spec: ResourceKind,
+        actions: Sequence[Action],
+        entries: Mapping[str, Pending],
+        results: Sequence[Result],
+        now: str,
+    ) -> tuple[list[tuple[Action, str]], dict[str, Pending]]:
+        """State takes the confirmed creates; a create whose answer was lost is looked up by name
+        (nothing else of this apply is in flight then: the last follow-up has finished)."""
         made: dict[str, Resource | None] = {}
         settled: list[str] = []
         pauses: dict[str, Pending] = {}
@@ -484,7 +533,7 @@ class Executor:
             found, found_pauses = self._resolve_unknown(spec, unknown, entries)
             created += found
             pauses.update(found_pauses)
-        self._follow_up(spec, created, pauses)
+        return created, pauses
 
     def _resolve_unknown(
         self,
@@ -542,16 +591,22 @@ class Executor:
 
     def _follow_up(
         self, spec: ResourceKind, created: Sequence[tuple[Action, str]], pending: Mapping[str, Pending]
-    ) -> None:
-        """What a create could not carry, done right after it (``message_campaign`` takes no status: a
-        campaign meant to be PAUSED is paused now); state takes those values (and the pending update
-        is settled) only once Meta confirmed them."""
+    ) -> _FollowingUp | None:
+        """What a create could not carry, sent right after it (``message_campaign`` takes no status:
+        a campaign meant to be PAUSED is paused now), in the background; ``_follow_up_done`` records
+        the answers."""
         todo = [(a, i) for a, i in created if a.address in pending]
         if not todo:
-            return
+            return None
+        return _FollowingUp(pending, Ahead(partial(self._follow_up_calls, spec, todo), name="mmctl-follow-up"))
+
+    def _follow_up_calls(self, spec: ResourceKind, todo: Sequence[tuple[Action, str]]) -> _FollowUpAnswers:
+        """The calls of a follow-up and their answers; nothing here touches state or the report
+        (it runs beside the main thread)."""
         listed = self._ids_listed(spec, [i for _, i in todo])
         alone = [i for _, i in todo if i not in listed]
         reads = dict(zip(alone, self.client.batch([spec.ids_read(i) for i in alone]) if alone else ()))
+        unread: list[tuple[Action, FollowUp, Exception | None]] = []
         ops: list[Operation] = []
         owners: list[tuple[Action, FollowUp]] = []
         for action, object_id in todo:
@@ -566,18 +621,26 @@ class Executor:
                 except UnexpectedAnswer as exc:
                     ids, error = None, exc
             if ids is None:
-                self._fail(
-                    action.address,
-                    f"created, but could not read its {spec.kind} id to {then.verb} it: "
-                    f"{error}; {then.meanwhile}, and the next apply {then.verb}s it",
-                )
+                unread.append((action, then, error))
                 continue
             for op in spec.updates(ids, then.changes):
                 ops.append(op)
                 owners.append((action, then))
+        return _FollowUpAnswers(unread, owners, self.client.batch(ops) if ops else [])
+
+    def _follow_up_done(self, following: _FollowingUp) -> None:
+        """State takes what a follow-up changed (and its pending update is settled) only once Meta
+        confirmed it."""
+        answers, pending = following.answers.result(), following.pending
+        for action, then, error in answers.unread:
+            self._fail(
+                action.address,
+                f"created, but could not read its {action.kind} id to {then.verb} it: "
+                f"{error}; {then.meanwhile}, and the next apply {then.verb}s it",
+            )
         failed: set[str] = set()
         confirmed: dict[str, FollowUp] = {}
-        for (action, then), result in zip(owners, self.client.batch(ops)):
+        for (action, then), result in zip(answers.owners, answers.results):
             if result.ok:
                 confirmed.setdefault(action.address, then)
             elif action.address not in failed:

@@ -4,12 +4,15 @@ fake Graph API on httpx.MockTransport (no sandbox, no CLI)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from types import MappingProxyType
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 
+from reconciler import executor as executor_module
 from reconciler.core.plan import Action, Plan
 from reconciler.executor import Executor
 from reconciler.graph.client import Credentials, GraphClient, RetryPolicy
@@ -32,6 +35,9 @@ class FakeGraph:
         self.answers: dict[tuple[str, str], tuple[int, dict]] = {}
         self.next_id = 500
         self.unlisted: set[str] = set()  # ads the listing leaves out (read by id they are found)
+        self.lock = threading.Lock()  # batch requests arrive from several threads at once
+        self.in_flight = self.most_in_flight = 0
+        self.pause_delay = 0.001
 
     def campaign_row(self, name: str) -> dict:
         self.next_id += 3
@@ -63,6 +69,19 @@ class FakeGraph:
         return 200, {"success": True}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            # Long enough for requests sent together to overlap; pauses (a status sent) take longer.
+            time.sleep(self.pause_delay if b"status" in request.content else 0.001)
+            with self.lock:
+                return self._answer(request)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.removeprefix("/v24.0/").strip("/")
         if request.method == "POST" and path == "":
             form = dict(parse_qsl(request.content.decode()))
@@ -86,7 +105,9 @@ def graph() -> FakeGraph:
     return FakeGraph()
 
 
-def executor(graph: FakeGraph, tmp_path, state: State = State(), slept: list[float] | None = None):
+def executor(
+    graph: FakeGraph, tmp_path, state: State = State(), slept: list[float] | None = None, concurrency: int = 8
+):
     policy = RetryPolicy(attempts=1, timeout=2.0, base_delay=0.0)
     client = GraphClient(
         "http://127.0.0.1:9",
@@ -94,6 +115,7 @@ def executor(graph: FakeGraph, tmp_path, state: State = State(), slept: list[flo
         Credentials("executor-test-token-0001"),
         transport=httpx.MockTransport(graph),
         retry=policy,
+        concurrency=concurrency,
     )
     lines: list[str] = []
     store = SQLiteStateStore(tmp_path / "state.db")
@@ -220,6 +242,41 @@ def test_the_ids_of_many_new_campaigns_are_read_through_the_listing_and_the_rest
     assert len(pauses) == 120
     state = store.read()
     assert state.pending == () and {r.applied["status"] for r in state.resources.values()} == {"PAUSED"}
+
+
+def test_in_runs_each_runs_pauses_go_out_with_the_next_runs_creates_within_the_parallelism(
+    graph, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(executor_module, "RUN", 60)
+    graph.pause_delay = 0.2  # a run's pauses are still in flight when the next run's creates go out
+    run, store, lines = executor(graph, tmp_path, concurrency=2)  # a run is 2 batch requests, its pauses 2
+    report = run.run(plan(*(create(f"c{i:03}", status="PAUSED") for i in range(150))))
+    assert report.ok, report.failed
+    state = store.read()
+    assert state.pending == () and {r.applied["status"] for r in state.resources.values()} == {"PAUSED"}
+    assert len(state.resources) == 150 and len(graph.ads) == 150  # nothing created twice
+    # Told in the order of the runs: each run's creates, then its pauses.
+    told = [(line.split(":")[0], "created" if "created" in line else "paused") for line in lines]
+    runs = [range(0, 60), range(60, 120), range(120, 150)]
+    assert told == [(f"campaign.c{i:03}", what) for r in runs for what in ("created", "paused") for i in r]
+    assert graph.most_in_flight == 2  # the pauses and the next creates share the 2 requests in flight
+
+
+def test_when_a_follow_up_fails_the_next_runs_creates_are_recorded_before_the_error(graph, tmp_path, monkeypatch):
+    monkeypatch.setattr(executor_module, "RUN", 60)
+    run, store, lines = executor(graph, tmp_path)
+
+    def broken(self, spec, todo):
+        raise RuntimeError("the follow-up broke")
+
+    monkeypatch.setattr(Executor, "_follow_up_calls", broken)
+    with pytest.raises(RuntimeError, match="the follow-up broke"):
+        run.run(plan(*(create(f"c{i:03}", status="PAUSED") for i in range(150))))
+    state = store.read()
+    # The first run was created (its pauses stay pending), and so was the second, sent meanwhile.
+    assert len(state.resources) == 120 and len(graph.ads) == 120
+    assert sorted(p.operation for p in state.pending) == ["update"] * 120  # no create left in doubt
+    assert {r.applied["status"] for r in state.resources.values()} == {"ACTIVE"}
 
 
 def managed(object_id: str = "9") -> State:

@@ -550,6 +550,9 @@ class GraphClient:
         self._wall = wall
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
+        # Batch requests in flight, whichever call sent them: an apply's follow-up calls and its next
+        # creates share ``concurrency``.
+        self._slots = threading.BoundedSemaphore(self.concurrency)
         self._connected = False  # until a first answer, a refused connection fails fast
         self.server_offset = 0.0  # the server's clock minus ours (its Date header)
         self.last_trace: str | None = None  # x-fb-trace-id of the latest answer, for errors found reading it
@@ -736,7 +739,8 @@ class GraphClient:
             self.counters.batches += 1
             self.counters.operations += len(operations)
         try:
-            answers = self._once("POST", "", {"batch": items, "include_headers": True}, "batch", deadline=deadline)
+            with self._slots:
+                answers = self._once("POST", "", {"batch": items, "include_headers": True}, "batch", deadline=deadline)
             if not isinstance(answers, list) or len(answers) != len(operations):
                 raise UnexpectedAnswer(
                     f"the batch answer is not a list of {len(operations)} results",
