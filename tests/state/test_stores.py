@@ -239,6 +239,7 @@ def test_a_write_changes_only_the_rows_that_changed(tmp_path, monkeypatch):
         return connection
 
     monkeypatch.setattr(store, "_connect", traced)
+    store.close()  # the store keeps its connection: the next write opens one through traced()
     one = store.write(state.with_resource("campaign.c5", campaign("C5", 900)))
     written = [s for s in statements if s.startswith(("INSERT INTO resources", "DELETE FROM resources"))]
     assert len(written) == 1 and "campaign.c5" in written[0]
