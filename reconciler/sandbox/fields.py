@@ -8,7 +8,7 @@ as Graph does).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import invalid_parameter, nonexisting_field
@@ -31,17 +31,44 @@ class Node:
 Getter = Callable[[Any], Any]
 
 
+Step = tuple[str, Getter, "tuple[Field, ...] | None"]
+_PLANS_KEPT = 256  # field lists remembered per node type (a client can send any number of them)
+
+
 @dataclass(frozen=True)
 class NodeType:
     name: str
     getters: Mapping[str, Getter]
     default: tuple[str, ...] = ("id",)
+    # Each field list's getters, looked up once: a listing page selects the same fields 500 times.
+    # Keyed by the list's identity (hashing nested fields cost more than the lookup saved); the
+    # entry holds the list, so that its id is not reused while it is kept.
+    _plans: dict[int, tuple[tuple[Field, ...] | None, tuple[Step, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def value(self, obj: Mapping[str, Any], name: str) -> Any:
         getter = self.getters.get(name)
         if getter is None:
             raise nonexisting_field(name, self.name)
         return getter(obj)
+
+    def plan(self, fields: tuple[Field, ...] | None) -> tuple[Step, ...]:
+        """(name, getter, children) of each field answered for ``fields`` (``id`` always)."""
+        kept = self._plans.get(id(fields))
+        if kept is not None and kept[0] is fields:
+            return kept[1]
+        wanted = fields if fields is not None else tuple(Field(name) for name in self.default)
+        if "id" in self.getters and not any(f.name == "id" for f in wanted):
+            wanted = (*wanted, Field("id"))  # Graph names every object it returns, asked or not
+        for f in wanted:
+            if f.name not in self.getters:
+                raise nonexisting_field(f.name, self.name)
+        steps = tuple((f.name, self.getters[f.name], f.children) for f in wanted)
+        if len(self._plans) >= _PLANS_KEPT:
+            self._plans.clear()
+        self._plans[id(fields)] = (fields, steps)
+        return steps
 
 
 def parse_fields(text: str | None) -> tuple[Field, ...] | None:
@@ -102,21 +129,21 @@ class _Parser:
 
 def select(node_type: NodeType, obj: Mapping[str, Any], fields: tuple[Field, ...] | None) -> dict[str, Any]:
     """The JSON a GET of ``obj`` answers with for the requested fields."""
-    wanted = fields if fields is not None else tuple(Field(name) for name in node_type.default)
     out: dict[str, Any] = {}
-    if "id" in node_type.getters and not any(f.name == "id" for f in wanted):
-        wanted = (*wanted, Field("id"))  # Graph names every object it returns, asked or not
-    for field in wanted:
-        value = node_type.value(obj, field.name)
+    for name, getter, children in node_type.plan(fields):
+        value = getter(obj)
         if value is None:
             continue  # Graph leaves unset fields out rather than writing null
-        out[field.name] = _render(value, field.children)
+        out[name] = _render(value, children) if isinstance(value, (Node, list, dict)) else value
     return out
+
+
+_ID_ONLY = (Field("id"),)  # a node asked for without fields: one tuple, so that its plan is kept
 
 
 def _render(value: Any, children: tuple[Field, ...] | None) -> Any:
     if isinstance(value, Node):
-        return select(value.type, value.obj, children if children is not None else (Field("id"),))
+        return select(value.type, value.obj, children if children is not None else _ID_ONLY)
     if isinstance(value, list):
         return [_render(item, children) for item in value]
     if children is not None and isinstance(value, dict):
