@@ -639,7 +639,6 @@ def plan(
     except ReconcilerError as exc:
         _format_error(exc, fmt, "mmctl plan")
         raise
-    from reconciler.commands import apply as apply_command
     from reconciler.commands import plan as plan_command
 
     try:
@@ -652,6 +651,8 @@ def plan(
             echo(_github_plan(session, made))
         _show_plan(made, fmt)
         if out:
+            from reconciler.commands import apply as apply_command  # the executor is not needed to plan
+
             signed = apply_command.save_plan(made, Path(out), os.environ)
             echo(
                 f"Saved the plan to {out}{' (signed with MMCTL_PLAN_KEY)' if signed else ''}; apply exactly this "
