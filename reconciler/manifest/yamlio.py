@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ MAX_DEPTH = 64
 ALIAS_EXPANSION_ALLOWANCE = 50_000
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER: Any = yaml.resolver.Resolver()  # the safe loaders' own (CSafeLoader's and SafeLoader's)
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -122,6 +124,14 @@ class _Frame:
     key_path: NodePath = ()
     key_is_merge: bool = False
     merges: list[tuple[dict[str, Any], NodePath]] = field(default_factory=list)
+
+
+@lru_cache(maxsize=8192)
+def _implicit_tag(text: str) -> str:
+    """The tag YAML 1.1 gives a plain scalar (``123`` int, ``yes`` bool, ``~`` null). It depends on
+    the text alone, and manifests repeat theirs (every key, every Page id): resolved once each."""
+    resolved: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    return resolved
 
 
 def _mark(file: str, mark: Any) -> SourceLocation:
@@ -237,8 +247,7 @@ class _Composer:
         tag = event.tag
         if tag is None or tag == "!":
             if event.implicit[0] and tag is None:
-                resolved: str = self.loader.resolve(yaml.ScalarNode, event.value, (True, False))
-                return resolved
+                return _implicit_tag(event.value)
             return _STR
         return str(tag)
 
