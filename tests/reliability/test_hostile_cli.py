@@ -201,6 +201,7 @@ def test_a_full_disk_while_writing_state_is_a_clear_error(tmp_path, monkeypatch)
         return connection
 
     monkeypatch.setattr(store, "_connect", full)
+    store.close()  # the store keeps its connection: the next write opens one through full()
     many = State.empty().with_resources({f"campaign.c{i}": Resource("campaign") for i in range(2000)})
     with pytest.raises(
         StateError,
@@ -208,6 +209,9 @@ def test_a_full_disk_while_writing_state_is_a_clear_error(tmp_path, monkeypatch)
     ):
         store.write(many)
     assert SQLiteStateStore(tmp_path / "state.db").read() == before
+    # Once there is room again, the same store writes: the connection that failed was dropped.
+    monkeypatch.setattr(store, "_connect", connect)
+    assert store.write(many).resources.keys() == many.resources.keys()
 
 
 def test_debug_works_anywhere_and_interrupts_exit_130(tmp_path):
