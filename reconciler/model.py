@@ -45,9 +45,7 @@ def thaw(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
-    if kind is MappingProxyType or kind is dict:
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
+    if kind is MappingProxyType or kind is dict or isinstance(value, Mapping):
         return {k: thaw(v) for k, v in value.items()}
     if isinstance(value, tuple):
         return [thaw(v) for v in value]

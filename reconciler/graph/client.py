@@ -145,13 +145,10 @@ class Credentials:
             return None
         return hmac.new(self.app_secret.encode(), self.token.encode(), hashlib.sha256).hexdigest()
 
-    def secrets(self) -> list[str]:
-        """Every form in which the token, the app secret or the proof could show up in a text."""
-        return list(self._forms)
-
     @cached_property
-    def _forms(self) -> tuple[str, ...]:
-        # Worked out once: every answer of every batch operation is redacted with them.
+    def secrets(self) -> tuple[str, ...]:
+        """Every form in which the token, the app secret or the proof could show up in a text
+        (worked out once: every answer of every batch operation is redacted with them)."""
         found: set[str] = set()
         for secret in (self.token, self.app_secret, self.proof()):
             if not secret:
@@ -164,7 +161,7 @@ class Credentials:
         return tuple(sorted(found, key=len, reverse=True))  # the longest first: a part never splits a whole
 
     def redact(self, text: str) -> str:
-        for secret in self._forms:
+        for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, "[REDACTED]")
         return text
