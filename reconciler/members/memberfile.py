@@ -9,10 +9,16 @@ confirmed upload as sorted ``(key, email hash, phone hash)`` entries: enough to 
 
 from __future__ import annotations
 
+import codecs
 import csv
+import dataclasses
 import hashlib
 import heapq
+import io
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -32,6 +38,8 @@ from reconciler.members.normalize import (
 
 CHUNK = 100_000
 MAX_PROBLEMS = 20
+PARALLEL_BYTES = 8 << 20  # a smaller file is hashed in one process: starting workers costs more
+MAX_WORKERS = 8
 
 
 class MemberFileError(ValueError):
@@ -76,8 +84,9 @@ def read_header(path: Path) -> tuple[str, ...]:
             header = next(csv.reader(handle), None)
     except OSError as exc:
         raise MemberFileError(f"cannot read it ({exc.strerror or type(exc).__name__})") from exc
-    except UnicodeDecodeError as exc:
-        raise MemberFileError("cannot read it (not UTF-8 text)") from exc
+    except UnicodeDecodeError:
+        # The text is read in blocks: the line at fault may come after the header.
+        raise MemberFileError(f"line {_undecodable_line(path, 0, 0)} is not UTF-8 text") from None
     except csv.Error as exc:
         raise MemberFileError(
             "its first line is not a CSV header row (a field is too long or a quote is not "
@@ -102,8 +111,10 @@ def read_header(path: Path) -> tuple[str, ...]:
     return columns
 
 
-def _rows(reader: Any, problems: list[Problem]) -> Iterator[list[str] | None]:
-    """The rows of ``reader``; None for a line the CSV reader refuses (described, never quoted)."""
+def _rows(reader: Any, problems: list[Problem], lines_before: int = 0) -> Iterator[list[str] | None]:
+    """The rows of ``reader``; None for a line the CSV reader refuses (described, never quoted).
+
+    ``lines_before`` is how many lines of the file come before the first the reader reads."""
     while True:
         try:
             yield next(reader)
@@ -113,7 +124,7 @@ def _rows(reader: Any, problems: list[Problem]) -> Iterator[list[str] | None]:
             if len(problems) < MAX_PROBLEMS:
                 problems.append(
                     Problem(
-                        reader.line_num,
+                        lines_before + reader.line_num,
                         "-",
                         "not readable as CSV (a value longer than "
                         f"{csv.field_size_limit():,} characters, or a quote that is not closed)",
@@ -138,69 +149,265 @@ def row_key(email_hash: str, phone_hash: str) -> str:
     return hashlib.sha256(f"{email_hash}\t{phone_hash}".encode()).hexdigest()[:32]
 
 
-def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: Path) -> Prepared:
-    """Hash and sort a member file; bad rows are counted and described (never with their values)."""
-    columns = read_header(path)
-    # A default country is uploaded too (hashed), as Meta matches better with it.
-    upload_columns = columns if hashed or "country" in columns or not default_country else (*columns, "country")
-    problems: list[Problem] = []
-    bad = bad_cells = partial = 0
-    chunks: list[Path] = []
+@dataclass(frozen=True)
+class Job:
+    """How a file's rows are read: the same for each part of it."""
+
+    path: Path
+    columns: tuple[str, ...]
+    upload_columns: tuple[str, ...]
+    hashed: bool
+    default_country: str | None
+    workdir: Path
+
+
+@dataclass
+class Part:
+    """What hashing one byte range of a file gave: sorted chunk files, counts, the first problems."""
+
+    chunks: list[Path]
+    bad: int = 0
+    bad_cells: int = 0
+    partial: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _Range(io.RawIOBase):
+    """The bytes ``[start, end)`` of a file, so that a text reader stops where its part ends."""
+
+    def __init__(self, handle: io.BufferedReader, start: int, end: int) -> None:
+        handle.seek(start)
+        self._handle, self._left = handle, end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self._left]
+        got = self._handle.readinto(view) or 0
+        self._left -= got
+        return got
+
+
+def hash_part(job: Job, start: int, end: int, lines_before: int) -> Part:
+    """Normalise, hash and sort the rows in bytes ``[start, end)`` (whole records) into chunk files.
+
+    Runs in a worker process for all parts but the first: it reads the customers' values itself
+    and hands back only file names of hashed rows and counts, so no raw value crosses processes."""
+    columns, upload_columns, hashed, default_country = job.columns, job.upload_columns, job.hashed, job.default_country
+    part = Part([])
     buffer: list[str] = []
 
     def flush() -> None:
         buffer.sort()
-        fd, name = tempfile.mkstemp(dir=workdir, suffix=".chunk")
+        fd, name = tempfile.mkstemp(dir=job.workdir, suffix=".chunk")
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.writelines(buffer)
-        chunks.append(Path(name))
+        part.chunks.append(Path(name))
         buffer.clear()
 
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader)
-        for cells in _rows(reader, problems):
-            line = reader.line_num
-            if cells is None:
-                bad += 1
-                continue
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(columns):
-                bad += 1
-                if len(problems) < MAX_PROBLEMS:
-                    problems.append(Problem(line, "-", f"{len(cells)} values for {len(columns)} columns"))
-                continue
-            raw = dict(zip(columns, cells))
-            dropped: list[CellError] = []
-            row: dict[str, str] | None
+    def problem(line: int, column: str, reason: str) -> None:
+        if len(part.problems) < MAX_PROBLEMS:
+            part.problems.append(Problem(line, column, reason))
+
+    try:
+        with open(job.path, "rb") as raw_handle:
+            text = io.TextIOWrapper(io.BufferedReader(_Range(raw_handle, start, end)), encoding="utf-8", newline="")
+            reader = csv.reader(text)
             try:
-                row = check_hashed(raw, dropped) if hashed else normalise_row(raw, default_country, dropped)
-            except CellError as exc:
-                bad += 1
-                if not dropped:  # else the dropped cells already say why nothing is left
-                    dropped.append(exc)
-                row = None
-            for error in dropped:
-                if len(problems) < MAX_PROBLEMS:
-                    problems.append(Problem(line, error.args[1] if len(error.args) > 1 else "-", str(error.args[0])))
-            if row is None:
-                continue
-            if dropped:
-                bad_cells += len(dropped)
-                partial += 1
-            values = [row.get(c, "") for c in upload_columns] if hashed else hashed_row(row, upload_columns)
-            named = dict(zip(upload_columns, values))
-            key = row_key(named.get("email", ""), named.get("phone", ""))
-            buffer.append(key + "\t" + "\t".join(values) + "\n")
-            if len(buffer) >= CHUNK:
-                flush()
-    flush()
+                for cells in _rows(reader, part.problems, lines_before):
+                    line = lines_before + reader.line_num
+                    if cells is None:
+                        part.bad += 1
+                        continue
+                    if not any(c.strip() for c in cells):
+                        continue
+                    if len(cells) != len(columns):
+                        part.bad += 1
+                        problem(line, "-", f"{len(cells)} values for {len(columns)} columns")
+                        continue
+                    raw = dict(zip(columns, cells))
+                    dropped: list[CellError] = []
+                    row: dict[str, str] | None
+                    try:
+                        row = check_hashed(raw, dropped) if hashed else normalise_row(raw, default_country, dropped)
+                    except CellError as exc:
+                        part.bad += 1
+                        if not dropped:  # else the dropped cells already say why nothing is left
+                            dropped.append(exc)
+                        row = None
+                    for error in dropped:
+                        problem(line, error.args[1] if len(error.args) > 1 else "-", str(error.args[0]))
+                    if row is None:
+                        continue
+                    if dropped:
+                        part.bad_cells += len(dropped)
+                        part.partial += 1
+                    values = [row.get(c, "") for c in upload_columns] if hashed else hashed_row(row, upload_columns)
+                    named = dict(zip(upload_columns, values))
+                    key = row_key(named.get("email", ""), named.get("phone", ""))
+                    buffer.append(key + "\t" + "\t".join(values) + "\n")
+                    if len(buffer) >= CHUNK:
+                        flush()
+            except UnicodeDecodeError:
+                line = _undecodable_line(job.path, start, lines_before)
+                raise MemberFileError(f"line {line} is not UTF-8 text") from None
+        flush()
+    except BaseException:
+        for chunk in part.chunks:
+            chunk.unlink(missing_ok=True)
+        raise
+    return part
+
+
+def _record_starts(path: Path, targets: list[int]) -> list[tuple[int, int]]:
+    """(byte offset, lines before it) of the first record after the header row and of the first
+    record at or after each of ``targets``, without repeats.
+
+    The CSV reader itself finds the records, as a value in quotes may hold line breaks; a line is
+    what the reader counts as one (ended by \\n, \\r\\n or \\r)."""
+    with open(path, "rb") as probe:
+        position = len(codecs.BOM_UTF8) if probe.read(3) == codecs.BOM_UTF8 else 0
+    lines = 0
+
+    def counted(handle: Iterator[str]) -> Iterator[str]:
+        nonlocal position, lines
+        for line in handle:
+            position += len(line) if line.isascii() else len(line.encode("utf-8"))
+            lines += 1
+            yield line
+
+    starts: list[tuple[int, int]] = []
+    pending = [0, *targets]
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(counted(handle))
+            while pending:
+                try:
+                    if next(reader, None) is None:
+                        break
+                except csv.Error:
+                    pass  # the reader goes on at the next line, as the part's reader will
+                while pending and position >= pending[0]:
+                    pending.pop(0)
+                    if not starts or starts[-1][0] != position:
+                        starts.append((position, lines))
+    except UnicodeDecodeError:
+        raise MemberFileError(f"line {_undecodable_line(path, 0, 0)} is not UTF-8 text") from None
+    return starts
+
+
+def _undecodable_line(path: Path, start: int, lines_before: int) -> int:
+    """The number of the first line from byte ``start`` on that is not UTF-8 (its value unread).
+
+    The decoder's own position counts from a buffer, so the file is read again line by line."""
+    lines = lines_before
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        for raw in handle:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return lines + raw[: exc.start].count(b"\r") + 1
+            lines += raw.count(b"\n") + raw.count(b"\r") - raw.count(b"\r\n")
+    return lines
+
+
+def _workers() -> int:
+    return min(os.cpu_count() or 1, MAX_WORKERS)
+
+
+def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: Path) -> Prepared:
+    """Hash and sort a member file; bad rows are counted and described (never with their values).
+
+    A big file is cut into parts at record boundaries, one per core, each hashed in its own
+    process: the work is all CPU, and each row is independent of the others."""
+    columns = read_header(path)
+    # A default country is uploaded too (hashed), as Meta matches better with it.
+    upload_columns = columns if hashed or "country" in columns or not default_country else (*columns, "country")
+    size = path.stat().st_size
+    workers = _workers() if size >= PARALLEL_BYTES else 1
+    starts = _record_starts(path, [size * n // workers for n in range(1, workers)])
+    ends = [begin for begin, _ in starts[1:]] + [size]
+    bounds = [(begin, end, lines) for (begin, lines), end in zip(starts, ends) if begin < end]
+    job = Job(path, columns, upload_columns, hashed, default_country, workdir)
+    parts: list[Part] = []
+    try:
+        if len(bounds) <= 1:
+            parts = [hash_part(job, *bounds[0])] if bounds else []
+        else:
+            parts = _hash_parallel(job, bounds)
+        return _merge_parts(parts, upload_columns, workdir)
+    finally:
+        for part in parts:
+            for chunk in part.chunks:
+                chunk.unlink(missing_ok=True)
+
+
+def _hash_parallel(job: Job, bounds: list[tuple[int, int, int]]) -> list[Part]:
+    """The parts hashed at once: the first in this process, the others each in a worker process
+    (``reconciler.members.worker``, started afresh: this process may have threads reading the
+    Graph API, which a fork would copy mid-request)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    workers = []
+    parts: list[Part] = []
+    try:
+        for start, end, lines_before in bounds[1:]:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "reconciler.members.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+            workers.append(worker)
+            request = {**dataclasses.asdict(job), "start": start, "end": end, "lines_before": lines_before}
+            assert worker.stdin is not None
+            try:
+                worker.stdin.write(json.dumps(request, default=str).encode())
+                worker.stdin.close()
+            except BrokenPipeError:
+                pass  # it stopped at once: its exit status says so below
+        parts.append(hash_part(job, *bounds[0]))
+        for worker in workers:
+            assert worker.stdout is not None
+            answer = worker.stdout.read()
+            if worker.wait() != 0 or not answer:
+                raise MemberFileError(f"a worker process hashing part of it stopped (exit status {worker.returncode})")
+            got = json.loads(answer)
+            if "error" in got:
+                raise MemberFileError(got["error"])
+            parts.append(
+                Part(
+                    [Path(chunk) for chunk in got["chunks"]],
+                    got["bad"],
+                    got["bad_cells"],
+                    got["partial"],
+                    [Problem(*problem) for problem in got["problems"]],
+                )
+            )
+    except BaseException:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait()
+        for part in parts:
+            for chunk in part.chunks:
+                chunk.unlink(missing_ok=True)
+        for leftover in job.workdir.glob("*.chunk"):
+            leftover.unlink(missing_ok=True)  # a killed worker's, which it could not report
+        raise
+    return parts
+
+
+def _merge_parts(parts: list[Part], upload_columns: tuple[str, ...], workdir: Path) -> Prepared:
+    """The parts' sorted chunks merged into one file without repeated people, and their counts."""
     out_fd, out_name = tempfile.mkstemp(dir=workdir, suffix=".members")
     digest = hashlib.sha256()
     count = 0
     with ExitStack() as stack, os.fdopen(out_fd, "w", encoding="ascii") as out:
-        streams = [stack.enter_context(open(chunk, encoding="ascii")) for chunk in chunks]
+        streams = [stack.enter_context(open(chunk, encoding="ascii")) for part in parts for chunk in part.chunks]
         previous = None
         for entry in heapq.merge(*streams):
             key = entry[:32]
@@ -210,9 +417,17 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
             out.write(entry)
             digest.update(key.encode())
             count += 1
-    for chunk in chunks:
-        chunk.unlink()
-    return Prepared(Path(out_name), upload_columns, count, digest.hexdigest(), bad, problems, bad_cells, partial)
+    problems = [problem for part in parts for problem in part.problems][:MAX_PROBLEMS]
+    return Prepared(
+        Path(out_name),
+        upload_columns,
+        count,
+        digest.hexdigest(),
+        sum(part.bad for part in parts),
+        problems,
+        sum(part.bad_cells for part in parts),
+        sum(part.partial for part in parts),
+    )
 
 
 # --- against the last upload --------------------------------------------------------------------
