@@ -69,6 +69,21 @@ class _FollowUpAnswers:
 
 
 @dataclass(frozen=True)
+class _Run:
+    """A run of creates recorded pending, and when."""
+
+    actions: Sequence[Action]
+    entries: Mapping[str, Pending]
+    now: str
+
+
+@dataclass(frozen=True)
+class _Sending:
+    run: _Run
+    results: Ahead[list[Result]]
+
+
+@dataclass(frozen=True)
 class _FollowingUp:
     """A run's follow-up calls in flight, and the pending entries their answers settle."""
 
@@ -440,14 +455,16 @@ class Executor:
             self._save(self.state.with_resources(adopted).without_pending(*resolved))
             for action in adopts:
                 self._note(action.address, f"adopted (id {action.ids['id']})")
-        # In runs: a kill leaves at most a run's creates pending (and the last run's follow-ups), and a
-        # run's calls and answers, with the last run's follow-up, are all that is held at once (100,000
-        # creates were 100,000 operations and answers in memory). A run's follow-up calls are sent
-        # while the next run's creates are: the two share the requests in flight, and neither waits
-        # for the other's answers to be recorded.
+        # In runs: a kill leaves at most two runs' creates pending (and the last run's follow-ups), and
+        # two runs' calls and answers, with the last run's follow-up, are all that is held at once
+        # (100,000 creates were 100,000 operations and answers in memory).
+        runs = [creates[start : start + RUN] for start in range(0, len(creates), RUN)]
         following: _FollowingUp | None = None
-        for start in range(0, len(creates), RUN):
-            following = self._create(spec, creates[start : start + RUN], following)
+        sending = self._send_run(spec, self._record_pending(runs[0])) if runs else None
+        for index in range(len(runs)):
+            assert sending is not None
+            # Each call finishes the follow-up it is given, whatever happens in it.
+            following, sending = self._create(spec, sending, following, runs[index + 1 : index + 2])
         if following is not None:
             self._follow_up_done(following)
         self._update(spec, updates + [a for a in adopts if a.changes])
@@ -471,28 +488,66 @@ class Executor:
             self.report.notices.append((address, notice))
             self.progress(f"{address}: Meta says {notice}")
 
-    def _create(
-        self, spec: ResourceKind, actions: Sequence[Action], following: _FollowingUp | None = None
-    ) -> _FollowingUp | None:
-        """Record ``actions`` pending, send them, record what came back; returns their follow-up
-        calls, in flight. ``following``, the last run's follow-up, is finished while these creates
-        are on the wire: its answers are recorded then, and the wait for neither adds to the other."""
+    def _record_pending(self, actions: Sequence[Action]) -> _Run:
+        """A run of creates, recorded pending (before any of it is sent: a kill then leaves entries
+        the next plan resolves, never a create nobody knows of)."""
         now = utc_text()
         entries = {a.address: pending_entry(a.address, "create", a.after.get("name"), now) for a in actions}
         self._save(self.state.with_pending(*entries.values()))
-        calls = [spec.create(self.account.id, a.after) for a in actions]
-        if following is None:
-            results = self.client.batch(calls)
-        else:
-            sent = Ahead(partial(self.client.batch, calls), name="mmctl-creates")
+        return _Run(actions, entries, now)
+
+    def _send_run(self, spec: ResourceKind, run: _Run) -> _Sending:
+        calls = [spec.create(self.account.id, a.after) for a in run.actions]
+        return _Sending(run, Ahead(partial(self.client.batch, calls), name="mmctl-creates"))
+
+    def _create(
+        self,
+        spec: ResourceKind,
+        sending: _Sending,
+        following: _FollowingUp | None,
+        upcoming: Sequence[Sequence[Action]],
+    ) -> tuple[_FollowingUp | None, _Sending | None]:
+        """Record what came back from a run of creates in flight, and send what follows it, so that
+        the requests in flight never run dry while answers are recorded: the next run (``upcoming``,
+        when there is one) is recorded pending while this one is on the wire and sent the moment
+        its answers are in; this run's follow-up is sent before its creates are recorded; and
+        ``following``, the last run's follow-up, is recorded last. A create whose answer was lost
+        holds the next run back until it is resolved: that looks the create up by name, and a
+        create of the next run with the same name must not be in the account yet."""
+        run = sending.run
+        next_run = self._record_pending(upcoming[0]) if upcoming else None
+        sent_next: _Sending | None = None
+        try:
+            results = sending.results.result()
+            if next_run is not None and not any(isinstance(r.error, OutcomeUnknown) for r in results):
+                sent_next = self._send_run(spec, next_run)
+            created, pauses = self._created(spec, run.actions, run.entries, results, run.now)
+            ahead = self._follow_up(spec, created, pauses)
+            if next_run is not None and sent_next is None:
+                sent_next = self._send_run(spec, next_run)
+        except BaseException:
+            try:
+                if sent_next is not None:
+                    self._record_sent(spec, sent_next)
+                elif next_run is not None:
+                    self._save(self.state.without_pending(*(e.id for e in next_run.entries.values())))  # never sent
+            finally:
+                if following is not None:
+                    self._follow_up_done(following)  # what it confirmed is recorded, whatever happened here
+            raise
+        if following is not None:
             try:
                 self._follow_up_done(following)
             except BaseException:
-                self._created(spec, actions, entries, sent.result(), now)  # what was sent is recorded first
+                if sent_next is not None:
+                    self._record_sent(spec, sent_next)  # what is on the wire is recorded before the error
                 raise
-            results = sent.result()
-        created, pauses = self._created(spec, actions, entries, results, now)
-        return self._follow_up(spec, created, pauses)
+        return ahead, sent_next
+
+    def _record_sent(self, spec: ResourceKind, sending: _Sending) -> None:
+        """A run of creates on the wire when something failed: its answers are recorded all the same."""
+        run = sending.run
+        self._created(spec, run.actions, run.entries, sending.results.result(), run.now)
 
     def _created(
         self,
@@ -503,7 +558,7 @@ class Executor:
         now: str,
     ) -> tuple[list[tuple[Action, str]], dict[str, Pending]]:
         """State takes the confirmed creates; a create whose answer was lost is looked up by name
-        (nothing else of this apply is in flight then: the last follow-up has finished)."""
+        (no other create of this apply is in flight then: ``_create`` holds the next run back)."""
         made: dict[str, Resource | None] = {}
         settled: list[str] = []
         pauses: dict[str, Pending] = {}

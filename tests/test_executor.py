@@ -255,10 +255,13 @@ def test_in_runs_each_runs_pauses_go_out_with_the_next_runs_creates_within_the_p
     state = store.read()
     assert state.pending == () and {r.applied["status"] for r in state.resources.values()} == {"PAUSED"}
     assert len(state.resources) == 150 and len(graph.ads) == 150  # nothing created twice
-    # Told in the order of the runs: each run's creates, then its pauses.
+    # A run's pauses are told once the next run's creates are: these are recorded first, so that
+    # the next run's follow-up goes out while the last one's answers are recorded.
     told = [(line.split(":")[0], "created" if "created" in line else "paused") for line in lines]
     runs = [range(0, 60), range(60, 120), range(120, 150)]
-    assert told == [(f"campaign.c{i:03}", what) for r in runs for what in ("created", "paused") for i in r]
+    order = [(runs[0], "created"), (runs[1], "created"), (runs[0], "paused")]
+    order += [(runs[2], "created"), (runs[1], "paused"), (runs[2], "paused")]
+    assert told == [(f"campaign.c{i:03}", what) for r, what in order for i in r]
     assert graph.most_in_flight == 2  # the pauses and the next creates share the 2 requests in flight
 
 
@@ -273,10 +276,31 @@ def test_when_a_follow_up_fails_the_next_runs_creates_are_recorded_before_the_er
     with pytest.raises(RuntimeError, match="the follow-up broke"):
         run.run(plan(*(create(f"c{i:03}", status="PAUSED") for i in range(150))))
     state = store.read()
-    # The first run was created (its pauses stay pending), and so was the second, sent meanwhile.
-    assert len(state.resources) == 120 and len(graph.ads) == 120
-    assert sorted(p.operation for p in state.pending) == ["update"] * 120  # no create left in doubt
+    # The first run was created (its pauses stay pending), and so were the second and the third,
+    # sent meanwhile: the third was on the wire when the first run's follow-up failed.
+    assert len(state.resources) == 150 and len(graph.ads) == 150
+    assert sorted(p.operation for p in state.pending) == ["update"] * 150  # no create left in doubt
     assert {r.applied["status"] for r in state.resources.values()} == {"ACTIVE"}
+
+
+def test_a_run_with_a_lost_create_holds_the_next_run_back_until_it_is_looked_up(graph, tmp_path, monkeypatch):
+    # The lookup goes by name: a create of the next run with the same name must not be in the account yet.
+    monkeypatch.setattr(executor_module, "RUN", 60)
+    graph.lose_batches = 1  # the first batch request of the first run: carried out, its answer lost
+    seen: list[str] = []
+    answer = graph.operation
+
+    def logged(method, path, params):
+        seen.append("lookup" if (method, path) == ("GET", "act_1/ads") else params.get("name", path))
+        return answer(method, path, params)
+
+    monkeypatch.setattr(graph, "operation", logged)
+    run, store, _ = executor(graph, tmp_path)
+    report = run.run(plan(*(create(f"c{i:03}") for i in range(120))))
+    assert report.ok, report.failed
+    assert seen.count("lookup") == 1 and "Campaign c060" not in seen[: seen.index("lookup")]
+    state = store.read()
+    assert len(state.resources) == 120 and len(graph.ads) == 120 and state.pending == ()
 
 
 def managed(object_id: str = "9") -> State:
