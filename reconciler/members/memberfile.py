@@ -3,7 +3,9 @@
 A member file is CSV with a header naming its columns (``normalize.COLUMNS``). It is read row by
 row; each row is normalised and hashed at once, so no raw value is kept. Rows are identified by
 a key (a digest of the hashed row) and sorted by it with an external merge sort (chunks of
-``CHUNK`` rows), which keeps memory bounded for a million rows. The state store keeps the last
+``CHUNK`` rows), which keeps memory bounded for a million rows. A big file is cut into one part
+per core at record boundaries, each part hashed into its own sorted chunks by a worker process
+(``reconciler.members.worker``), and all the chunks merged. The state store keeps the last
 confirmed upload as sorted ``(key, email hash, phone hash)`` entries: enough to diff and to remove.
 """
 
