@@ -42,6 +42,7 @@ CHUNK = 100_000
 MAX_PROBLEMS = 20
 PARALLEL_BYTES = 8 << 20  # a smaller file is hashed in one process: starting workers costs more
 MAX_WORKERS = 8
+_WORKER = "import json, sys; sys.path[:] = json.loads(sys.argv[1]); from reconciler.members.worker import main; main()"
 
 
 class MemberFileError(ValueError):
@@ -350,18 +351,18 @@ def _hash_parallel(job: Job, bounds: list[tuple[int, int, int]]) -> list[Part]:
     """The parts hashed at once: the first in this process, the others each in a worker process
     (``reconciler.members.worker``, started afresh: this process may have threads reading the
     Graph API, which a fork would copy mid-request)."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    # The worker imports from this process's own path: the same mmctl, however it was installed or
+    # run (PYTHONPATH with the package's folder would put site-packages before the standard library).
+    command = [sys.executable, "-c", _WORKER, json.dumps(sys.path)]
     workers = []
     parts: list[Part] = []
     try:
         for start, end, lines_before in bounds[1:]:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "reconciler.members.worker"],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                env=env,
             )
             workers.append(worker)
             request = {**dataclasses.asdict(job), "start": start, "end": end, "lines_before": lines_before}
