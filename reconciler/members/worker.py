@@ -1,4 +1,4 @@
-"""A worker process that hashes one part of a member file: ``python -m reconciler.members.worker``.
+"""A worker process that hashes one part of a member file (``memberfile._hash_parallel`` starts it).
 
 It reads a job (JSON) on stdin, hashes its byte range of the file into sorted chunk files and
 writes what came of it (JSON) on stdout: chunk file names, counts and the first problems, which
