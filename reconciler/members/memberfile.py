@@ -174,6 +174,30 @@ class Part:
     partial: int = 0
     problems: list[Problem] = field(default_factory=list)
 
+    def to_json(self) -> dict[str, Any]:
+        """What a worker hands back: file names, counts, lines and columns (never a value)."""
+        return {
+            "chunks": [str(chunk) for chunk in self.chunks],
+            "bad": self.bad,
+            "bad_cells": self.bad_cells,
+            "partial": self.partial,
+            "problems": [[p.line, p.column, p.reason] for p in self.problems],
+        }
+
+    @classmethod
+    def from_json(cls, got: dict[str, Any]) -> Part:
+        return cls(
+            [Path(chunk) for chunk in got["chunks"]],
+            got["bad"],
+            got["bad_cells"],
+            got["partial"],
+            [Problem(*problem) for problem in got["problems"]],
+        )
+
+    def remove(self) -> None:
+        for chunk in self.chunks:
+            chunk.unlink(missing_ok=True)
+
 
 class _Range(io.RawIOBase):
     """The bytes ``[start, end)`` of a file, so that a text reader stops where its part ends."""
@@ -257,8 +281,7 @@ def hash_part(job: Job, start: int, end: int, lines_before: int) -> Part:
                 raise MemberFileError(f"line {line} is not UTF-8 text") from None
         flush()
     except BaseException:
-        for chunk in part.chunks:
-            chunk.unlink(missing_ok=True)
+        part.remove()
         raise
     return part
 
@@ -343,8 +366,7 @@ def prepare(path: Path, *, hashed: bool, default_country: str | None, workdir: P
         return _merge_parts(parts, upload_columns, workdir)
     finally:
         for part in parts:
-            for chunk in part.chunks:
-                chunk.unlink(missing_ok=True)
+            part.remove()
 
 
 def _hash_parallel(job: Job, bounds: list[tuple[int, int, int]]) -> list[Part]:
@@ -381,23 +403,14 @@ def _hash_parallel(job: Job, bounds: list[tuple[int, int, int]]) -> list[Part]:
             got = json.loads(answer)
             if "error" in got:
                 raise MemberFileError(got["error"])
-            parts.append(
-                Part(
-                    [Path(chunk) for chunk in got["chunks"]],
-                    got["bad"],
-                    got["bad_cells"],
-                    got["partial"],
-                    [Problem(*problem) for problem in got["problems"]],
-                )
-            )
+            parts.append(Part.from_json(got))
     except BaseException:
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
             worker.wait()
         for part in parts:
-            for chunk in part.chunks:
-                chunk.unlink(missing_ok=True)
+            part.remove()
         for leftover in job.workdir.glob("*.chunk"):
             leftover.unlink(missing_ok=True)  # a killed worker's, which it could not report
         raise

@@ -31,13 +31,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         return {"error": str(exc)}
     except OSError as exc:
         return {"error": f"cannot read it ({exc.strerror or type(exc).__name__})"}
-    return {
-        "chunks": [str(chunk) for chunk in part.chunks],
-        "bad": part.bad,
-        "bad_cells": part.bad_cells,
-        "partial": part.partial,
-        "problems": [[p.line, p.column, p.reason] for p in part.problems],
-    }
+    return part.to_json()
 
 
 def main() -> None:
